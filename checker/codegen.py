@@ -1,0 +1,524 @@
+"""Typed IR to Python source.
+
+Each spec becomes one generated module: a successor function with every action inlined,
+one labelled function per action, and one function per invariant. Identifiers in the
+generated code are all invented here (``v0``, ``l12``, ``K3``); names and literals from
+the spec enter only as data in the constant pool, so a spec cannot run Python code.
+
+Statements compile in continuation-passing style: ``require c`` opens ``if c:`` around
+the rest of the action, ``choose`` a ``for`` loop around it, and each alternative of
+``either`` (or branch of an ``if`` that must branch) gets its own copy of the rest. Every
+assignment binds a fresh local, so alternatives never see each other's writes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from . import ir
+from . import runtime as rt
+from . import types as T
+from .universe import Universe
+
+_SCALARS = (int, bool, type(None))
+
+
+class Pool:
+    """Values the generated code refers to by name (tables, constants, messages)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._memo: dict[Any, str] = {}
+
+    def add(self, value: Any, key: Any = None) -> str:
+        if key is not None and key in self._memo:
+            return self._memo[key]
+        name = f"K{len(self.values)}"
+        self.values.append(value)
+        if key is not None:
+            self._memo[key] = name
+        return name
+
+    def namespace(self) -> dict[str, Any]:
+        ns: dict[str, Any] = {f"K{i}": v for i, v in enumerate(self.values)}
+        ns.update({
+            "_members": rt.members, "_imembers": rt.imembers, "_indexed": rt.indexed,
+            "_iindexed": rt.iindexed, "_or_all": rt.or_all, "_in_int": rt.in_int,
+            "_range": rt.range_mask, "_subsets": rt.subsets, "_union": rt.union,
+            "_min": rt.set_min, "_max": rt.set_max, "_seq_at": rt.seq_at, "_seq_pos": rt.seq_pos,
+            "_head": rt.head, "_last": rt.last, "_tail": rt.tail, "_chk": rt.check_int,
+            "_chkv": rt.check_value, "_nofield": rt.field_missing,
+        })
+        return ns
+
+
+class ExprGen:
+    """Python expression text for IR expressions, given where each variable lives."""
+
+    def __init__(self, univ: Universe, pool: Pool, env: dict[int, str],
+                 primed: dict[int, str] | None = None):
+        self.univ = univ
+        self.pool = pool
+        self.env = env
+        self.primed = primed or {}
+
+    def with_env(self, env: dict[int, str]) -> ExprGen:
+        return ExprGen(self.univ, self.pool, env, self.primed)
+
+    # -------------------------------------------------------------- helpers
+    def const(self, v: Any) -> str:
+        if isinstance(v, _SCALARS):
+            return repr(v)
+        return self.pool.add(v, ("const", v))
+
+    def ix(self, t: T.Type, code: str) -> str:
+        """Position of a value of ``t`` in its own universe."""
+        if isinstance(t, (T.EnumT, T.SymT)):
+            return code
+        if isinstance(t, T.IntT):
+            return code if t.lo == 0 else f"({code} - {t.lo})"
+        if isinstance(t, T.BoolT):
+            return f"(1 if {code} else 0)"
+        if isinstance(t, T.SetT):
+            return code
+        table = self.pool.add({v: i for i, v in enumerate(self.univ.table(t))}, ("ix", t))
+        return f"{table}[{code}]"
+
+    def bit(self, elem: T.Type, e: ir.Expr) -> str:
+        """The bit of ``e`` in a set whose elements have type ``elem``."""
+        if isinstance(e, ir.Const):
+            return repr(self.univ.bit(elem, e.value))
+        if isinstance(e, ir.Construct) and isinstance(elem, (T.VariantT, T.RecordT)):
+            return self._construct_bit(elem, e)
+        code = self.expr(e)
+        if isinstance(elem, T.IntT):
+            base = self.univ.int_base
+            return code if base == 0 else f"({code} - {base})"
+        return self.ix(elem, code)
+
+    def _construct_bit(self, t: T.Type, e: ir.Construct) -> str:
+        if isinstance(t, T.VariantT):
+            assert e.case is not None
+            fields = t.cases[e.case].fields
+            offset = sum(self.univ.size(c) for c in t.cases[: e.case])
+        else:
+            fields, offset = t.fields, 0
+        terms = [str(offset)] if offset else []
+        stride = 1
+        for (_, ft), arg in reversed(list(zip(fields, e.args))):
+            pos = repr(self.univ.index(ft, arg.value)) if isinstance(arg, ir.Const) else \
+                self.ix(ft, self.expr(arg))
+            terms.append(pos if stride == 1 else f"{pos} * {stride}")
+            stride *= self.univ.size(ft)
+        return "(" + " + ".join(terms or ["0"]) + ")"
+
+    def domain(self, dom: ir.Expr, with_bits: bool = False) -> str:
+        """Code for an iterable over the members of a set (with their bits if asked)."""
+        assert isinstance(dom.t, T.SetT)
+        elem = dom.t.elem
+        if isinstance(dom, ir.Const):
+            from .universe import iter_bits
+
+            bits = list(iter_bits(dom.value))
+            if with_bits:
+                items = tuple((1 << b, self.univ.at_bit(elem, b)) for b in bits)
+            else:
+                items = tuple(self.univ.at_bit(elem, b) for b in bits)
+            return self.pool.add(items, ("dom", with_bits, elem, dom.value))
+        code = self.expr(dom)
+        if isinstance(elem, T.IntT):
+            fn = "_iindexed" if with_bits else "_imembers"
+            return f"{fn}({code}, {self.univ.int_base})"
+        table = self.pool.add(self.univ.table(elem), ("table", elem))
+        return f"{'_indexed' if with_bits else '_members'}({code}, {table})"
+
+    def loops(self, bindings: tuple[ir.Binding, ...]) -> str:
+        return " ".join(f"for l{b.local.uid} in {self.domain(b.domain)}" for b in bindings)
+
+    # ----------------------------------------------------------- dispatch
+    def expr(self, e: ir.Expr) -> str:
+        method = getattr(self, "_" + type(e).__name__)
+        return method(e)
+
+    def _Const(self, e: ir.Const) -> str:  # noqa: N802
+        return self.const(e.value)
+
+    def _Var(self, e: ir.Var) -> str:  # noqa: N802
+        return (self.primed if e.primed else self.env)[e.slot]
+
+    def _Local(self, e: ir.Local) -> str:  # noqa: N802
+        return f"l{e.uid}"
+
+    def _Unop(self, e: ir.Unop) -> str:  # noqa: N802
+        a = self.expr(e.arg)
+        return f"(not {a})" if e.op == "not" else f"(-{a})"
+
+    _SIMPLE = {"and": "and", "or": "or", "eq": "==", "ne": "!=", "lt": "<", "le": "<=",
+               "gt": ">", "ge": ">=", "add": "+", "sub": "-", "mul": "*", "div": "//",
+               "mod": "%", "union": "|", "inter": "&"}
+
+    def _Binop(self, e: ir.Binop) -> str:  # noqa: N802
+        op = e.op
+        if op in ("in", "notin"):
+            test = self._member(e.left, e.right)
+            return f"(not {test})" if op == "notin" else test
+        a, b = self.expr(e.left), self.expr(e.right)
+        if op in self._SIMPLE:
+            return f"({a} {self._SIMPLE[op]} {b})"
+        if op == "implies":
+            return f"(not {a} or {b})"
+        if op == "iff":
+            return f"((not {a}) == (not {b}))"
+        if op == "diff":
+            return f"({a} & ~{b})"
+        if op == "subseteq":
+            return f"(not ({a} & ~{b}))"
+        if op == "supseteq":
+            return f"(not ({b} & ~{a}))"
+        if op == "subset":
+            return f"({a} != {b} and not ({a} & ~{b}))"
+        if op == "supset":
+            return f"({a} != {b} and not ({b} & ~{a}))"
+        if op == "range":
+            return f"_range({a}, {b}, {self.univ.int_base})"
+        raise AssertionError(f"unknown operator {op}")
+
+    def _member(self, x: ir.Expr, s: ir.Expr) -> str:
+        assert isinstance(s.t, T.SetT)
+        elem = s.t.elem
+        sc = self.expr(s)
+        if isinstance(elem, T.AnyT):
+            return "False"
+        if isinstance(elem, T.IntT) and isinstance(x.t, T.IntT) and x.t.lo < self.univ.int_base:
+            return f"_in_int({sc}, {self.expr(x)}, {self.univ.int_base})"
+        if isinstance(x.t, T.OptionT) and not isinstance(elem, T.OptionT):
+            xc = self.expr(x)
+            return f"({xc} is not None and ({sc} >> {self.ix(elem, xc)}) & 1 == 1)"
+        return f"(({sc} >> {self.bit(elem, x)}) & 1 == 1)"
+
+    def _IsTag(self, e: ir.IsTag) -> str:  # noqa: N802
+        return f"({self.expr(e.arg)}[0] == {e.case})"
+
+    def _GetField(self, e: ir.GetField) -> str:  # noqa: N802
+        a = self.expr(e.arg)
+        t = e.arg.t
+        if isinstance(t, T.RecordT):
+            return f"{a}[{t.field_index(e.name)}]"
+        assert isinstance(t, T.VariantT)
+        positions = [c.field_index(e.name) for c in t.cases]
+        if len(set(positions)) == 1 and positions[0] is not None:
+            return f"{a}[{positions[0] + 1}]"
+        table = self.pool.add(tuple(p + 1 if p is not None else 1 << 20 for p in positions),
+                              ("fieldpos", t, e.name))
+        return f"(lambda m: m[{table}[m[0]]])({a})" if not _is_name(a) else f"{a}[{table}[{a}[0]]]"
+
+    def _GetIndex(self, e: ir.GetIndex) -> str:  # noqa: N802
+        a = self.expr(e.arg)
+        if isinstance(e.arg.t, T.SeqT):
+            return f"_seq_at({a}, {self.expr(e.key)})"
+        assert isinstance(e.arg.t, T.MapT)
+        return f"{a}[{self.ix(e.arg.t.key, self.expr(e.key))}]"
+
+    def _Construct(self, e: ir.Construct) -> str:  # noqa: N802
+        parts = [self.expr(a) for a in e.args]
+        if e.case is not None:
+            parts.insert(0, str(e.case))
+        if all(isinstance(a, ir.Const) for a in e.args):
+            value = tuple(([e.case] if e.case is not None else [])
+                          + [a.value for a in e.args])
+            return self.const(value)
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    def _SetLit(self, e: ir.SetLit) -> str:  # noqa: N802
+        if not e.elems:
+            return "0"
+        assert isinstance(e.t, T.SetT)
+        return "(" + " | ".join(f"(1 << {self.bit(e.t.elem, x)})" for x in e.elems) + ")"
+
+    def _SeqLit(self, e: ir.SeqLit) -> str:  # noqa: N802
+        parts = [self.expr(x) for x in e.elems]
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    def _MapLit(self, e: ir.MapLit) -> str:  # noqa: N802
+        parts = [self.expr(x) for x in e.values]
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    def _Quant(self, e: ir.Quant) -> str:  # noqa: N802
+        fn = "all" if e.kind == "forall" else "any"
+        return f"{fn}({self.expr(e.body)} {self.loops(e.bindings)})"
+
+    def _SetFilter(self, e: ir.SetFilter) -> str:  # noqa: N802
+        b = e.binding
+        return (f"sum(_b for _b, l{b.local.uid} in {self.domain(b.domain, True)} "
+                f"if {self.expr(e.cond)})")
+
+    def _SetMap(self, e: ir.SetMap) -> str:  # noqa: N802
+        assert isinstance(e.t, T.SetT)
+        cond = f" if {self.expr(e.cond)}" if e.cond is not None else ""
+        return f"_or_all(1 << {self.bit(e.t.elem, e.elem)} {self.loops(e.bindings)}{cond})"
+
+    def _MapComp(self, e: ir.MapComp) -> str:  # noqa: N802
+        assert isinstance(e.t, T.MapT)
+        keys = self.pool.add(tuple(self.univ.table(e.t.key)), ("keys", e.t.key))
+        return f"tuple({self.expr(e.value)} for l{e.binding.local.uid} in {keys})"
+
+    def _IfExpr(self, e: ir.IfExpr) -> str:  # noqa: N802
+        return f"({self.expr(e.then)} if {self.expr(e.cond)} else {self.expr(e.orelse)})"
+
+    def _Builtin(self, e: ir.Builtin) -> str:  # noqa: N802
+        args = [self.expr(a) for a in e.args]
+        base = self.univ.int_base
+        name = e.name
+        if name == "size":
+            return f"({args[0]}).bit_count()"
+        if name in ("min", "max"):
+            return f"_{name}({args[0]}, {base})"
+        if name in ("subsets", "union", "head", "last", "tail"):
+            return f"_{name}({args[0]})"
+        if name == "len":
+            return f"len({args[0]})"
+        if name == "append":
+            return f"({args[0]} + ({args[1]},))"
+        raise AssertionError(name)
+
+    def _CallDef(self, e: ir.CallDef) -> str:  # noqa: N802
+        inst = DEF_INSTANCES.get()[e.def_id]
+        args = [self.expr(a) for a in e.args] + [self.env[s] for s in inst.reads]
+        return f"d{e.def_id}({', '.join(args)})"
+
+    def _Convert(self, e: ir.Convert) -> str:  # noqa: N802
+        a = self.expr(e.arg)
+        what = self.pool.add(e.what, ("what", e.what))
+        t = e.t
+        if isinstance(t, T.IntT):
+            return f"_chk({a}, {t.lo}, {t.hi}, {what})"
+        valid = self.pool.add(validator(self.univ, t), ("valid", t))
+        show = self.pool.add(lambda v, t=t: _show(self.univ, t, v), ("show", t))
+        return f"_chkv({a}, {valid}, {what}, {show})"
+
+
+def _show(univ: Universe, t: T.Type, v: Any) -> str:
+    from .values import format_value
+
+    try:
+        return format_value(univ.decode(t, v))
+    except Exception:
+        return repr(v)
+
+
+def _is_name(code: str) -> bool:
+    return code.isidentifier()
+
+
+def validator(univ: Universe, t: T.Type):
+    """A predicate telling whether a packed value belongs to ``t`` (used where the checker
+    could not prove it statically: integer ranges, sequence bounds)."""
+    if isinstance(t, T.IntT):
+        return lambda v: t.lo <= v <= t.hi
+    if isinstance(t, T.OptionT):
+        inner = validator(univ, t.inner)
+        return lambda v: v is None or inner(v)
+    if isinstance(t, T.SetT):
+        if isinstance(t.elem, T.IntT):
+            lo, hi = t.elem.lo - univ.int_base, t.elem.hi - univ.int_base
+            return lambda v: v >> (hi + 1) == 0 and v & ((1 << lo) - 1) == 0
+        return lambda v: v >> univ.bits(t.elem) == 0
+    if isinstance(t, T.MapT):
+        inner = validator(univ, t.value)
+        return lambda v: all(inner(x) for x in v)
+    if isinstance(t, T.SeqT):
+        inner = validator(univ, t.elem)
+        return lambda v: len(v) <= t.capacity and all(inner(x) for x in v)
+    if isinstance(t, T.RecordT):
+        checks = [validator(univ, ft) for _, ft in t.fields]
+        return lambda v: all(c(x) for c, x in zip(checks, v))
+    if isinstance(t, T.VariantT):
+        cases = [[validator(univ, ft) for _, ft in c.fields] for c in t.cases]
+        return lambda v: all(c(x) for c, x in zip(cases[v[0]], v[1:]))
+    return lambda v: True
+
+
+class _DefContext:
+    """The def instances of the spec being compiled (read by ``_CallDef``)."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[ir.DefInstance, ...]] = []
+
+    def get(self) -> tuple[ir.DefInstance, ...]:
+        return self._stack[-1]
+
+    def push(self, defs) -> None:
+        self._stack.append(tuple(defs))
+
+    def pop(self) -> None:
+        self._stack.pop()
+
+
+DEF_INSTANCES = _DefContext()
+
+
+class Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def def_functions(defs, univ: Universe, pool: Pool, out: Lines) -> None:
+    for d in defs:
+        env = {s: f"v{s}" for s in d.reads}
+        gen = ExprGen(univ, pool, env)
+        params = [f"l{p.uid}" for p in d.params] + [f"v{s}" for s in d.reads]
+        out.add(0, f"def d{d.uid}({', '.join(params)}):")
+        out.add(1, f"return {gen.expr(d.body)}")
+
+
+def evaluate_constant(e: ir.Expr, univ: Universe, defs) -> Any:
+    """Evaluate a state-independent expression (used by the type checker to fold
+    constants), through the same code generator as everything else."""
+    pool = Pool()
+    out = Lines()
+    DEF_INSTANCES.push(defs)
+    try:
+        def_functions([d for d in defs if not d.reads], univ, pool, out)
+        out.add(0, f"_result = {ExprGen(univ, pool, {}).expr(e)}")
+    finally:
+        DEF_INSTANCES.pop()
+    ns = pool.namespace()
+    exec(compile(out.text(), "<constant>", "exec"), ns)  # noqa: S102 (generated code only)
+    return ns["_result"]
+
+
+class StmtGen:
+    """Compiles statement blocks; ``finish`` writes what happens at the end of a path."""
+
+    def __init__(self, univ: Universe, pool: Pool, out: Lines, finish):
+        self.univ = univ
+        self.pool = pool
+        self.out = out
+        self.finish = finish
+        self.fresh = itertools.count()
+
+    def gen(self, env: dict[int, str]) -> ExprGen:
+        return ExprGen(self.univ, self.pool, env)
+
+    def block(self, stmts, env: dict[int, str], ind: int, rest: tuple = ()) -> None:
+        if not stmts:
+            if rest:
+                self.block(rest[0], env, ind, rest[1:])
+            else:
+                self.finish(env, ind)
+            return
+        st, more = stmts[0], tuple(stmts[1:])
+        cont = ((more,) + rest) if more else rest
+        g = self.gen(env)
+        if isinstance(st, ir.Require):
+            if isinstance(st.cond, ir.Const) and st.cond.value is True:
+                self.block(more, env, ind, rest)
+                return
+            self.out.add(ind, f"if {g.expr(st.cond)}:")
+            self.block(more, env, ind + 1, rest)
+        elif isinstance(st, ir.Let):
+            self.out.add(ind, f"l{st.local.uid} = {g.expr(st.value)}")
+            self.block(more, env, ind, rest)
+        elif isinstance(st, ir.Assign):
+            name = f"n{st.var.slot}_{next(self.fresh)}"
+            self.out.add(ind, f"{name} = {self.updated(g, env.get(st.var.slot, ''), st.path, st.value, ind)}")
+            self.block(more, {**env, st.var.slot: name}, ind, rest)
+        elif isinstance(st, ir.If):
+            if cont and all(_straight(b) for _, b in st.branches) and _straight(st.orelse):
+                self._if_merge(st, env, ind, cont)
+                return
+            for i, (c, body) in enumerate(st.branches):
+                self.out.add(ind, f"{'if' if i == 0 else 'elif'} {g.expr(c)}:")
+                self.block(body, env, ind + 1, cont)
+            self.out.add(ind, "else:")
+            self.block(st.orelse, env, ind + 1, cont)
+        elif isinstance(st, ir.Either):
+            for body in st.branches:
+                self.block(body, env, ind, cont)
+        elif isinstance(st, ir.Choose):
+            for b in st.bindings:
+                self.out.add(ind, f"for l{b.local.uid} in {g.domain(b.domain)}:")
+                ind += 1
+            if st.cond is not None:
+                self.out.add(ind, f"if {g.expr(st.cond)}:")
+                ind += 1
+            self.block(st.body, env, ind, cont)
+        else:
+            raise AssertionError(f"unknown statement {st}")
+
+    def _if_merge(self, st: ir.If, env: dict[int, str], ind: int, cont: tuple) -> None:
+        """An ``if`` whose branches only assign: merge the branches' writes into fresh
+        names, so the rest of the action is generated once, not once per branch."""
+        written = sorted({s.var.slot for s in _assigns(st)})
+        merged = {slot: f"m{slot}_{next(self.fresh)}" for slot in written}
+        g = self.gen(env)
+        for i, (c, body) in enumerate(st.branches):
+            self.out.add(ind, f"{'if' if i == 0 else 'elif'} {g.expr(c)}:")
+            self._straight_block(body, env, ind + 1, merged)
+        self.out.add(ind, "else:")
+        self._straight_block(st.orelse, env, ind + 1, merged)
+        self.block(cont[0], {**env, **merged}, ind, cont[1:])
+
+    def _straight_block(self, stmts, env, ind, merged) -> None:
+        holder: list[dict[int, str]] = []
+
+        def finish(final_env, i):
+            for slot, name in merged.items():
+                self.out.add(i, f"{name} = {final_env[slot]}")
+            holder.append(final_env)
+
+        saved = self.finish
+        self.finish = finish
+        try:
+            self.block(tuple(stmts), env, ind)
+        finally:
+            self.finish = saved
+
+    def updated(self, g: ExprGen, old: str, path, value: ir.Expr, ind: int) -> str:
+        """Code for ``old`` with the element at ``path`` replaced by ``value``."""
+        if not path:
+            return g.expr(value)
+        step, rest = path[0], path[1:]
+        tmp = f"i{next(self.fresh)}"
+        container = step.container
+        if step.kind == "field":
+            assert isinstance(container, T.RecordT)
+            pos = container.field_index(step.name)
+            inner = self.updated(g, f"{old}[{pos}]", rest, value, ind)
+            return f"({old}[:{pos}] + ({inner},) + {old}[{pos + 1}:])"
+        if isinstance(container, T.SeqT):
+            self.out.add(ind, f"{tmp} = _seq_pos({old}, {g.expr(step.key)})")
+        else:
+            assert isinstance(container, T.MapT)
+            self.out.add(ind, f"{tmp} = {g.ix(container.key, g.expr(step.key))}")
+        inner = self.updated(g, f"{old}[{tmp}]", rest, value, ind)
+        return f"({old}[:{tmp}] + ({inner},) + {old}[{tmp} + 1:])"
+
+
+def _straight(stmts) -> bool:
+    """Only assignments, lets and ifs of the same kind: no requires, no branching."""
+    for s in stmts:
+        if isinstance(s, ir.If):
+            if not (all(_straight(b) for _, b in s.branches) and _straight(s.orelse)):
+                return False
+        elif not isinstance(s, (ir.Assign, ir.Let)):
+            return False
+    return True
+
+
+def _assigns(st):
+    if isinstance(st, ir.Assign):
+        yield st
+    elif isinstance(st, ir.If):
+        for _, body in st.branches:
+            for s in body:
+                yield from _assigns(s)
+        for s in st.orelse:
+            yield from _assigns(s)

@@ -1,0 +1,331 @@
+"""The explicit-state engine: breadth-first search over a ``Model``'s reachable states.
+
+The search goes level by level, in a deterministic order (initial states in order, then
+successors in the order ``model.successors`` returns them). Every distinct state is
+stored once, mapped to the state it was first reached from, so a counterexample is
+rebuilt by following parent links back to an initial state; because BFS reaches every
+state first by a shortest path, and finds a bad state at the first level that has one,
+the counterexample is a shortest one.
+
+Counting follows TLC:
+
+* ``generated_states``: the initial states plus every successor returned, duplicates
+  included;
+* ``distinct_states``: the number of distinct states stored;
+* ``depth``: the number of BFS levels (a model with only initial states has depth 1).
+
+Invariants are checked in every new distinct state (initial states included);
+transition invariants on every generated transition, including those that lead to a
+state already seen.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
+
+from .model import EvaluationError, Model, State
+from .result import Result, Stats, Status, TraceStep, Violation
+
+# What generated code raises when a spec does something undefined; each is reported as
+# Status.ERROR with the path to the state, never as a traceback.
+MODEL_ERRORS: tuple[type[BaseException], ...] = (
+    EvaluationError, IndexError, ValueError, TypeError, ZeroDivisionError, KeyError,
+    OverflowError, AttributeError, RecursionError,
+)
+
+# Parent of an initial state. A sentinel rather than None, so that None can be a state.
+_ROOT = object()
+
+# How often (in expanded states) the loop looks at the clock, first; it then adapts so
+# that the clock is read about every _CHECK_TARGET_S seconds.
+_CHECK_FIRST = 64
+_CHECK_MAX = 8192
+_CHECK_TARGET_S = 0.05
+
+
+@dataclass(frozen=True)
+class ProgressInfo:
+    """What the ``progress`` callback receives, at most every ``progress_interval`` s."""
+
+    distinct: int
+    generated: int
+    depth: int
+    queue: int
+    elapsed_s: float
+
+    @property
+    def states_per_s(self) -> float:
+        return self.distinct / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class _Stop(Exception):  # noqa: N818 (control flow, not an error)
+    """Leaves the search loop with an outcome (internal)."""
+
+    def __init__(self, kind: str, **info):
+        super().__init__(kind)
+        self.kind = kind
+        self.info = info
+
+
+def explore(
+    model: Model,
+    *,
+    max_states: int | None = None,
+    max_depth: int | None = None,
+    time_limit: float | None = None,
+    check_deadlock: bool | None = None,
+    progress: Callable[[ProgressInfo], None] | None = None,
+    progress_interval: float = 1.0,
+) -> Result:
+    """Check ``model``'s invariants (and deadlock freedom) in every reachable state.
+
+    ``max_states`` bounds the number of distinct states, ``max_depth`` the number of BFS
+    levels (states at that depth are not expanded into new ones), ``time_limit`` the
+    wall-clock seconds; reaching one gives ``Status.LIMIT`` with the statistics so far.
+    ``check_deadlock``, when not None, overrides ``model.check_deadlock``.
+    """
+    if max_states is not None and max_states < 1:
+        raise ValueError(f"max_states must be at least 1, not {max_states}")
+    if max_depth is not None and max_depth < 1:
+        raise ValueError(f"max_depth must be at least 1, not {max_depth}")
+    if progress_interval <= 0:
+        raise ValueError(f"progress_interval must be positive, not {progress_interval}")
+
+    start = perf_counter()
+    deadline = None if time_limit is None else start + time_limit
+    deadlock = model.check_deadlock if check_deadlock is None else check_deadlock
+    properties = (tuple(i.name for i in model.invariants)
+                  + tuple(i.name for i in model.transition_invariants))
+
+    # Locals for the hot loop.
+    successors = model.successors
+    invs = tuple(i.holds for i in model.invariants)
+    tinvs = tuple(i.holds for i in model.transition_invariants)
+    root = _ROOT
+    seen: dict[State, object] = {}
+    room = sys.maxsize if max_states is None else max_states  # distinct states still allowed
+    last_level = max_depth if max_depth is not None else sys.maxsize
+
+    generated = 0
+    expanded = 0          # states whose successors were computed
+    level = 1             # the level being expanded
+    frontier: list[State] = []
+    nxt: list[State] = []
+    cut = False           # some new state was not stored because of max_depth
+    check_every = _CHECK_FIRST
+    countdown = check_every
+    last_check = start
+    next_progress = start + progress_interval
+    outcome: _Stop | None = None
+
+    try:
+        # ---- initial states: level 1
+        try:
+            inits = model.initial_states()
+        except MODEL_ERRORS as e:
+            raise _Stop("error", exc=e, where="initial") from None
+        append = frontier.append
+        for s in inits:
+            generated += 1
+            if s in seen:
+                continue
+            if room == 0:
+                raise _Stop("limit", reason=f"max states {max_states} reached")
+            room -= 1
+            seen[s] = root
+            for holds in invs:
+                try:
+                    ok = holds(s)
+                except MODEL_ERRORS as e:
+                    raise _Stop("error", state=s, exc=e, where=("invariant", holds)) from None
+                if not ok:
+                    raise _Stop("invariant", state=s, holds=holds)
+            append(s)
+
+        # ---- level by level
+        while frontier:
+            if deadline is not None and perf_counter() >= deadline:
+                raise _Stop("limit", reason=f"time limit of {time_limit:g}s reached")
+            store = level < last_level   # states found from this level are stored
+            nxt = []
+            append = nxt.append
+            for s in frontier:
+                countdown -= 1
+                if countdown == 0:
+                    now = perf_counter()
+                    if deadline is not None and now >= deadline:
+                        raise _Stop("limit", reason=f"time limit of {time_limit:g}s reached")
+                    if progress is not None and now >= next_progress:
+                        progress(ProgressInfo(len(seen), generated, level + (1 if nxt else 0),
+                                              len(seen) - expanded, now - start))
+                        next_progress = perf_counter() + progress_interval
+                    # Aim at one clock reading every _CHECK_TARGET_S seconds.
+                    span = now - last_check
+                    if span < _CHECK_TARGET_S / 2 and check_every < _CHECK_MAX:
+                        check_every *= 2
+                    elif span > _CHECK_TARGET_S * 2 and check_every > 1:
+                        check_every //= 2
+                    last_check = now
+                    countdown = check_every
+
+                try:
+                    succs = successors(s)
+                except MODEL_ERRORS as e:
+                    raise _Stop("error", state=s, exc=e, where="successors") from None
+                expanded += 1
+                if not succs:
+                    if deadlock:
+                        raise _Stop("deadlock", state=s)
+                    continue
+                generated += len(succs)
+                for t in succs:
+                    if t not in seen:
+                        if not store:
+                            cut = True
+                        else:
+                            if room == 0:
+                                raise _Stop("limit", reason=f"max states {max_states} reached")
+                            room -= 1
+                            seen[t] = s
+                            for holds in invs:
+                                try:
+                                    ok = holds(t)
+                                except MODEL_ERRORS as e:
+                                    raise _Stop("error", state=t, exc=e,
+                                                where=("invariant", holds)) from None
+                                if not ok:
+                                    raise _Stop("invariant", state=t, holds=holds)
+                            append(t)
+                    if tinvs:
+                        for holds in tinvs:
+                            try:
+                                ok = holds(s, t)
+                            except MODEL_ERRORS as e:
+                                raise _Stop("error", state=s, exc=e, post=t,
+                                            where=("transition invariant", holds)) from None
+                            if not ok:
+                                raise _Stop("transition", state=s, post=t, holds=holds)
+            frontier = nxt
+            if nxt:
+                level += 1
+        if cut:
+            raise _Stop("limit", reason=f"max depth {max_depth} reached")
+    except _Stop as stop:
+        outcome = stop
+    except KeyboardInterrupt:
+        outcome = _Stop("limit", reason="interrupted")
+    except MemoryError:
+        # Free what we can first: no trace is needed for a limit.
+        frontier = nxt = []
+        distinct = len(seen)
+        seen.clear()
+        outcome = _Stop("limit", reason="out of memory", distinct=distinct)
+
+    elapsed = perf_counter() - start
+    distinct = outcome.info.get("distinct", len(seen)) if outcome else len(seen)
+    depth = level + 1 if nxt and frontier is not nxt else level
+    if distinct == 0:
+        depth = 0
+    stats = Stats(
+        distinct_states=distinct,
+        generated_states=generated,
+        depth=depth,
+        elapsed_s=elapsed,
+        peak_memory_bytes=peak_memory_bytes(),
+        queue_left=max(distinct - expanded, 0) if outcome else 0,
+    )
+    base = dict(engine="explicit", spec=model.name, constants=dict(model.constants),
+                properties=properties, stats=stats)
+
+    if outcome is None:
+        return Result(status=Status.OK, **base)
+    kind, info = outcome.kind, outcome.info
+    if kind == "limit":
+        return Result(status=Status.LIMIT, limit_reason=info["reason"], **base)
+    path = _path(seen, info["state"]) if "state" in info else []
+    if "post" in info:
+        path.append(info["post"])
+    trace = _trace(model, path) if path else ()
+    if kind in ("invariant", "transition"):
+        name = _property_name(model, kind, info["holds"])
+        return Result(status=Status.VIOLATION, violation=Violation(
+            kind=kind, property=name, trace=trace), **base)
+    if kind == "deadlock":
+        return Result(status=Status.DEADLOCK, violation=Violation(
+            kind="deadlock", property=None, trace=trace), **base)
+    assert kind == "error"
+    message = _error_message(model, info.get("state"), info["exc"], info["where"])
+    return Result(status=Status.ERROR, violation=Violation(
+        kind="error", property=None, trace=trace, message=message), **base)
+
+
+def _property_name(model: Model, kind: str, holds: Callable) -> str:
+    props = model.invariants if kind == "invariant" else model.transition_invariants
+    for prop in props:
+        if prop.holds is holds:
+            return prop.name
+    raise AssertionError("unknown property")  # pragma: no cover
+
+
+def _path(seen: dict[State, object], state: State) -> list[State]:
+    """The states from an initial state to ``state``, following parent links."""
+    path = [state]
+    parent = seen[state]
+    while parent is not _ROOT:
+        path.append(parent)
+        parent = seen[parent]
+    path.reverse()
+    return path
+
+
+def _trace(model: Model, path: list[State]) -> tuple[TraceStep, ...]:
+    """Labels a path of states: each step's action is recomputed with ``model.steps``."""
+    steps = [TraceStep(None, (), model.decode(path[0]))]
+    for pre, post in zip(path, path[1:], strict=False):
+        action, args = "<unknown action>", ()
+        try:
+            for step in model.steps(pre):
+                if step.state == post:
+                    action, args = step.action, step.args
+                    break
+        except MODEL_ERRORS:
+            pass
+        steps.append(TraceStep(action, args, model.decode(post)))
+    return tuple(steps)
+
+
+def _error_message(model: Model, state: State | None, exc: BaseException,
+                   where: str | tuple[str, Callable]) -> str:
+    if where == "successors" and model.diagnose is not None:
+        try:
+            diagnosed = model.diagnose(state)
+        except Exception:  # noqa: BLE001 (a broken diagnosis must not hide the error)
+            diagnosed = None
+        if diagnosed is not None:
+            exc = diagnosed
+    if isinstance(exc, EvaluationError):
+        text = exc.message
+        if exc.action and exc.action not in text:
+            text = f"in action {exc.action}: {text}"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if where == "initial":
+        return f"{text} (while computing the initial states)"
+    if isinstance(where, tuple):
+        what, holds = where
+        kind = "invariant" if what == "invariant" else "transition"
+        return f"{text} (while evaluating {what} {_property_name(model, kind, holds)})"
+    return text
+
+
+def peak_memory_bytes() -> int:
+    """The process's peak resident memory, in bytes (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024

@@ -1,0 +1,323 @@
+"""The typed intermediate form: names resolved, every expression typed.
+
+The type checker produces it; the explicit compiler and the symbolic encoder consume it.
+Every expression node carries its type (``t``); spans stay for error messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .source import Span
+from .types import Type
+
+_NOSPAN = Span(0, 0)
+
+
+def _span() -> Span:
+    return field(default=_NOSPAN, compare=False, repr=False)
+
+
+class Expr:
+    t: Type
+    span: Span
+
+
+@dataclass(frozen=True)
+class Const(Expr):
+    """A value known before exploration, in its runtime representation."""
+
+    value: Any
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Var(Expr):
+    name: str
+    slot: int
+    t: Type
+    primed: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Local(Expr):
+    """A bound name: quantifier, comprehension, choose, let, action or def parameter."""
+
+    name: str
+    uid: int
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Unop(Expr):
+    op: str  # "not" | "neg"
+    arg: Expr
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Binop(Expr):
+    """``op``: and or implies iff eq ne lt le gt ge add sub mul div mod
+    union inter diff subseteq subset supseteq supset in notin range concat"""
+
+    op: str
+    left: Expr
+    right: Expr
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class IsTag(Expr):
+    arg: Expr
+    case: int
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class GetField(Expr):
+    arg: Expr
+    name: str
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class GetIndex(Expr):
+    """``m[k]`` on a map, or ``s[i]`` on a sequence (1-based, as in TLA+ and Quint)."""
+
+    arg: Expr
+    key: Expr
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Construct(Expr):
+    """A record or message value: ``case`` is the variant index for messages."""
+
+    case: int | None
+    args: tuple[Expr, ...]
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class SetLit(Expr):
+    elems: tuple[Expr, ...]
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class SeqLit(Expr):
+    elems: tuple[Expr, ...]
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class MapLit(Expr):
+    """Values in key order; the key type's whole universe is covered."""
+
+    values: tuple[Expr, ...]
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Binding:
+    local: Local
+    domain: Expr
+
+
+@dataclass(frozen=True)
+class Quant(Expr):
+    kind: str  # "forall" | "exists"
+    bindings: tuple[Binding, ...]
+    body: Expr
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class SetFilter(Expr):
+    binding: Binding
+    cond: Expr
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class SetMap(Expr):
+    elem: Expr
+    bindings: tuple[Binding, ...]
+    cond: Expr | None
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class MapComp(Expr):
+    """``{k: v for k in Dom}`` where Dom is the whole universe of the key type."""
+
+    binding: Binding
+    value: Expr
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class IfExpr(Expr):
+    cond: Expr
+    then: Expr
+    orelse: Expr
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Builtin(Expr):
+    """size subsets union min max len head tail append last (see typecheck for each)"""
+
+    name: str
+    args: tuple[Expr, ...]
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class CallDef(Expr):
+    """A call of a user ``def`` (one compiled function per instantiation)."""
+
+    def_id: int
+    args: tuple[Expr, ...]
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Convert(Expr):
+    """A checked conversion of a value into a narrower type (an integer range, a
+    sequence capacity), inserted where the checker cannot prove the value fits."""
+
+    arg: Expr
+    t: Type
+    what: str  # for the message: "variable x", "field bal of P1b", ...
+    span: Span = _span()
+
+
+# ------------------------------------------------------------------ statements
+class Stmt:
+    span: Span
+
+
+@dataclass(frozen=True)
+class Require(Stmt):
+    cond: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One step of an assignment target: ``[key]`` (map/seq) or ``.field``."""
+
+    kind: str  # "index" | "field"
+    key: Expr | None
+    name: str | None
+    container: Type  # the type being stepped into
+
+
+@dataclass(frozen=True)
+class Assign(Stmt):
+    var: Var
+    path: tuple[PathStep, ...]
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Let(Stmt):
+    local: Local
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class If(Stmt):
+    branches: tuple[tuple[Expr, tuple[Stmt, ...]], ...]
+    orelse: tuple[Stmt, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Choose(Stmt):
+    bindings: tuple[Binding, ...]
+    cond: Expr | None
+    body: tuple[Stmt, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Either(Stmt):
+    branches: tuple[tuple[Stmt, ...], ...]
+    span: Span = _span()
+
+
+# ---------------------------------------------------------------- declarations
+@dataclass(frozen=True)
+class VarInfo:
+    name: str
+    slot: int
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class DefInstance:
+    """One instantiation of a def for given argument types."""
+
+    uid: int
+    name: str
+    params: tuple[Local, ...]
+    body: Expr
+    reads: tuple[int, ...]  # state-variable slots the body reads
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    params: tuple[Binding, ...]
+    body: tuple[Stmt, ...]
+    fault: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Invariant:
+    name: str
+    body: Expr
+    transition: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class TypedSpec:
+    name: str
+    constants: dict[str, tuple[Any, Type]]  # name -> (runtime value, type)
+    variables: tuple[VarInfo, ...]
+    init: tuple[Stmt, ...]
+    actions: tuple[Action, ...]
+    invariants: tuple[Invariant, ...]
+    defs: tuple[DefInstance, ...]
+    options: dict[str, Any]
+    symmetry: tuple[str, ...]
+    message_type: Type | None
+    int_base: int  # integers in sets are bit positions offset by this (the smallest integer)
+    int_top: int
