@@ -30,6 +30,9 @@ class Pool:
     def __init__(self) -> None:
         self.values: list[Any] = []
         self._memo: dict[Any, str] = {}
+        # Bound names known to hold one kind of message (by uid): their fields are read
+        # at a fixed position. Uids are unique per spec, so this is safe to share.
+        self.narrowed: dict[int, int] = {}
 
     def add(self, value: Any, key: Any = None) -> str:
         if key is not None and key in self._memo:
@@ -56,15 +59,63 @@ class Pool:
 class ExprGen:
     """Python expression text for IR expressions, given where each variable lives."""
 
-    def __init__(self, univ: Universe, pool: Pool, env: dict[int, str],
-                 primed: dict[int, str] | None = None):
+    def __init__(self, univ: Universe, pool: Pool, defs: tuple[ir.DefInstance, ...],
+                 env: dict[int, str], primed: dict[int, str] | None = None, fold: bool = True):
         self.univ = univ
         self.pool = pool
+        self.defs = defs
         self.env = env
         self.primed = primed or {}
+        self.fold = fold
 
     def with_env(self, env: dict[int, str]) -> ExprGen:
-        return ExprGen(self.univ, self.pool, env, self.primed)
+        return ExprGen(self.univ, self.pool, self.defs, env, self.primed, self.fold)
+
+    # ------------------------------------------------------- packed maps
+    def entry_to_value(self, v: T.Type, raw: str) -> str:
+        """A packed map entry (an integer) as a value of type ``v``."""
+        if isinstance(v, (T.EnumT, T.SymT, T.SetT, T.MapT, T.BoolT)):
+            return raw
+        if isinstance(v, T.IntT):
+            return raw if v.lo == 0 else f"({raw} + {v.lo})"
+        table = self.pool.add(tuple(self.univ.at(v, i) for i in range(self.univ.size(v))),
+                              ("entries", v))
+        return f"{table}[{raw}]"
+
+    def value_to_entry(self, v: T.Type, code: str) -> str:
+        if isinstance(v, (T.EnumT, T.SymT, T.SetT, T.MapT)):
+            return code
+        return self.ix(v, code)
+
+    def map_shift(self, mt: T.MapT, key: ir.Expr) -> tuple[str, int | None]:
+        """Where a key's entry starts: code, and the number when the key is constant."""
+        w = self.univ.entry_width(mt.value)
+        if isinstance(key, ir.Const):
+            sh = self.univ.index(mt.key, key.value) * w
+            return str(sh), sh
+        pos = self.ix(mt.key, self.expr(key))
+        return (pos if w == 1 else f"({pos} * {w})"), None
+
+    def map_read(self, mt: T.MapT, code: str, key: ir.Expr) -> str:
+        w = self.univ.entry_width(mt.value)
+        sh, fixed = self.map_shift(mt, key)
+        raw = f"({code} & {(1 << w) - 1})" if fixed == 0 else \
+            f"(({code} >> {sh}) & {(1 << w) - 1})"
+        return self.entry_to_value(mt.value, raw)
+
+    def _packed_compare(self, e: ir.Binop) -> str | None:
+        """``m[k] == c`` with constant key and value on a packed map: one mask test."""
+        for a, b in ((e.left, e.right), (e.right, e.left)):
+            if (isinstance(a, ir.GetIndex) and isinstance(a.arg.t, T.MapT)
+                    and self.univ.packs(a.arg.t) and isinstance(a.key, ir.Const)
+                    and isinstance(b, ir.Const) and T.fits(b.t, a.arg.t.value) is True):
+                mt = a.arg.t
+                w = self.univ.entry_width(mt.value)
+                sh = self.univ.index(mt.key, a.key.value) * w
+                want = self.univ.to_entry(mt.value, b.value) << sh
+                op = "==" if e.op == "eq" else "!="
+                return f"(({self.expr(a.arg)} & {((1 << w) - 1) << sh}) {op} {want})"
+        return None
 
     # -------------------------------------------------------------- helpers
     def const(self, v: Any) -> str:
@@ -113,10 +164,33 @@ class ExprGen:
             stride *= self.univ.size(ft)
         return "(" + " + ".join(terms or ["0"]) + ")"
 
-    def domain(self, dom: ir.Expr, with_bits: bool = False) -> str:
-        """Code for an iterable over the members of a set (with their bits if asked)."""
+    def narrow(self, binding: ir.Binding, conds) -> int | None:
+        """If ``conds`` (conditions that must hold for the bound name) say which kind of
+        message it is, restrict iteration to that kind's bits; returns the bit mask."""
+        elem = binding.domain.t.elem if isinstance(binding.domain.t, T.SetT) else None
+        if not isinstance(elem, T.VariantT):
+            return None
+        for c in conds:
+            for x in conjuncts(c):
+                if (isinstance(x, ir.IsTag) and isinstance(x.arg, ir.Local)
+                        and x.arg.uid == binding.local.uid):
+                    self.pool.narrowed[binding.local.uid] = x.case
+                    offset = sum(self.univ.size(k) for k in elem.cases[: x.case])
+                    return ((1 << self.univ.size(elem.cases[x.case])) - 1) << offset
+        return None
+
+    def domain(self, dom: ir.Expr, with_bits: bool = False, mask: int | None = None) -> str:
+        """Code for an iterable over the members of a set (with their bits if asked),
+        only those under ``mask`` if given."""
         assert isinstance(dom.t, T.SetT)
         elem = dom.t.elem
+        if mask is not None:
+            if isinstance(dom, ir.Const):
+                dom = ir.Const(dom.value & mask, dom.t)
+            else:
+                table = self.pool.add(self.univ.table(elem), ("table", elem))
+                fn = "_indexed" if with_bits else "_members"
+                return f"{fn}({self.expr(dom)} & {mask}, {table})"
         if isinstance(dom, ir.Const):
             from .universe import iter_bits
 
@@ -133,11 +207,19 @@ class ExprGen:
         table = self.pool.add(self.univ.table(elem), ("table", elem))
         return f"{'_indexed' if with_bits else '_members'}({code}, {table})"
 
-    def loops(self, bindings: tuple[ir.Binding, ...]) -> str:
-        return " ".join(f"for l{b.local.uid} in {self.domain(b.domain)}" for b in bindings)
+    def loops(self, bindings: tuple[ir.Binding, ...], conds=()) -> str:
+        return " ".join(f"for l{b.local.uid} in {self.domain(b.domain, False, self.narrow(b, conds))}"
+                        for b in bindings)
 
     # ----------------------------------------------------------- dispatch
     def expr(self, e: ir.Expr) -> str:
+        if self.fold and isinstance(e, _FOLDABLE) and ir.is_constant(e, self.defs):
+            try:
+                value = evaluate_constant(e, self.univ, self.defs)
+            except Exception:  # leave it to run time (it may never be evaluated)
+                value = _NOT_FOLDED
+            if value is not _NOT_FOLDED:
+                return self.const(value)
         method = getattr(self, "_" + type(e).__name__)
         return method(e)
 
@@ -163,6 +245,10 @@ class ExprGen:
         if op in ("in", "notin"):
             test = self._member(e.left, e.right)
             return f"(not {test})" if op == "notin" else test
+        if op in ("eq", "ne"):
+            packed = self._packed_compare(e)
+            if packed is not None:
+                return packed
         a, b = self.expr(e.left), self.expr(e.right)
         if op in self._SIMPLE:
             return f"({a} {self._SIMPLE[op]} {b})"
@@ -198,6 +284,8 @@ class ExprGen:
         return f"(({sc} >> {self.bit(elem, x)}) & 1 == 1)"
 
     def _IsTag(self, e: ir.IsTag) -> str:  # noqa: N802
+        if isinstance(e.arg, ir.Local) and self.pool.narrowed.get(e.arg.uid) == e.case:
+            return "True"
         return f"({self.expr(e.arg)}[0] == {e.case})"
 
     def _GetField(self, e: ir.GetField) -> str:  # noqa: N802
@@ -206,6 +294,10 @@ class ExprGen:
         if isinstance(t, T.RecordT):
             return f"{a}[{t.field_index(e.name)}]"
         assert isinstance(t, T.VariantT)
+        if isinstance(e.arg, ir.Local) and e.arg.uid in self.pool.narrowed:
+            pos = t.cases[self.pool.narrowed[e.arg.uid]].field_index(e.name)
+            if pos is not None:
+                return f"{a}[{pos + 1}]"
         positions = [c.field_index(e.name) for c in t.cases]
         if len(set(positions)) == 1 and positions[0] is not None:
             return f"{a}[{positions[0] + 1}]"
@@ -218,6 +310,8 @@ class ExprGen:
         if isinstance(e.arg.t, T.SeqT):
             return f"_seq_at({a}, {self.expr(e.key)})"
         assert isinstance(e.arg.t, T.MapT)
+        if self.univ.packs(e.arg.t):
+            return self.map_read(e.arg.t, a, e.key)
         return f"{a}[{self.ix(e.arg.t.key, self.expr(e.key))}]"
 
     def _Construct(self, e: ir.Construct) -> str:  # noqa: N802
@@ -241,27 +335,48 @@ class ExprGen:
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
     def _MapLit(self, e: ir.MapLit) -> str:  # noqa: N802
+        assert isinstance(e.t, T.MapT)
+        if self.univ.packs(e.t):
+            w = self.univ.entry_width(e.t.value)
+            return "(" + " | ".join(f"({self.value_to_entry(e.t.value, self.expr(x))} << {i * w})"
+                                    for i, x in enumerate(e.values)) + ")"
         parts = [self.expr(x) for x in e.values]
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
     def _Quant(self, e: ir.Quant) -> str:  # noqa: N802
+        combos = small_product(self.univ, e.bindings, UNROLL_QUANT)
+        if combos is not None:
+            if not combos:
+                return "True" if e.kind == "forall" else "False"
+            joiner = " and " if e.kind == "forall" else " or "
+            return "(" + joiner.join(self.expr(ir.substitute(e.body, m)) for m in combos) + ")"
         fn = "all" if e.kind == "forall" else "any"
-        return f"{fn}({self.expr(e.body)} {self.loops(e.bindings)})"
+        if e.kind == "exists":
+            loops = self.loops(e.bindings, (e.body,))
+        else:  # forall x: not P or Q, i.e. P implies Q: only x satisfying P matter
+            loops = self.loops(e.bindings, (_antecedent(e.body),))
+        return f"{fn}({self.expr(e.body)} {loops})"
 
     def _SetFilter(self, e: ir.SetFilter) -> str:  # noqa: N802
         b = e.binding
-        return (f"sum(_b for _b, l{b.local.uid} in {self.domain(b.domain, True)} "
-                f"if {self.expr(e.cond)})")
+        dom = self.domain(b.domain, True, self.narrow(b, (e.cond,)))
+        return f"sum(_b for _b, l{b.local.uid} in {dom} if {self.expr(e.cond)})"
 
     def _SetMap(self, e: ir.SetMap) -> str:  # noqa: N802
         assert isinstance(e.t, T.SetT)
         cond = f" if {self.expr(e.cond)}" if e.cond is not None else ""
-        return f"_or_all(1 << {self.bit(e.t.elem, e.elem)} {self.loops(e.bindings)}{cond})"
+        loops = self.loops(e.bindings, (e.cond,) if e.cond is not None else ())
+        return f"_or_all(1 << {self.bit(e.t.elem, e.elem)} {loops}{cond})"
 
     def _MapComp(self, e: ir.MapComp) -> str:  # noqa: N802
         assert isinstance(e.t, T.MapT)
         keys = self.pool.add(tuple(self.univ.table(e.t.key)), ("keys", e.t.key))
-        return f"tuple({self.expr(e.value)} for l{e.binding.local.uid} in {keys})"
+        uid = e.binding.local.uid
+        if self.univ.packs(e.t):
+            w = self.univ.entry_width(e.t.value)
+            entry = self.value_to_entry(e.t.value, self.expr(e.value))
+            return f"sum({entry} << ({w} * _i) for _i, l{uid} in enumerate({keys}))"
+        return f"tuple({self.expr(e.value)} for l{uid} in {keys})"
 
     def _IfExpr(self, e: ir.IfExpr) -> str:  # noqa: N802
         return f"({self.expr(e.then)} if {self.expr(e.cond)} else {self.expr(e.orelse)})"
@@ -283,7 +398,7 @@ class ExprGen:
         raise AssertionError(name)
 
     def _CallDef(self, e: ir.CallDef) -> str:  # noqa: N802
-        inst = DEF_INSTANCES.get()[e.def_id]
+        inst = self.defs[e.def_id]
         args = [self.expr(a) for a in e.args] + [self.env[s] for s in inst.reads]
         return f"d{e.def_id}({', '.join(args)})"
 
@@ -296,6 +411,59 @@ class ExprGen:
         valid = self.pool.add(validator(self.univ, t), ("valid", t))
         show = self.pool.add(lambda v, t=t: _show(self.univ, t, v), ("show", t))
         return f"_chkv({a}, {valid}, {what}, {show})"
+
+
+UNROLL_QUANT = 64    # quantifiers over at most this many constant combinations are unrolled
+UNROLL_PARAMS = 64   # likewise action parameters
+UNROLL_CHOOSE = 16   # likewise choose
+_FOLDABLE = (ir.MapComp, ir.MapLit, ir.Builtin, ir.SetFilter, ir.SetMap, ir.Quant, ir.Binop,
+             ir.CallDef, ir.SetLit, ir.IfExpr, ir.Unop, ir.GetIndex, ir.GetField)
+_NOT_FOLDED = object()
+
+
+def conjuncts(e: ir.Expr):
+    if isinstance(e, ir.Binop) and e.op == "and":
+        yield from conjuncts(e.left)
+        yield from conjuncts(e.right)
+    else:
+        yield e
+
+
+def _antecedent(e: ir.Expr) -> ir.Expr:
+    if isinstance(e, ir.Binop) and e.op == "implies":
+        return e.left
+    return ir.Const(True, T.BOOL)
+
+
+def leading_conditions(stmts) -> list[ir.Expr]:
+    """The conditions of the requires an action or choose body starts with."""
+    out = []
+    for st in stmts:
+        if not isinstance(st, ir.Require):
+            break
+        out.append(st.cond)
+    return out
+
+
+def small_product(univ: Universe, bindings, limit: int) -> list[dict[int, ir.Expr]] | None:
+    """Every assignment of constants to the bound names, if all domains are constant and
+    there are at most ``limit`` combinations; otherwise None."""
+    from .universe import iter_bits
+
+    domains = []
+    total = 1
+    for b in bindings:
+        if not isinstance(b.domain, ir.Const):
+            return None
+        elem = b.domain.t.elem
+        members = [ir.Const(univ.at_bit(elem, bit), b.local.t)
+                   for bit in iter_bits(b.domain.value)]
+        total *= len(members)
+        if total > limit:
+            return None
+        domains.append((b.local.uid, members))
+    return [dict(zip([uid for uid, _ in domains], combo))
+            for combo in itertools.product(*(m for _, m in domains))]
 
 
 def _show(univ: Universe, t: T.Type, v: Any) -> str:
@@ -326,7 +494,7 @@ def validator(univ: Universe, t: T.Type):
         return lambda v: v >> univ.bits(t.elem) == 0
     if isinstance(t, T.MapT):
         inner = validator(univ, t.value)
-        return lambda v: all(inner(x) for x in v)
+        return lambda v: all(inner(x) for x in univ.map_entries(t, v))
     if isinstance(t, T.SeqT):
         inner = validator(univ, t.elem)
         return lambda v: len(v) <= t.capacity and all(inner(x) for x in v)
@@ -337,25 +505,6 @@ def validator(univ: Universe, t: T.Type):
         cases = [[validator(univ, ft) for _, ft in c.fields] for c in t.cases]
         return lambda v: all(c(x) for c, x in zip(cases[v[0]], v[1:]))
     return lambda v: True
-
-
-class _DefContext:
-    """The def instances of the spec being compiled (read by ``_CallDef``)."""
-
-    def __init__(self) -> None:
-        self._stack: list[tuple[ir.DefInstance, ...]] = []
-
-    def get(self) -> tuple[ir.DefInstance, ...]:
-        return self._stack[-1]
-
-    def push(self, defs) -> None:
-        self._stack.append(tuple(defs))
-
-    def pop(self) -> None:
-        self._stack.pop()
-
-
-DEF_INSTANCES = _DefContext()
 
 
 class Lines:
@@ -372,7 +521,7 @@ class Lines:
 def def_functions(defs, univ: Universe, pool: Pool, out: Lines) -> None:
     for d in defs:
         env = {s: f"v{s}" for s in d.reads}
-        gen = ExprGen(univ, pool, env)
+        gen = ExprGen(univ, pool, tuple(defs), env)
         params = [f"l{p.uid}" for p in d.params] + [f"v{s}" for s in d.reads]
         out.add(0, f"def d{d.uid}({', '.join(params)}):")
         out.add(1, f"return {gen.expr(d.body)}")
@@ -383,12 +532,8 @@ def evaluate_constant(e: ir.Expr, univ: Universe, defs) -> Any:
     constants), through the same code generator as everything else."""
     pool = Pool()
     out = Lines()
-    DEF_INSTANCES.push(defs)
-    try:
-        def_functions([d for d in defs if not d.reads], univ, pool, out)
-        out.add(0, f"_result = {ExprGen(univ, pool, {}).expr(e)}")
-    finally:
-        DEF_INSTANCES.pop()
+    def_functions([d for d in defs if not d.reads], univ, pool, out)
+    out.add(0, f"_result = {ExprGen(univ, pool, tuple(defs), {}, fold=False).expr(e)}")
     ns = pool.namespace()
     exec(compile(out.text(), "<constant>", "exec"), ns)  # noqa: S102 (generated code only)
     return ns["_result"]
@@ -397,15 +542,16 @@ def evaluate_constant(e: ir.Expr, univ: Universe, defs) -> Any:
 class StmtGen:
     """Compiles statement blocks; ``finish`` writes what happens at the end of a path."""
 
-    def __init__(self, univ: Universe, pool: Pool, out: Lines, finish):
+    def __init__(self, univ: Universe, pool: Pool, defs, out: Lines, finish):
         self.univ = univ
         self.pool = pool
+        self.defs = tuple(defs)
         self.out = out
         self.finish = finish
         self.fresh = itertools.count()
 
     def gen(self, env: dict[int, str]) -> ExprGen:
-        return ExprGen(self.univ, self.pool, env)
+        return ExprGen(self.univ, self.pool, self.defs, env)
 
     def block(self, stmts, env: dict[int, str], ind: int, rest: tuple = ()) -> None:
         if not stmts:
@@ -442,9 +588,20 @@ class StmtGen:
         elif isinstance(st, ir.Either):
             for body in st.branches:
                 self.block(body, env, ind, cont)
+        elif isinstance(st, ir.Choose) and small_product(self.univ, st.bindings,
+                                                         UNROLL_CHOOSE) is not None:
+            for m in small_product(self.univ, st.bindings, UNROLL_CHOOSE):
+                body = ir.substitute(st.body, m)
+                if st.cond is not None:
+                    self.out.add(ind, f"if {g.expr(ir.substitute(st.cond, m))}:")
+                    self.block(body, env, ind + 1, cont)
+                else:
+                    self.block(body, env, ind, cont)
         elif isinstance(st, ir.Choose):
+            conds = ([st.cond] if st.cond is not None else []) + leading_conditions(st.body)
             for b in st.bindings:
-                self.out.add(ind, f"for l{b.local.uid} in {g.domain(b.domain)}:")
+                dom = g.domain(b.domain, False, g.narrow(b, conds))
+                self.out.add(ind, f"for l{b.local.uid} in {dom}:")
                 ind += 1
             if st.cond is not None:
                 self.out.add(ind, f"if {g.expr(st.cond)}:")
@@ -493,6 +650,20 @@ class StmtGen:
             pos = container.field_index(step.name)
             inner = self.updated(g, f"{old}[{pos}]", rest, value, ind)
             return f"({old}[:{pos}] + ({inner},) + {old}[{pos + 1}:])"
+        if isinstance(container, T.MapT) and self.univ.packs(container):
+            w = self.univ.entry_width(container.value)
+            mask = (1 << w) - 1
+            sh, fixed = g.map_shift(container, step.key)
+            if fixed is None:
+                self.out.add(ind, f"{tmp} = {sh}")
+                sh = tmp
+            if rest:
+                inner = self.updated(g, f"(({old} >> {sh}) & {mask})", rest, value, ind)
+            else:
+                inner = g.value_to_entry(container.value, g.expr(value))
+            clear = f"{old} & {~(mask << fixed)}" if fixed is not None else \
+                f"{old} & ~({mask} << {sh})"
+            return f"(({clear}) | ({inner} << {sh}))"
         if isinstance(container, T.SeqT):
             self.out.add(ind, f"{tmp} = _seq_pos({old}, {g.expr(step.key)})")
         else:

@@ -10,7 +10,16 @@ from typing import Any
 
 from . import ir
 from . import types as T
-from .codegen import DEF_INSTANCES, ExprGen, Lines, Pool, StmtGen, def_functions
+from .codegen import (
+    UNROLL_PARAMS,
+    ExprGen,
+    Lines,
+    Pool,
+    StmtGen,
+    def_functions,
+    leading_conditions,
+    small_product,
+)
 from .model import EvaluationError, Invariant, Model, Step, TransitionInvariant
 from .universe import Universe
 from .values import Value
@@ -25,6 +34,7 @@ class CompiledSpec:
     universe: Universe
     source_code: str
     faults: tuple[str, ...]  # the fault actions switched on
+    max_faults: int | None   # the fault budget per behaviour (None: unbounded)
 
 
 class FaultSelectionError(ValueError):
@@ -45,67 +55,70 @@ def select_faults(typed: ir.TypedSpec, requested: tuple[str, ...]) -> tuple[str,
 
 
 def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
-                 check_deadlock: bool | None = None) -> CompiledSpec:
+                 check_deadlock: bool | None = None,
+                 max_faults: int | None = None) -> CompiledSpec:
+    """Compile the typed spec with the chosen fault actions switched on.
+
+    With a fault budget, the state gets one hidden component counting the fault steps
+    taken so far; fault actions are enabled only while it is below the budget. (TLC users
+    get the same effect with an extra variable; here it costs nothing to write.)
+    """
     univ = Universe(typed.int_base)
     pool = Pool()
     out = Lines()
     actions = [a for a in typed.actions if not a.fault or a.name in faults]
+    if max_faults is None:
+        max_faults = typed.options.get("max_faults")
+    budgeted = bool(faults) and max_faults is not None
     slots = [v.slot for v in typed.variables]
+    counter = len(slots)
+    if budgeted:
+        slots.append(counter)
     state_env = {s: f"v{s}" for s in slots}
     unpack = (", ".join(f"v{s}" for s in slots) + ("," if len(slots) == 1 else "")) or "_"
 
-    DEF_INSTANCES.push(typed.defs)
-    try:
-        def_functions(typed.defs, univ, pool, out)
+    defs = typed.defs
+    def_functions(defs, univ, pool, out)
 
-        def finish_state(env, ind):
-            items = [env[s] for s in slots]
-            out.add(ind, "app((" + ", ".join(items) + ("," if len(items) == 1 else "") + "))")
+    def finish_state(env, ind):
+        out.add(ind, f"app({_tuple([env[s] for s in slots])})")
 
-        # Initial states.
-        out.add(0, "def initial():")
-        out.add(1, "out = []")
-        out.add(1, "app = out.append")
-        StmtGen(univ, pool, out, finish_state).block(typed.init, {}, 1)
+    # Initial states.
+    out.add(0, "def initial():")
+    out.add(1, "out = []")
+    out.add(1, "app = out.append")
+    StmtGen(univ, pool, defs, out, finish_state).block(typed.init, {counter: "0"}, 1)
+    out.add(1, "return out")
+
+    # Successors, every action inlined: the hot path.
+    budget = max_faults if budgeted else None
+    _function_head(out, "successors(s)", unpack)
+    for a in actions:
+        _action_body(a, univ, pool, defs, out, state_env, lambda args: finish_state, counter,
+                     budget)
+    out.add(1, "return out")
+
+    # One labelled function per action: (arguments, next state) pairs.
+    for i, a in enumerate(actions):
+        def finish_for(args):
+            def finish_labelled(env, ind):
+                out.add(ind, f"app(({_tuple(args)}, {_tuple([env[s] for s in slots])}))")
+            return finish_labelled
+
+        _function_head(out, f"action{i}(s)", unpack)
+        _action_body(a, univ, pool, defs, out, state_env, finish_for, counter, budget)
         out.add(1, "return out")
 
-        # Successors, every action inlined: the hot path.
-        out.add(0, "def successors(s):")
-        out.add(1, f"{unpack} = s")
-        out.add(1, "out = []")
-        out.add(1, "app = out.append")
-        for a in actions:
-            _action_body(a, univ, pool, out, state_env, finish_state, 1)
-        out.add(1, "return out")
-
-        # One labelled function per action: (arguments, next state) pairs.
-        for i, a in enumerate(actions):
-            args = [f"l{b.local.uid}" for b in a.params]
-
-            def finish_labelled(env, ind, args=args):
-                items = [env[s] for s in slots]
-                out.add(ind, "app(((" + "".join(x + ", " for x in args) + "), ("
-                        + ", ".join(items) + ("," if len(items) == 1 else "") + ")))")
-
-            out.add(0, f"def action{i}(s):")
+    for i, inv in enumerate(typed.invariants):
+        gen = ExprGen(univ, pool, defs, state_env, {s: f"w{s}" for s in slots})
+        if inv.transition:
+            out.add(0, f"def invariant{i}(s, t):")
             out.add(1, f"{unpack} = s")
-            out.add(1, "out = []")
-            out.add(1, "app = out.append")
-            _action_body(a, univ, pool, out, state_env, finish_labelled, 1)
-            out.add(1, "return out")
-
-        for i, inv in enumerate(typed.invariants):
-            gen = ExprGen(univ, pool, state_env, {s: f"w{s}" for s in slots})
-            if inv.transition:
-                out.add(0, f"def invariant{i}(s, t):")
-                out.add(1, f"{unpack} = s")
-                out.add(1, f"{unpack.replace('v', 'w')} = t")
-            else:
-                out.add(0, f"def invariant{i}(s):")
-                out.add(1, f"{unpack} = s")
-            out.add(1, f"return {gen.expr(inv.body)}")
-    finally:
-        DEF_INSTANCES.pop()
+            out.add(1, f"{unpack.replace('v', 'w')} = t")
+        else:
+            out.add(0, f"def invariant{i}(s):")
+            out.add(1, f"{unpack} = s")
+        out.add(1, f"return {gen.expr(inv.body)}")
 
     source = out.text()
     ns = pool.namespace()
@@ -146,17 +159,44 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
         initial_states=ns["initial"], successors=ns["successors"], steps=steps,
         decode=decode, invariants=invariants, transition_invariants=transition,
         check_deadlock=bool(deadlock), constants=constants, diagnose=diagnose)
-    return CompiledSpec(model, typed, univ, source, tuple(faults))
+    return CompiledSpec(model, typed, univ, source, tuple(faults),
+                        max_faults if budgeted else None)
 
 
-def _action_body(a: ir.Action, univ, pool, out: Lines, env, finish, ind: int) -> None:
-    gen = ExprGen(univ, pool, env)
-    for b in a.params:
-        out.add(ind, f"for l{b.local.uid} in {gen.domain(b.domain)}:")
+def _tuple(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _function_head(out: Lines, signature: str, unpack: str) -> None:
+    out.add(0, f"def {signature}:")
+    out.add(1, f"{unpack} = s")
+    out.add(1, "out = []")
+    out.add(1, "app = out.append")
+
+
+def _action_body(a: ir.Action, univ, pool, defs, out: Lines, env, finish_for,
+                 counter: int, budget: int | None) -> None:
+    """One action's code. Parameters over small constant sets are unrolled (each
+    combination compiled with the values substituted), others become loops."""
+    ind = 1
+    if a.fault and budget is not None:
+        out.add(ind, f"if v{counter} < {int(budget)}:")
         ind += 1
-    StmtGen(univ, pool, out, finish).block(a.body, env, ind)
-    if not a.params and not a.body:
-        pass
+        env = {**env, counter: f"(v{counter} + 1)"}
+    combos = small_product(univ, a.params, UNROLL_PARAMS)
+    if combos is not None:
+        for m in combos:
+            args = [ExprGen(univ, pool, defs, env).const(m[b.local.uid].value) for b in a.params]
+            StmtGen(univ, pool, defs, out, finish_for(args)).block(
+                ir.substitute(a.body, m), env, ind)
+        return
+    gen = ExprGen(univ, pool, defs, env)
+    conds = leading_conditions(a.body)
+    for b in a.params:
+        out.add(ind, f"for l{b.local.uid} in {gen.domain(b.domain, False, gen.narrow(b, conds))}:")
+        ind += 1
+    args = [f"l{b.local.uid}" for b in a.params]
+    StmtGen(univ, pool, defs, out, finish_for(args)).block(a.body, env, ind)
 
 
 def _explain(err: Exception) -> str:

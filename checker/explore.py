@@ -21,6 +21,7 @@ state already seen.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +122,10 @@ def explore(
     next_progress = start + progress_interval
     outcome: _Stop | None = None
 
+    # The search allocates millions of tuples and creates no reference cycles: the cyclic
+    # garbage collector only costs time here (15-25% on generated 2pc code).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         # ---- initial states: level 1
         try:
@@ -223,6 +228,9 @@ def explore(
         distinct = len(seen)
         seen.clear()
         outcome = _Stop("limit", reason="out of memory", distinct=distinct)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
     elapsed = perf_counter() - start
     distinct = outcome.info.get("distinct", len(seen)) if outcome else len(seen)

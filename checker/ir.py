@@ -305,6 +305,7 @@ class Invariant:
     body: Expr
     transition: bool = False
     span: Span = _span()
+    lemma: bool = False  # a helper conjunct for inductive proofs (still checked everywhere)
 
 
 @dataclass(frozen=True)
@@ -321,3 +322,52 @@ class TypedSpec:
     message_type: Type | None
     int_base: int  # integers in sets are bit positions offset by this (the smallest integer)
     int_top: int
+
+
+# ------------------------------------------------------------------ utilities
+def ir_nodes(e: Any):
+    """Every IR node below (and including) ``e``."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (Expr, Binding, Stmt, PathStep)):
+            yield x
+            for name in x.__dataclass_fields__:
+                if name not in ("t", "span", "container"):
+                    stack.append(getattr(x, name))
+        elif isinstance(x, (tuple, list)):
+            stack.extend(x)
+
+
+def is_constant(e: Expr, defs) -> bool:
+    """No state variable is read, and every bound name is bound inside ``e``."""
+    nodes = list(ir_nodes(e))
+    bound = {x.local.uid for x in nodes if isinstance(x, Binding)}
+    return not any(
+        isinstance(x, Var) or (isinstance(x, Local) and x.uid not in bound)
+        or (isinstance(x, CallDef) and defs[x.def_id].reads)
+        for x in nodes)
+
+
+def substitute(node: Any, mapping: dict[int, Expr]) -> Any:
+    """``node`` with each bound name in ``mapping`` (by uid) replaced by an expression
+    (the compiler uses it to unroll loops over small constant sets)."""
+    from dataclasses import fields as dc_fields
+    from dataclasses import replace
+
+    if isinstance(node, Local):
+        return mapping.get(node.uid, node)
+    if isinstance(node, (Expr, Binding, Stmt, PathStep)):
+        changes = {}
+        for f in dc_fields(node):
+            if f.name in ("t", "span", "container"):
+                continue
+            old = getattr(node, f.name)
+            new = substitute(old, mapping)
+            if new is not old:
+                changes[f.name] = new
+        return replace(node, **changes) if changes else node
+    if isinstance(node, tuple):
+        items = tuple(substitute(x, mapping) for x in node)
+        return items if any(a is not b for a, b in zip(items, node)) else node
+    return node

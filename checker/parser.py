@@ -60,7 +60,7 @@ class _SpecIndenter(Indenter):
 def _lark() -> Lark:
     grammar = resources.files("checker").joinpath("grammar.lark").read_text()
     return Lark(grammar, parser="lalr", postlex=_SpecIndenter(), propagate_positions=True,
-                maybe_placeholders=True)
+                maybe_placeholders=True, start=["start", "expr_start"])
 
 
 def _span(meta) -> Span:
@@ -78,6 +78,9 @@ class _ToAst(Transformer):
     """One short method per grammar rule; the grammar already shaped the tree."""
 
     # ---- declarations
+    def expr_start(self, meta, expr):
+        return expr
+
     def start(self, meta, name, *decls):
         return S.Spec(str(name), tuple(decls), _span(meta))
 
@@ -124,8 +127,12 @@ class _ToAst(Transformer):
     def action_params(self, meta, *binders):
         return [b for b in binders if b is not None]
 
-    def invariant_decl(self, meta, transition, name, body):
-        return S.InvariantDecl(str(name), body, transition is not None, _span(meta))
+    def inv_kind(self, meta, tok):
+        return str(tok)
+
+    def invariant_decl(self, meta, transition, kind, name, body):
+        return S.InvariantDecl(str(name), body, transition is not None, _span(meta),
+                               lemma=str(kind) == "lemma")
 
     def option_decl(self, meta, name, value):
         return S.OptionDecl(str(name), value, _span(meta))
@@ -353,6 +360,15 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str) -> Diagnostic:
 
 def parse(source: Source) -> S.Spec:
     """Parse a spec, raising ``SpecError`` (never a lark or Python error) on bad input."""
+    return _parse(source, "start")
+
+
+def parse_expression(source: Source) -> S.Expr:
+    """Parse one expression (a ``--const`` value, an expression typed at a prompt)."""
+    return _parse(source, "expr_start")
+
+
+def _parse(source: Source, start: str):
     text = source.text
     if len(text) > MAX_SOURCE_BYTES:
         raise SpecError([Diagnostic(f"spec file too large ({len(text)} bytes; the limit is "
@@ -367,8 +383,9 @@ def parse(source: Source) -> S.Spec:
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
     try:
-        tree = _lark().parse(text)
-        return _flatten_decls(_ToAst().transform(tree))
+        tree = _lark().parse(text, start=start)
+        result = _ToAst().transform(tree)
+        return _flatten_decls(result) if start == "start" else result
     except UnexpectedInput as err:
         raise SpecError([_syntax_diagnostic(err, text)], source) from None
     except DedentError as err:

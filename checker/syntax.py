@@ -319,7 +319,7 @@ class InvariantDecl(Decl):
     body: Expr
     transition: bool = False
     span: Span = _span()
-
+    lemma: bool = False  # an auxiliary conjunct of the inductive invariant
 
 @dataclass(frozen=True)
 class OptionDecl(Decl):

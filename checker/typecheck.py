@@ -16,6 +16,7 @@ from . import ir
 from . import syntax as S
 from . import types as T
 from .source import Diagnostic, Source, Span, SpecError
+from .ir import ir_nodes
 from .universe import Universe, UniverseError, iter_bits
 
 KNOWN_OPTIONS = {"deadlock": T.BOOL, "max_faults": T.IntT(0, 1 << 30)}
@@ -385,7 +386,10 @@ class Checker:
     def _invariant(self, d: S.InvariantDecl) -> ir.Invariant:
         e = self.expr(d.body, _Scope(primes=d.transition))
         self.coerce(e, T.BOOL, f"invariant {d.name}")
-        return ir.Invariant(d.name, e, d.transition, d.span)
+        if d.transition and d.lemma:
+            raise self.error("a lemma is a state predicate; it cannot be a transition "
+                             "invariant", d.span)
+        return ir.Invariant(d.name, e, d.transition, d.span, d.lemma)
 
     # ------------------------------------------------------------- statements
     def block(self, stmts, scope: _Scope, assigned: set[str] | None):
@@ -531,13 +535,7 @@ class Checker:
         raise self.error(f"type mismatch for {what}: expected {target}, found {e.t}", e.span)
 
     def _is_constant(self, e: ir.Expr) -> bool:
-        """No state variable is read, and every bound name is bound inside ``e``."""
-        nodes = list(ir_nodes(e))
-        bound = {x.local.uid for x in nodes if isinstance(x, ir.Binding)}
-        return not any(
-            isinstance(x, ir.Var) or (isinstance(x, ir.Local) and x.uid not in bound)
-            or (isinstance(x, ir.CallDef) and self.instances[x.def_id].reads)
-            for x in nodes)
+        return ir.is_constant(e, self.instances)
 
     def binder(self, b: S.Binder, scope: _Scope) -> list[ir.Binding]:
         dom = self.expr(b.domain, scope)
@@ -1000,20 +998,6 @@ def _interval(op: str, a: T.IntT, b: T.IntT) -> T.IntT:
         return T.IntT(0, b.hi - 1)
     m = max(abs(b.lo), abs(b.hi))
     return T.IntT(-m, m)
-
-
-def ir_nodes(e: Any):
-    """Every IR node below (and including) ``e``."""
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, (ir.Expr, ir.Binding, ir.Stmt, ir.PathStep)):
-            yield x
-            for name in x.__dataclass_fields__:
-                if name not in ("t", "span", "container"):
-                    stack.append(getattr(x, name))
-        elif isinstance(x, (tuple, list)):
-            stack.extend(x)
 
 
 def check(spec: S.Spec, source: Source | None = None,

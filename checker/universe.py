@@ -4,6 +4,12 @@ value at each position; plus the readable form of a packed value.
 Positions give set elements their bit in a mask. Integers in sets are the exception:
 their bit is ``value - int_base`` for one spec-wide ``int_base``, so that every set of
 integers shares one representation whatever the static range of its elements.
+
+Maps whose values are small (booleans, integers, enumerations, symbols, options of
+those, sets, or such maps) are packed into one integer: entry ``i`` occupies ``width``
+bits at offset ``i * width`` and holds the value's position (a set: its mask). Updating
+one entry is then two integer operations instead of rebuilding a tuple, and the state
+hashes faster. Other maps are tuples indexed by key position.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from . import types as T
 from .values import MapValue, RecordValue, SeqValue, SetValue, Value
 
 MAX_TABLE = 1 << 22  # the most values of one type we will list
+MAX_PACKED_BITS = 4096  # wider maps stay tuples
 
 
 class UniverseError(Exception):
@@ -60,6 +67,55 @@ class Universe:
             return max(0, elem.hi - self.int_base + 1)
         return self.size(elem)
 
+    # ---------------------------------------------------------- packed maps
+    def packs(self, t: T.Type) -> bool:
+        """Is a map of this type packed into one integer?"""
+        if not isinstance(t, T.MapT):
+            return False
+        w = self.entry_width(t.value)
+        return w is not None and w * self.size(t.key) <= MAX_PACKED_BITS
+
+    def entry_width(self, v: T.Type) -> int | None:
+        """Bits per entry for a packed map with values of type ``v`` (None: not packable)."""
+        if isinstance(v, (T.BoolT, T.IntT, T.EnumT, T.SymT)) or (
+                isinstance(v, T.OptionT) and isinstance(v.inner, (T.BoolT, T.IntT, T.EnumT,
+                                                                  T.SymT))):
+            return max(1, (self.size(v) - 1).bit_length())
+        if isinstance(v, T.SetT):
+            return max(1, self.bits(v.elem))
+        if isinstance(v, T.MapT) and self.packs(v):
+            return max(1, self.entry_width(v.value) * self.size(v.key))
+        return None
+
+    def to_entry(self, v: T.Type, x: Any) -> int:
+        """What a packed map stores for the value ``x`` of type ``v``."""
+        if isinstance(v, (T.SetT, T.MapT)):
+            return x
+        return self.index(v, x)
+
+    def from_entry(self, v: T.Type, code: int) -> Any:
+        if isinstance(v, (T.SetT, T.MapT)):
+            return code
+        return self.at(v, code)
+
+    def map_entries(self, t: T.MapT, packed: Any) -> list:
+        """The values of a map, in key order, whichever way it is represented."""
+        if not self.packs(t):
+            return list(packed)
+        w = self.entry_width(t.value)
+        mask = (1 << w) - 1
+        return [self.from_entry(t.value, (packed >> (i * w)) & mask)
+                for i in range(self.size(t.key))]
+
+    def map_build(self, t: T.MapT, entries) -> Any:
+        if not self.packs(t):
+            return tuple(entries)
+        w = self.entry_width(t.value)
+        out = 0
+        for i, x in enumerate(entries):
+            out |= self.to_entry(t.value, x) << (i * w)
+        return out
+
     # -------------------------------------------------------------- positions
     def index(self, t: T.Type, v: Any) -> int:
         if isinstance(t, T.BoolT):
@@ -80,7 +136,7 @@ class Universe:
         if isinstance(t, T.MapT):
             k = self.size(t.value)
             n = 0
-            for x in reversed(v):
+            for x in reversed(self.map_entries(t, v)):
                 n = n * k + self.index(t.value, x)
             return n
         if isinstance(t, T.SeqT):
@@ -130,7 +186,7 @@ class Universe:
             for _ in range(self.size(t.key)):
                 i, r = divmod(i, k)
                 out.append(self.at(t.value, r))
-            return tuple(out)
+            return self.map_build(t, out)
         if isinstance(t, T.SeqT):
             k = self.size(t.elem)
             length = 0
@@ -195,7 +251,7 @@ class Universe:
                                   for b in iter_bits(v)))
         if isinstance(t, T.MapT):
             return MapValue(tuple((self.decode(t.key, self.at(t.key, i)), self.decode(t.value, x))
-                                  for i, x in enumerate(v)))
+                                  for i, x in enumerate(self.map_entries(t, v))))
         if isinstance(t, T.SeqT):
             return SeqValue(tuple(self.decode(t.elem, x) for x in v))
         if isinstance(t, T.AnyT):
@@ -237,7 +293,7 @@ class Universe:
                 if key not in pairs:
                     raise UniverseError(f"map has no entry for {key}")
                 out.append(self.encode(t.value, pairs[key]))
-            return tuple(out)
+            return self.map_build(t, out)
         if isinstance(t, T.SeqT):
             items = v.items if isinstance(v, SeqValue) else v
             if not isinstance(items, (list, tuple)) or len(items) > t.capacity:

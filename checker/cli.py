@@ -1,0 +1,195 @@
+"""The ``modelcheck`` command. The only module that imports click.
+
+It parses options, calls the library, renders the result and picks the exit status:
+0 every property holds, 1 a property is violated, 2 bad usage or input, 3 stopped by a
+limit (or Ctrl-C) before finishing.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from .source import SpecError
+
+EXIT_INPUT = 2
+EXIT_LIMIT = 3
+
+
+class _DefaultToCheck(click.Group):
+    """``modelcheck SPEC ...`` means ``modelcheck check SPEC ...``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h",
+                                                                     "--version"):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modelcheck", prog_name="modelcheck")
+def main() -> None:
+    """Check protocol specs: explore every reachable state, prove invariants with Z3,
+    and validate traces recorded from real systems.
+
+    \b
+    modelcheck SPEC [options]        explicit-state check (same as `modelcheck check`)
+    modelcheck bmc SPEC --depth K    bounded model checking with Z3
+    modelcheck prove SPEC            inductive-invariant proof with Z3
+    modelcheck trace SPEC FILE...    validate recorded traces against the spec
+    """
+
+
+def _const_option(f):
+    return click.option("--const", "consts", multiple=True, metavar="NAME=VALUE",
+                        help="Set a constant, e.g. --const RM={r1,r2,r3,r4} or "
+                             "--const MaxBallot=1 (repeatable).")(f)
+
+
+def _faults_option(f):
+    f = click.option("--max-faults", type=click.IntRange(min=0), default=None,
+                     help="At most this many fault steps in any behaviour.")(f)
+    return click.option("--faults", default="", metavar="NAMES",
+                        help="Fault actions to switch on: comma-separated names, or 'all'.")(f)
+
+
+def _format_option(choices=("text", "json")):
+    return click.option("--format", "fmt", type=click.Choice(choices), default="text",
+                        show_default=True, help="Output format.")
+
+
+def _fail_input(err: SpecError) -> None:
+    click.echo(err.render(), err=True)
+    sys.exit(EXIT_INPUT)
+
+
+def _split(names: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in names.split(",") if n.strip())
+
+
+def _load(spec: str, consts, faults: str, deadlock: bool | None, max_faults: int | None = None):
+    from .api import load_spec
+
+    try:
+        return load_spec(spec, consts, _split(faults), deadlock, max_faults=max_faults)
+    except SpecError as err:
+        _fail_input(err)
+
+
+def _select_invariants(compiled, inv: tuple[str, ...]):
+    model = compiled.model
+    if not inv:
+        return model
+    known = [i.name for i in model.invariants] + [i.name for i in model.transition_invariants]
+    unknown = [n for n in inv if n not in known]
+    if unknown:
+        click.echo(f"error: --inv {', '.join(unknown)}: no such invariant (this spec has: "
+                   f"{', '.join(known) or 'none'})", err=True)
+        sys.exit(EXIT_INPUT)
+    return model.select_invariants(inv)
+
+
+def _header(spec_path: str, compiled, model, deadlock: bool) -> list[str]:
+    from .values import format_value
+
+    lines = [f"Checking {model.name} ({spec_path})"]
+    if model.constants:
+        lines.append("  constants:  " + ", ".join(f"{k} = {format_value(v)}"
+                                                  for k, v in model.constants.items()))
+    props = [i.name for i in model.invariants] + [i.name for i in model.transition_invariants]
+    lines.append("  properties: " + (", ".join(props) if props else "(none)")
+                 + ("; deadlock" if deadlock else ""))
+    if compiled.faults:
+        budget = compiled.max_faults
+        lines.append("  faults:     " + ", ".join(compiled.faults)
+                     + (f" (at most {budget} per behaviour)" if budget is not None else ""))
+    elif any(a.fault for a in compiled.typed.actions):
+        lines.append("  faults:     none switched on (use --faults)")
+    return lines
+
+
+class _Progress:
+    """A live status line on stderr for runs longer than a second (only on a terminal)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.console = None
+        self.shown = False
+
+    def __call__(self, info) -> None:
+        if not self.enabled:
+            return
+        if self.console is None:
+            from rich.console import Console
+
+            self.console = Console(stderr=True)
+        rate = info.distinct / info.elapsed_s if info.elapsed_s else 0
+        text = (f"  {info.distinct:,} distinct states, {info.generated:,} generated, "
+                f"depth {info.depth}, queue {info.queue:,}, {rate:,.0f} states/s")
+        self.console.file.write("\r" + text.ljust(100)[:120])
+        self.console.file.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown and self.console is not None:
+            self.console.file.write("\r" + " " * 120 + "\r")
+            self.console.file.flush()
+
+
+@main.command("check")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_const_option
+@click.option("--inv", multiple=True, metavar="NAME",
+              help="Check only this invariant (repeatable; default: all).")
+@click.option("--deadlock/--no-deadlock", default=None,
+              help="Report states with no enabled action (default: on, unless the spec "
+                   "says `option deadlock = false`).")
+@click.option("--max-states", type=click.IntRange(min=1), default=None,
+              help="Stop after this many distinct states (exit 3).")
+@click.option("--max-depth", type=click.IntRange(min=1), default=None,
+              help="Do not explore beyond this depth (exit 3 if anything was cut off).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Stop after this long (exit 3).")
+@_faults_option
+@_format_option()
+@click.option("--color/--no-color", default=None, help="Colour the text output.")
+def check_cmd(spec, consts, inv, deadlock, max_states, max_depth, time_limit, faults,
+              max_faults, fmt, color):
+    """Explore every reachable state of SPEC breadth-first and check its invariants."""
+    from .explore import explore
+
+    compiled = _load(spec, consts, faults, deadlock, max_faults)
+    model = _select_invariants(compiled, inv)
+    progress = _Progress(fmt == "text" and sys.stderr.isatty())
+    try:
+        result = explore(model, max_states=max_states, max_depth=max_depth,
+                         time_limit=time_limit, progress=progress)
+    finally:
+        progress.close()
+    _emit(result, fmt, color, _header(spec, compiled, model, model.check_deadlock))
+
+
+def _emit(result, fmt: str, color: bool | None, header: list[str]) -> None:
+    if fmt == "json":
+        from .render.json import render_json
+
+        click.echo(render_json(result))
+    else:
+        from .render.text import render_text
+
+        use_color = sys.stdout.isatty() if color is None else color
+        click.echo("\n".join(header))
+        click.echo(render_text(result, color=use_color))
+    sys.exit(result.exit_code)
+
+
+def run() -> None:
+    """Entry point that also turns a stray Ctrl-C into exit status 3."""
+    started = time.perf_counter()
+    try:
+        main()
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted after {time.perf_counter() - started:.1f}s", err=True)
+        sys.exit(EXIT_LIMIT)
