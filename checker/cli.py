@@ -7,6 +7,7 @@ limit (or Ctrl-C) before finishing.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -193,3 +194,13 @@ def run() -> None:
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted after {time.perf_counter() - started:.1f}s", err=True)
         sys.exit(EXIT_LIMIT)
+    except RecursionError:
+        click.echo("error: the input is nested too deeply to process", err=True)
+        sys.exit(EXIT_INPUT)
+    except Exception as err:  # a bug of ours: say so plainly, keep the traceback on request
+        if os.environ.get("MODELCHECK_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(err).__name__}: {err}\n"
+                   "This is a bug in modelcheck; run again with MODELCHECK_DEBUG=1 for the "
+                   "traceback and please report it.", err=True)
+        sys.exit(EXIT_INPUT)

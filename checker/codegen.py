@@ -52,6 +52,9 @@ class Pool:
             "_min": rt.set_min, "_max": rt.set_max, "_seq_at": rt.seq_at, "_seq_pos": rt.seq_pos,
             "_head": rt.head, "_last": rt.last, "_tail": rt.tail, "_chk": rt.check_int,
             "_chkv": rt.check_value, "_nofield": rt.field_missing,
+            "_bag_members": rt.bag_members, "_bag_indexed": rt.bag_indexed,
+            "_bag_size": rt.bag_size, "_bag_put": rt.bag_put, "_bag_take": rt.bag_take,
+            "_slice": rt.seq_slice,
         })
         return ns
 
@@ -182,6 +185,13 @@ class ExprGen:
     def domain(self, dom: ir.Expr, with_bits: bool = False, mask: int | None = None) -> str:
         """Code for an iterable over the members of a set (with their bits if asked),
         only those under ``mask`` if given."""
+        if isinstance(dom.t, T.BagT):
+            elem = dom.t.elem
+            table = self.pool.add(self.univ.table(elem) if not isinstance(elem, T.IntT) else
+                                  [self.univ.at_bit(elem, b) for b in range(self.univ.bits(elem))],
+                                  ("bagtable", elem))
+            fn = "_bag_indexed" if with_bits else "_bag_members"
+            return f"{fn}({self.expr(dom)}, {self.univ.bag_width(dom.t)}, {table})"
         assert isinstance(dom.t, T.SetT)
         elem = dom.t.elem
         if mask is not None:
@@ -271,6 +281,10 @@ class ExprGen:
         raise AssertionError(f"unknown operator {op}")
 
     def _member(self, x: ir.Expr, s: ir.Expr) -> str:
+        if isinstance(s.t, T.BagT):
+            w = self.univ.bag_width(s.t)
+            pos = self.bit(s.t.elem, x)
+            return f"(({self.expr(s)} >> ({pos} * {w})) & {(1 << w) - 1} != 0)"
         assert isinstance(s.t, T.SetT)
         elem = s.t.elem
         sc = self.expr(s)
@@ -395,12 +409,32 @@ class ExprGen:
             return f"len({args[0]})"
         if name == "append":
             return f"({args[0]} + ({args[1]},))"
+        if name == "slice":
+            return f"_slice({args[0]}, {args[1]}, {args[2]})"
+        if name in ("bagsize", "put", "take", "count"):
+            bt = e.args[0].t
+            assert isinstance(bt, T.BagT)
+            w = self.univ.bag_width(bt)
+            if name == "bagsize":
+                return f"_bag_size({args[0]}, {w})"
+            pos = self.bit(bt.elem, e.args[1])
+            if name == "count":
+                return f"(({args[0]} >> ({pos} * {w})) & {(1 << w) - 1})"
+            if name == "take":
+                return f"_bag_take({args[0]}, {pos}, {w})"
+            what = self.pool.add("a bag", ("what", "a bag"))
+            return f"_bag_put({args[0]}, {pos}, {w}, {bt.capacity}, {what})"
         raise AssertionError(name)
 
     def _CallDef(self, e: ir.CallDef) -> str:  # noqa: N802
         inst = self.defs[e.def_id]
         args = [self.expr(a) for a in e.args] + [self.env[s] for s in inst.reads]
         return f"d{e.def_id}({', '.join(args)})"
+
+    def _Enabled(self, e: ir.Enabled) -> str:  # noqa: N802
+        if not e.actions:
+            return "False"
+        return "(" + " or ".join(f"_en{i}(s)" for i in e.actions) + ")"
 
     def _Convert(self, e: ir.Convert) -> str:  # noqa: N802
         a = self.expr(e.arg)
@@ -453,7 +487,7 @@ def small_product(univ: Universe, bindings, limit: int) -> list[dict[int, ir.Exp
     domains = []
     total = 1
     for b in bindings:
-        if not isinstance(b.domain, ir.Const):
+        if not isinstance(b.domain, ir.Const) or not isinstance(b.domain.t, T.SetT):
             return None
         elem = b.domain.t.elem
         members = [ir.Const(univ.at_bit(elem, bit), b.local.t)
@@ -498,6 +532,8 @@ def validator(univ: Universe, t: T.Type):
     if isinstance(t, T.SeqT):
         inner = validator(univ, t.elem)
         return lambda v: len(v) <= t.capacity and all(inner(x) for x in v)
+    if isinstance(t, T.BagT):
+        return lambda v: all(n <= t.capacity for _, n in univ.bag_counts(t, v))
     if isinstance(t, T.RecordT):
         checks = [validator(univ, ft) for _, ft in t.fields]
         return lambda v: all(c(x) for c, x in zip(checks, v))

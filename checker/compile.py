@@ -109,6 +109,17 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
         _action_body(a, univ, pool, defs, out, state_env, finish_for, counter, budget)
         out.add(1, "return out")
 
+    # Enabledness of each declared action (for `enabled(...)` and `quiescent`).
+    if any(isinstance(x, ir.Enabled) for inv in typed.invariants for x in ir.ir_nodes(inv.body)):
+        for i, a in enumerate(typed.actions):
+            out.add(0, f"def _en{i}(s):")
+            if a in actions:
+                out.add(1, f"{unpack} = s")
+                _action_body(a, univ, pool, defs, out, state_env,
+                             lambda args: lambda env, ind: out.add(ind, "return True"),
+                             counter, budget)
+            out.add(1, "return False")
+
     for i, inv in enumerate(typed.invariants):
         gen = ExprGen(univ, pool, defs, state_env, {s: f"w{s}" for s in slots})
         if inv.transition:

@@ -203,6 +203,17 @@ class CallDef(Expr):
 
 
 @dataclass(frozen=True)
+class Enabled(Expr):
+    """True when some listed action (by index in ``TypedSpec.actions``) can take a step
+    from the current state; ``quiescent`` is the negation over all non-fault actions.
+    Only in invariants."""
+
+    actions: tuple[int, ...]
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Convert(Expr):
     """A checked conversion of a value into a narrower type (an integer range, a
     sequence capacity), inserted where the checker cannot prove the value fits."""

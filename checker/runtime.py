@@ -122,6 +122,62 @@ def tail(seq: tuple) -> tuple:
     return seq[1:]
 
 
+def bag_members(bag: int, width: int, table) -> list:
+    out = []
+    mask = (1 << width) - 1
+    pos = 0
+    while bag:
+        if bag & mask:
+            out.append(table[pos])
+        bag >>= width
+        pos += 1
+    return out
+
+
+def bag_indexed(bag: int, width: int, table) -> list:
+    out = []
+    mask = (1 << width) - 1
+    pos = 0
+    while bag:
+        if bag & mask:
+            out.append((1 << pos, table[pos]))
+        bag >>= width
+        pos += 1
+    return out
+
+
+def bag_size(bag: int, width: int) -> int:
+    total = 0
+    mask = (1 << width) - 1
+    while bag:
+        total += bag & mask
+        bag >>= width
+    return total
+
+
+def bag_put(bag: int, pos: int, width: int, capacity: int, what: str) -> int:
+    shift = pos * width
+    n = (bag >> shift) & ((1 << width) - 1)
+    if n >= capacity:
+        fail(f"{what} would hold more than {capacity} copies of one element")
+    return bag + (1 << shift)
+
+
+def bag_take(bag: int, pos: int, width: int) -> int:
+    shift = pos * width
+    if not (bag >> shift) & ((1 << width) - 1):
+        fail("take: the bag holds no copy of that element")
+    return bag - (1 << shift)
+
+
+def seq_slice(seq: tuple, lo: int, hi: int) -> tuple:
+    if hi < lo:
+        return ()
+    if lo < 1 or hi > len(seq):
+        fail(f"slice {lo}..{hi} is outside 1..{len(seq)}")
+    return seq[lo - 1:hi]
+
+
 def check_int(v: int, lo: int, hi: int, what: str) -> int:
     if lo <= v <= hi:
         return v

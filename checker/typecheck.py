@@ -20,8 +20,9 @@ from .ir import ir_nodes
 from .universe import Universe, UniverseError, iter_bits
 
 KNOWN_OPTIONS = {"deadlock": T.BOOL, "max_faults": T.IntT(0, 1 << 30)}
-BUILTINS = {"size", "subsets", "union", "min", "max", "len", "append", "head", "tail", "last"}
-TYPE_WORDS = {"bool", "int", "set", "map", "seq", "Message"}
+BUILTINS = {"size", "subsets", "union", "min", "max", "len", "append", "head", "tail", "last",
+            "put", "take", "count", "enabled"}
+TYPE_WORDS = {"bool", "int", "set", "map", "seq", "bag", "Message", "quiescent"}
 
 
 class _Fail(Exception):
@@ -40,9 +41,11 @@ class _Scope:
     state: bool = True            # may read state variables
     primes: bool = False          # may read primed variables
     init_assigned: set[str] | None = None  # in init: the variables assigned so far
+    predicate: bool = False       # an invariant: may ask which actions are enabled
 
     def child(self, **bind: ir.Local) -> _Scope:
-        return _Scope({**self.locals, **bind}, self.state, self.primes, self.init_assigned)
+        return _Scope({**self.locals, **bind}, self.state, self.primes, self.init_assigned,
+                      self.predicate)
 
 
 def _walk_ints(node: Any):
@@ -262,17 +265,23 @@ class Checker:
             if kind == "map" and len(args) == 2:
                 return self._finite(T.MapT(self.resolve_type(args[0]),
                                            self.resolve_type(args[1])), e.span)
+            if kind == "bag" and len(args) == 2:
+                cap = self.const_int(args[1])
+                if cap < 1:
+                    raise self.error("a bag bound must be 1 or more", args[1].span)
+                return self._finite(T.BagT(self.resolve_type(args[0]), cap), e.span)
             if kind == "seq" and len(args) == 2:
                 cap = self.const_int(args[1])
                 if cap < 0:
                     raise self.error("a sequence bound must be 0 or more", args[1].span)
                 return T.SeqT(self.resolve_type(args[0]), cap)
-            if kind in ("set", "map", "seq"):
-                want = {"set": "set[T]", "map": "map[K, V]", "seq": "seq[T, N]"}[kind]
+            if kind in ("set", "map", "seq", "bag"):
+                want = {"set": "set[T]", "map": "map[K, V]", "seq": "seq[T, N]",
+                        "bag": "bag[T, N]"}[kind]
                 raise self.error(f"wrong number of type arguments: write {want}", e.span)
         raise self.error("expected a type", e.span,
                          expected=("bool", "lo..hi", "an enum, record or constant set",
-                                   "set[T]", "map[K, V]", "seq[T, N]", "T?"))
+                                   "set[T]", "map[K, V]", "seq[T, N]", "bag[T, N]", "T?"))
 
     def _finite(self, t: T.Type, span: Span) -> T.Type:
         try:
@@ -384,7 +393,7 @@ class Checker:
         return ir.Action(d.name, tuple(params), body, d.fault, d.span)
 
     def _invariant(self, d: S.InvariantDecl) -> ir.Invariant:
-        e = self.expr(d.body, _Scope(primes=d.transition))
+        e = self.expr(d.body, _Scope(primes=d.transition, predicate=True))
         self.coerce(e, T.BOOL, f"invariant {d.name}")
         if d.transition and d.lemma:
             raise self.error("a lemma is a state predicate; it cannot be a transition "
@@ -539,7 +548,7 @@ class Checker:
 
     def binder(self, b: S.Binder, scope: _Scope) -> list[ir.Binding]:
         dom = self.expr(b.domain, scope)
-        if not isinstance(dom.t, T.SetT):
+        if not isinstance(dom.t, (T.SetT, T.BagT)):
             raise self.error(f"expected a set to range over, found a {dom.t}", b.domain.span)
         elem = dom.t.elem
         if isinstance(elem, T.AnyT):
@@ -617,10 +626,28 @@ class Checker:
             raise self.error(f"constant `{n}` has no value", e.span)
         if n == "bool":
             return ir.Const(3, T.SetT(T.BOOL), e.span)
+        if n == "quiescent":
+            return ir.Unop("not", self._enabled(
+                [a.name for a in self._action_decls() if not a.fault], e.span, scope), T.BOOL,
+                e.span)
         raise self.error(f"unknown name `{n}`", e.span,
                          notes=self._suggest(n, [*scope.locals, *self.vars, *self.consts,
                                                  *self.defs, *self.symbols,
                                                  *self.enum_literals]))
+
+    def _action_decls(self) -> list[S.ActionDecl]:
+        return [d for d in self.spec.decls if isinstance(d, S.ActionDecl)]
+
+    def _enabled(self, names: list[str], span: Span, scope: _Scope) -> ir.Expr:
+        if not scope.predicate:
+            raise self.error("`enabled` and `quiescent` can only be used in invariants", span)
+        actions = self._action_decls()
+        index = {a.name: i for i, a in enumerate(actions)}
+        for n in names:
+            if n not in index:
+                raise self.error(f"`{n}` is not an action", span,
+                                 notes=self._suggest(n, list(index)))
+        return ir.Enabled(tuple(index[n] for n in names), T.BOOL, span)
 
     def _message_names(self):
         return [c.name for c in self.message.cases] if self.message else []
@@ -657,7 +684,7 @@ class Checker:
                 right = self.expr(e.right, scope)
                 elem = right.t.elem if isinstance(right.t, T.SetT) else None
                 left = self.expr(e.left, scope, elem)
-            if not isinstance(right.t, T.SetT):
+            if not isinstance(right.t, (T.SetT, T.BagT)):
                 raise self.error(f"`in` needs a set on its right, found {right.t}", e.right.span)
             if T.join(left.t, right.t.elem) is None:
                 raise self.error(f"`{left.t}` values are never in a {right.t}", e.span)
@@ -746,6 +773,11 @@ class Checker:
         base = self.expr(e.base, scope)
         if len(e.args) != 1:
             raise self.error("expected one index", e.span)
+        if isinstance(base.t, T.SeqT) and isinstance(e.args[0], S.Binary) and \
+                e.args[0].op == "..":
+            lo, hi = (self.expr(x, scope) for x in (e.args[0].left, e.args[0].right))
+            self._ints(lo, hi, "..", e.args[0].span)
+            return ir.Builtin("slice", (base, lo, hi), base.t, e.span)
         if isinstance(base.t, T.MapT):
             key = self.key_expr(e.args[0], base.t.key, scope)
             return ir.GetIndex(base, key, base.t.value, e.span)
@@ -848,7 +880,8 @@ class Checker:
     def _e_SetFilter(self, e: S.SetFilter, scope, expected):
         (binding,), inner = self._bindings((S.Binder((e.name,), e.domain, e.span),), scope)
         cond = self.coerce(self.expr(e.cond, inner), T.BOOL, "where")
-        return ir.SetFilter(binding, cond, binding.domain.t, e.span)
+        return ir.SetFilter(binding, cond, T.SetT(binding.local.t) if isinstance(
+            binding.domain.t, T.BagT) else binding.domain.t, e.span)
 
     def _e_SetMap(self, e: S.SetMap, scope, expected):
         bindings, inner = self._bindings(e.binders, scope)
@@ -917,11 +950,32 @@ class Checker:
 
     def _builtin(self, e: S.Call, scope, expected) -> ir.Expr:
         f, n = e.func, len(e.args)
-        arity = {"append": 2}.get(f, 1)
+        if f == "enabled":
+            names = []
+            for x in e.args:
+                if not isinstance(x, S.Name):
+                    raise self.error("`enabled` takes action names", x.span)
+                names.append(x.id)
+            if not names:
+                raise self.error("`enabled` needs at least one action name", e.span)
+            return self._enabled(names, e.span, scope)
+        arity = {"append": 2, "put": 2, "take": 2, "count": 2}.get(f, 1)
         if n != arity:
             raise self.error(f"`{f}` takes {arity} argument(s), given {n}", e.span)
         a = self.expr(e.args[0], scope)
         t = a.t
+        if isinstance(t, T.BagT) and f in ("size", "put", "take", "count"):
+            if f == "size":
+                return ir.Builtin("bagsize", (a,),
+                                  T.IntT(0, t.capacity * self.univ.bits(t.elem)), e.span)
+            x = self.expr(e.args[1], scope, t.elem)
+            if T.join(x.t, t.elem) is None:
+                raise self.error(f"a {t} holds {t.elem} values, not {x.t}", e.args[1].span)
+            x = self.coerce(x, t.elem, f"the element given to `{f}`")
+            result = T.IntT(0, t.capacity) if f == "count" else t
+            return ir.Builtin(f, (a, x), result, e.span)
+        if f in ("put", "take", "count"):
+            raise self.error(f"`{f}` needs a bag, found {t}", e.args[0].span)
         if f in ("size", "subsets", "union", "min", "max"):
             if not isinstance(t, T.SetT):
                 raise self.error(f"`{f}` needs a set, found {t}", e.args[0].span)

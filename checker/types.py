@@ -125,6 +125,17 @@ class SeqT(Type):
 
 
 @dataclass(frozen=True)
+class BagT(Type):
+    """A multiset holding at most ``capacity`` copies of each element."""
+
+    elem: Type
+    capacity: int
+
+    def show(self) -> str:
+        return f"bag[{self.elem.show()}, {self.capacity}]"
+
+
+@dataclass(frozen=True)
 class AnyT(Type):
     """The element type of ``{}`` or the inner type of ``none`` before context fixes it."""
 
@@ -155,6 +166,13 @@ def join(a: Type, b: Type) -> Type | None:
     if isinstance(a, SetT) and isinstance(b, SetT):
         elem = join(a.elem, b.elem)
         return SetT(elem) if elem is not None else None
+    if isinstance(a, BagT) and isinstance(b, BagT):
+        elem = join(a.elem, b.elem)
+        return BagT(elem, max(a.capacity, b.capacity)) if elem is not None else None
+    if isinstance(a, SetT) and isinstance(b, BagT) and isinstance(a.elem, AnyT):
+        return b
+    if isinstance(b, SetT) and isinstance(a, BagT) and isinstance(b.elem, AnyT):
+        return a
     if isinstance(a, SeqT) and isinstance(b, SeqT):
         elem = join(a.elem, b.elem)
         return SeqT(elem, max(a.capacity, b.capacity)) if elem is not None else None
@@ -173,6 +191,12 @@ def fits(value: Type, target: Type) -> bool | None:
     """
     if isinstance(value, AnyT):
         return True
+    if isinstance(value, SetT) and isinstance(value.elem, AnyT) and isinstance(target, BagT):
+        return True  # {} is also the empty bag
+    if isinstance(value, BagT) and isinstance(target, BagT):
+        if value.elem != target.elem and not isinstance(value.elem, AnyT):
+            return False
+        return True if value.capacity <= target.capacity else None
     if isinstance(value, IntT) and isinstance(target, IntT):
         if target.lo <= value.lo and value.hi <= target.hi:
             return True
@@ -202,7 +226,7 @@ def fits(value: Type, target: Type) -> bool | None:
 def contains_any(t: Type) -> bool:
     if isinstance(t, AnyT):
         return True
-    if isinstance(t, (SetT, SeqT)):
+    if isinstance(t, (SetT, SeqT, BagT)):
         return contains_any(t.elem)
     if isinstance(t, OptionT):
         return contains_any(t.inner)

@@ -19,7 +19,7 @@ from itertools import product
 from typing import Any
 
 from . import types as T
-from .values import MapValue, RecordValue, SeqValue, SetValue, Value
+from .values import BagValue, MapValue, RecordValue, SeqValue, SetValue, Value
 
 MAX_TABLE = 1 << 22  # the most values of one type we will list
 MAX_PACKED_BITS = 4096  # wider maps stay tuples
@@ -57,6 +57,8 @@ class Universe:
         if isinstance(t, T.SeqT):
             k = self.size(t.elem)
             return sum(k ** n for n in range(t.capacity + 1))
+        if isinstance(t, T.BagT):
+            return (t.capacity + 1) ** self.bits(t.elem)
         if isinstance(t, T.AnyT):
             return 0
         raise UniverseError(f"no universe for {t}")
@@ -66,6 +68,22 @@ class Universe:
         if isinstance(elem, T.IntT):
             return max(0, elem.hi - self.int_base + 1)
         return self.size(elem)
+
+    # ------------------------------------------------------------------ bags
+    @staticmethod
+    def bag_width(t: T.BagT) -> int:
+        """Bits per element count in a bag (bags are packed like maps)."""
+        return max(1, t.capacity.bit_length())
+
+    def bag_counts(self, t: T.BagT, packed: int) -> list[tuple[Any, int]]:
+        w = self.bag_width(t)
+        mask = (1 << w) - 1
+        out = []
+        for b in range(self.bits(t.elem)):
+            n = (packed >> (b * w)) & mask
+            if n:
+                out.append((self.at_bit(t.elem, b), n))
+        return out
 
     # ---------------------------------------------------------- packed maps
     def packs(self, t: T.Type) -> bool:
@@ -131,7 +149,7 @@ class Universe:
         if isinstance(t, T.VariantT):
             base = sum(self.size(c) for c in t.cases[: v[0]])
             return base + self._radix(t.cases[v[0]].fields, v[1:])
-        if isinstance(t, T.SetT):
+        if isinstance(t, (T.SetT, T.BagT)):
             return v
         if isinstance(t, T.MapT):
             k = self.size(t.value)
@@ -178,7 +196,7 @@ class Universe:
                     return (c, *self._unradix(case.fields, i))
                 i -= n
             raise UniverseError("position out of range")
-        if isinstance(t, T.SetT):
+        if isinstance(t, (T.SetT, T.BagT)):
             return i
         if isinstance(t, T.MapT):
             k = self.size(t.value)
@@ -254,6 +272,8 @@ class Universe:
                                   for i, x in enumerate(self.map_entries(t, v))))
         if isinstance(t, T.SeqT):
             return SeqValue(tuple(self.decode(t.elem, x) for x in v))
+        if isinstance(t, T.BagT):
+            return BagValue(tuple((self.decode(t.elem, x), n) for x, n in self.bag_counts(t, v)))
         if isinstance(t, T.AnyT):
             return SetValue(()) if v == 0 else None
         raise UniverseError(f"cannot decode {t}")
@@ -294,6 +314,22 @@ class Universe:
                     raise UniverseError(f"map has no entry for {key}")
                 out.append(self.encode(t.value, pairs[key]))
             return self.map_build(t, out)
+        if isinstance(t, T.BagT):
+            if isinstance(v, BagValue):
+                pairs = list(v.items)
+            elif isinstance(v, (list, tuple)):
+                pairs = [(x, 1) for x in v]
+            else:
+                raise UniverseError(f"expected a bag, found {v!r}")
+            w = self.bag_width(t)
+            packed = 0
+            for x, n in pairs:
+                b = self.bit(t.elem, self.encode(t.elem, x)) * w
+                count = ((packed >> b) & ((1 << w) - 1)) + n
+                if count > t.capacity:
+                    raise UniverseError(f"a bag holds at most {t.capacity} copies")
+                packed = (packed & ~(((1 << w) - 1) << b)) | (count << b)
+            return packed
         if isinstance(t, T.SeqT):
             items = v.items if isinstance(v, SeqValue) else v
             if not isinstance(items, (list, tuple)) or len(items) > t.capacity:

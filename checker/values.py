@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-Value = Union[int, bool, str, None, "SetValue", "MapValue", "RecordValue", "SeqValue"]
+Value = Union[int, bool, str, None, "SetValue", "MapValue", "RecordValue", "SeqValue",
+              "BagValue"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,13 @@ class SetValue:
 @dataclass(frozen=True)
 class SeqValue:
     items: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class BagValue:
+    """A multiset: each distinct element with its number of copies (all >= 1)."""
+
+    items: tuple[tuple[Value, int], ...]
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,9 @@ def format_value(v: Value) -> str:
         return "[" + ", ".join(format_value(x) for x in v.items) + "]"
     if isinstance(v, MapValue):
         return "{" + ", ".join(f"{format_value(k)}: {format_value(x)}" for k, x in v.pairs) + "}"
+    if isinstance(v, BagValue):
+        return "{|" + ", ".join(format_value(x) + (f" x{n}" if n > 1 else "")
+                                for x, n in v.items) + "|}"
     if isinstance(v, RecordValue):
         inner = ", ".join(f"{k}={format_value(x)}" for k, x in v.fields)
         if v.tag is None:
@@ -67,6 +78,8 @@ def to_json(v: Value):
         return [to_json(x) for x in v.items]
     if isinstance(v, MapValue):
         return {_json_key(k): to_json(x) for k, x in v.pairs}
+    if isinstance(v, BagValue):
+        return [to_json(x) for x, n in v.items for _ in range(n)]
     if isinstance(v, RecordValue):
         obj = {"tag": v.tag} if v.tag is not None else {}
         obj.update((k, to_json(x)) for k, x in v.fields)

@@ -1,0 +1,251 @@
+"""The Informal Trace Format (ITF) of Apalache and Quint: read and write.
+
+An ITF trace is one JSON object::
+
+    {"#meta": {...}, "vars": ["x", "y"], "states": [{"#meta": {"index": 0}, "x": ..., ...}]}
+
+with values encoded as: booleans, strings and integers as JSON (big integers as
+``{"#bigint": "123"}``), sets ``{"#set": [...]}``, maps ``{"#map": [[k, v], ...]}``,
+tuples ``{"#tup": [...]}``, sequences as arrays, records as objects, and variants (our
+messages, and options) as ``{"tag": "Name", "value": ...}`` (Quint's ``Some``/``None``
+for optional values).
+
+We write the states of a counterexample or witness with the action that led to each
+(``mbt::actionTaken``, ``mbt::nondetPicks``, as Quint does); we read full or partial
+states, and those fields when present (also ``action_taken``/``nondet_picks``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import types as T
+from .compile import CompiledSpec
+from .result import Result, TraceStep
+from .source import Diagnostic, Source, Span, SpecError
+from .values import MapValue, RecordValue, SeqValue, SetValue, Value
+
+ACTION_KEYS = ("mbt::actionTaken", "action_taken", "#action")
+PICKS_KEYS = ("mbt::nondetPicks", "nondet_picks")
+FORMAT_URL = "https://apalache-mc.org/docs/adr/015adr-trace.html"
+_SAFE_INT = 2 ** 53
+
+
+# ------------------------------------------------------------------------ writing
+def value_to_itf(t: T.Type | None, v: Value) -> Any:
+    """The ITF encoding of a readable value (typed where the type is known)."""
+    if isinstance(t, T.OptionT):
+        if v is None:
+            return {"tag": "None", "value": {"#tup": []}}
+        return {"tag": "Some", "value": value_to_itf(t.inner, v)}
+    if v is None:
+        return {"tag": "None", "value": {"#tup": []}}
+    if isinstance(v, bool) or isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return v if -_SAFE_INT < v < _SAFE_INT else {"#bigint": str(v)}
+    if isinstance(v, SetValue):
+        elem = t.elem if isinstance(t, T.SetT) else None
+        return {"#set": [value_to_itf(elem, x) for x in v.items]}
+    if isinstance(v, SeqValue):
+        elem = t.elem if isinstance(t, T.SeqT) else None
+        return [value_to_itf(elem, x) for x in v.items]
+    if isinstance(v, MapValue):
+        kt, vt = (t.key, t.value) if isinstance(t, T.MapT) else (None, None)
+        return {"#map": [[value_to_itf(kt, k), value_to_itf(vt, x)] for k, x in v.pairs]}
+    if isinstance(v, RecordValue):
+        ftypes: dict[str, T.Type] = {}
+        if isinstance(t, T.RecordT):
+            ftypes = dict(t.fields)
+        elif isinstance(t, T.VariantT) and v.tag is not None:
+            c = t.case_index(v.tag)
+            if c is not None:
+                ftypes = dict(t.cases[c].fields)
+        fields = {f: value_to_itf(ftypes.get(f), x) for f, x in v.fields}
+        if v.tag is None:
+            return fields
+        return {"tag": v.tag, "value": fields if fields else {"#tup": []}}
+    raise TypeError(f"not a readable value: {v!r}")
+
+
+def write_itf(result_or_trace: Result | Sequence[TraceStep], compiled: CompiledSpec, *,
+              as_text: bool = False, description: str | None = None) -> dict | str:
+    """An ITF document for a counterexample (the Result's violation trace, or a witness
+    of a rejected trace) or for any sequence of TraceSteps. With ``as_text``, the JSON
+    text (indented, ending with a newline)."""
+    if isinstance(result_or_trace, Result):
+        result = result_or_trace
+        if result.violation is None:
+            raise ValueError("the result has no trace to write (status "
+                             f"{result.status.value})")
+        trace = result.violation.trace
+        if description is None:
+            v = result.violation
+            what = v.property or v.kind
+            description = f"{result.engine} engine: {result.status.value} ({what})"
+    else:
+        trace = tuple(result_or_trace)
+    typed = compiled.typed
+    var_types = {v.name: v.t for v in typed.variables}
+    actions = {a.name: a for a in typed.actions}
+    names = [v.name for v in typed.variables]
+    states = []
+    for i, step in enumerate(trace):
+        st: dict[str, Any] = {"#meta": {"index": i}}
+        for name in names:
+            if name in step.state:
+                st[name] = value_to_itf(var_types[name], step.state[name])
+        st["mbt::actionTaken"] = step.action if step.action is not None else "init"
+        picks: dict[str, Any] = {}
+        a = actions.get(step.action) if step.action is not None else None
+        if a is not None:
+            for b, x in zip(a.params, step.args):
+                picks[b.local.name] = {"tag": "Some", "value": value_to_itf(b.local.t, x)}
+        st["mbt::nondetPicks"] = picks
+        states.append(st)
+    doc = {
+        "#meta": {"format": "ITF", "format-description": FORMAT_URL, "source": typed.name,
+                  "description": description or "a trace of " + typed.name,
+                  "generated-by": "modelcheck"},
+        "params": sorted(compiled.model.constants),
+        "vars": names + ["mbt::actionTaken", "mbt::nondetPicks"],
+        "states": states,
+    }
+    if compiled.model.constants:
+        doc["#meta"]["constants"] = {
+            k: value_to_itf(typed.constants[k][1] if k in typed.constants else None, v)
+            for k, v in compiled.model.constants.items()}
+    if as_text:
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return doc
+
+
+# ------------------------------------------------------------------------ reading
+@dataclass(frozen=True)
+class ItfState:
+    """One state of an ITF trace: the variables it gives (readable), and the action that
+    led to it with its arguments, when the file says."""
+
+    index: int
+    values: dict[str, Value]
+    action: str | None
+    args: dict[str, Value] | None
+    line: int                       # where the state starts in the file (1-based; 0: unknown)
+    raw: dict
+
+
+def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list[ItfState]:
+    """The states of an ITF file, checked against the spec's variable and action types;
+    raises SpecError (with the file and line) on malformed input."""
+    from .trace.jsonvalues import ValueReadError, read_value
+
+    if text is None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as err:
+            raise SpecError([Diagnostic(f"cannot read the ITF file: {err.strerror}",
+                                        Span.unknown())], Source(path, "")) from None
+    source = Source(path, text)
+
+    def fail(message: str, line: int = 0, col: int = 1) -> SpecError:
+        return SpecError([Diagnostic(message, Span(line, col if line else 0))], source)
+
+    if not text.strip():
+        raise fail("empty ITF file: no states", 1)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise fail(f"not valid JSON: {err.msg}", err.lineno, err.colno) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("states"), list):
+        raise fail("not an ITF trace: expected an object with a \"states\" list", 1)
+    if not doc["states"]:
+        raise fail("the ITF trace has no states", 1)
+    typed = compiled.typed
+    var_types = {v.name: v.t for v in typed.variables}
+    actions = {a.name: a for a in typed.actions}
+    lines = _state_lines(text, len(doc["states"]))
+    out = []
+    for i, st in enumerate(doc["states"]):
+        line = lines[i] if i < len(lines) else 0
+        if not isinstance(st, dict):
+            raise fail(f"state {i} is not an object", line)
+        values: dict[str, Value] = {}
+        action = None
+        args = None
+        for key, j in st.items():
+            if key == "#meta":
+                continue
+            if key in ACTION_KEYS:
+                if not isinstance(j, str):
+                    raise fail(f"state {i}: {key} must be a string", line)
+                action = j
+                continue
+            if key in PICKS_KEYS:
+                args = j
+                continue
+            if key.startswith("mbt::") or key.startswith("#"):
+                continue
+            if key not in var_types:
+                raise fail(f"state {i} has a variable {key!r} that {typed.name} does not "
+                           f"have (variables: {', '.join(var_types)})",
+                           _line_of(text, f'"{key}"', line))
+            try:
+                values[key] = read_value(compiled.universe, var_types[key], j)
+            except ValueReadError as err:
+                raise fail(f"state {i}, variable {key}: {err}",
+                           _line_of(text, f'"{key}"', line)) from None
+        if i == 0 or action in (None, "init", "step", ""):
+            action = None if i == 0 or action in ("init", "step", "") else action
+        picks: dict[str, Value] | None = None
+        if action is not None:
+            a = actions.get(action)
+            if a is None:
+                raise fail(f"state {i}: action {action!r} is not an action of {typed.name} "
+                           f"(actions: {', '.join(actions)})", _line_of(text, action, line))
+            picks = {}
+            if isinstance(args, dict):
+                ptypes = {b.local.name: b.local.t for b in a.params}
+                for name, j in args.items():
+                    if name not in ptypes:
+                        continue  # another action's pick (Quint lists them all)
+                    if isinstance(j, dict) and j.get("tag") in ("None", "none"):
+                        continue
+                    if isinstance(j, dict) and j.get("tag") in ("Some", "some") and \
+                            set(j) == {"tag", "value"}:
+                        j = j["value"]
+                    try:
+                        picks[name] = read_value(compiled.universe, ptypes[name], j)
+                    except ValueReadError as err:
+                        raise fail(f"state {i}, argument {name} of {action}: {err}",
+                                   _line_of(text, f'"{name}"', line)) from None
+        out.append(ItfState(i, values, action, picks, line, st))
+    return out
+
+
+def _state_lines(text: str, n: int) -> list[int]:
+    """The line where each state's ``"#meta"`` (or object) starts, best effort."""
+    out = []
+    pos = text.find('"states"')
+    for _ in range(n):
+        j = text.find('"#meta"', pos + 1)
+        if j < 0:
+            break
+        # The state object starts at the last '{' before its "#meta".
+        k = text.rfind("{", 0, j)
+        out.append(text.count("\n", 0, k) + 1)
+        pos = text.find("}", j)
+    return out
+
+
+def _line_of(text: str, needle: str, after_line: int) -> int:
+    if after_line <= 0:
+        return 0
+    offset = 0
+    for _ in range(after_line - 1):
+        offset = text.find("\n", offset) + 1
+    i = text.find(needle, offset)
+    return text.count("\n", 0, i) + 1 if i >= 0 else after_line
