@@ -218,8 +218,9 @@ class ExprGen:
         return f"{'_indexed' if with_bits else '_members'}({code}, {table})"
 
     def loops(self, bindings: tuple[ir.Binding, ...], conds=()) -> str:
-        return " ".join(f"for l{b.local.uid} in {self.domain(b.domain, False, self.narrow(b, conds))}"
-                        for b in bindings)
+        return " ".join(
+            f"for l{b.local.uid} in {self.domain(b.domain, False, self.narrow(b, conds))}"
+            for b in bindings)
 
     # ----------------------------------------------------------- dispatch
     def expr(self, e: ir.Expr) -> str:
@@ -233,16 +234,16 @@ class ExprGen:
         method = getattr(self, "_" + type(e).__name__)
         return method(e)
 
-    def _Const(self, e: ir.Const) -> str:  # noqa: N802
+    def _Const(self, e: ir.Const) -> str:
         return self.const(e.value)
 
-    def _Var(self, e: ir.Var) -> str:  # noqa: N802
+    def _Var(self, e: ir.Var) -> str:
         return (self.primed if e.primed else self.env)[e.slot]
 
-    def _Local(self, e: ir.Local) -> str:  # noqa: N802
+    def _Local(self, e: ir.Local) -> str:
         return f"l{e.uid}"
 
-    def _Unop(self, e: ir.Unop) -> str:  # noqa: N802
+    def _Unop(self, e: ir.Unop) -> str:
         a = self.expr(e.arg)
         return f"(not {a})" if e.op == "not" else f"(-{a})"
 
@@ -250,7 +251,7 @@ class ExprGen:
                "gt": ">", "ge": ">=", "add": "+", "sub": "-", "mul": "*", "div": "//",
                "mod": "%", "union": "|", "inter": "&"}
 
-    def _Binop(self, e: ir.Binop) -> str:  # noqa: N802
+    def _Binop(self, e: ir.Binop) -> str:
         op = e.op
         if op in ("in", "notin"):
             test = self._member(e.left, e.right)
@@ -297,12 +298,12 @@ class ExprGen:
             return f"({xc} is not None and ({sc} >> {self.ix(elem, xc)}) & 1 == 1)"
         return f"(({sc} >> {self.bit(elem, x)}) & 1 == 1)"
 
-    def _IsTag(self, e: ir.IsTag) -> str:  # noqa: N802
+    def _IsTag(self, e: ir.IsTag) -> str:
         if isinstance(e.arg, ir.Local) and self.pool.narrowed.get(e.arg.uid) == e.case:
             return "True"
         return f"({self.expr(e.arg)}[0] == {e.case})"
 
-    def _GetField(self, e: ir.GetField) -> str:  # noqa: N802
+    def _GetField(self, e: ir.GetField) -> str:
         a = self.expr(e.arg)
         t = e.arg.t
         if isinstance(t, T.RecordT):
@@ -319,7 +320,7 @@ class ExprGen:
                               ("fieldpos", t, e.name))
         return f"(lambda m: m[{table}[m[0]]])({a})" if not _is_name(a) else f"{a}[{table}[{a}[0]]]"
 
-    def _GetIndex(self, e: ir.GetIndex) -> str:  # noqa: N802
+    def _GetIndex(self, e: ir.GetIndex) -> str:
         a = self.expr(e.arg)
         if isinstance(e.arg.t, T.SeqT):
             return f"_seq_at({a}, {self.expr(e.key)})"
@@ -328,7 +329,7 @@ class ExprGen:
             return self.map_read(e.arg.t, a, e.key)
         return f"{a}[{self.ix(e.arg.t.key, self.expr(e.key))}]"
 
-    def _Construct(self, e: ir.Construct) -> str:  # noqa: N802
+    def _Construct(self, e: ir.Construct) -> str:
         parts = [self.expr(a) for a in e.args]
         if e.case is not None:
             parts.insert(0, str(e.case))
@@ -338,17 +339,17 @@ class ExprGen:
             return self.const(value)
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
-    def _SetLit(self, e: ir.SetLit) -> str:  # noqa: N802
+    def _SetLit(self, e: ir.SetLit) -> str:
         if not e.elems:
             return "0"
         assert isinstance(e.t, T.SetT)
         return "(" + " | ".join(f"(1 << {self.bit(e.t.elem, x)})" for x in e.elems) + ")"
 
-    def _SeqLit(self, e: ir.SeqLit) -> str:  # noqa: N802
+    def _SeqLit(self, e: ir.SeqLit) -> str:
         parts = [self.expr(x) for x in e.elems]
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
-    def _MapLit(self, e: ir.MapLit) -> str:  # noqa: N802
+    def _MapLit(self, e: ir.MapLit) -> str:
         assert isinstance(e.t, T.MapT)
         if self.univ.packs(e.t):
             w = self.univ.entry_width(e.t.value)
@@ -357,7 +358,7 @@ class ExprGen:
         parts = [self.expr(x) for x in e.values]
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
-    def _Quant(self, e: ir.Quant) -> str:  # noqa: N802
+    def _Quant(self, e: ir.Quant) -> str:
         combos = small_product(self.univ, e.bindings, UNROLL_QUANT)
         if combos is not None:
             if not combos:
@@ -371,18 +372,18 @@ class ExprGen:
             loops = self.loops(e.bindings, (_antecedent(e.body),))
         return f"{fn}({self.expr(e.body)} {loops})"
 
-    def _SetFilter(self, e: ir.SetFilter) -> str:  # noqa: N802
+    def _SetFilter(self, e: ir.SetFilter) -> str:
         b = e.binding
         dom = self.domain(b.domain, True, self.narrow(b, (e.cond,)))
         return f"sum(_b for _b, l{b.local.uid} in {dom} if {self.expr(e.cond)})"
 
-    def _SetMap(self, e: ir.SetMap) -> str:  # noqa: N802
+    def _SetMap(self, e: ir.SetMap) -> str:
         assert isinstance(e.t, T.SetT)
         cond = f" if {self.expr(e.cond)}" if e.cond is not None else ""
         loops = self.loops(e.bindings, (e.cond,) if e.cond is not None else ())
         return f"_or_all(1 << {self.bit(e.t.elem, e.elem)} {loops}{cond})"
 
-    def _MapComp(self, e: ir.MapComp) -> str:  # noqa: N802
+    def _MapComp(self, e: ir.MapComp) -> str:
         assert isinstance(e.t, T.MapT)
         keys = self.pool.add(tuple(self.univ.table(e.t.key)), ("keys", e.t.key))
         uid = e.binding.local.uid
@@ -392,10 +393,10 @@ class ExprGen:
             return f"sum({entry} << ({w} * _i) for _i, l{uid} in enumerate({keys}))"
         return f"tuple({self.expr(e.value)} for l{uid} in {keys})"
 
-    def _IfExpr(self, e: ir.IfExpr) -> str:  # noqa: N802
+    def _IfExpr(self, e: ir.IfExpr) -> str:
         return f"({self.expr(e.then)} if {self.expr(e.cond)} else {self.expr(e.orelse)})"
 
-    def _Builtin(self, e: ir.Builtin) -> str:  # noqa: N802
+    def _Builtin(self, e: ir.Builtin) -> str:
         args = [self.expr(a) for a in e.args]
         base = self.univ.int_base
         name = e.name
@@ -426,17 +427,17 @@ class ExprGen:
             return f"_bag_put({args[0]}, {pos}, {w}, {bt.capacity}, {what})"
         raise AssertionError(name)
 
-    def _CallDef(self, e: ir.CallDef) -> str:  # noqa: N802
+    def _CallDef(self, e: ir.CallDef) -> str:
         inst = self.defs[e.def_id]
         args = [self.expr(a) for a in e.args] + [self.env[s] for s in inst.reads]
         return f"d{e.def_id}({', '.join(args)})"
 
-    def _Enabled(self, e: ir.Enabled) -> str:  # noqa: N802
+    def _Enabled(self, e: ir.Enabled) -> str:
         if not e.actions:
             return "False"
         return "(" + " or ".join(f"_en{i}(s)" for i in e.actions) + ")"
 
-    def _Convert(self, e: ir.Convert) -> str:  # noqa: N802
+    def _Convert(self, e: ir.Convert) -> str:
         a = self.expr(e.arg)
         what = self.pool.add(e.what, ("what", e.what))
         t = e.t
@@ -610,7 +611,8 @@ class StmtGen:
             self.block(more, env, ind, rest)
         elif isinstance(st, ir.Assign):
             name = f"n{st.var.slot}_{next(self.fresh)}"
-            self.out.add(ind, f"{name} = {self.updated(g, env.get(st.var.slot, ''), st.path, st.value, ind)}")
+            code = self.updated(g, env.get(st.var.slot, ""), st.path, st.value, ind)
+            self.out.add(ind, f"{name} = {code}")
             self.block(more, {**env, st.var.slot: name}, ind, rest)
         elif isinstance(st, ir.If):
             if cont and all(_straight(b) for _, b in st.branches) and _straight(st.orelse):

@@ -89,4 +89,5 @@ class SpecError(Exception):
 
 def error_at(message: str, span: Span | None, source: Source | None = None,
              expected: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> SpecError:
-    return SpecError([Diagnostic(message, span or Span.unknown(), expected=expected, notes=notes)], source)
+    diagnostic = Diagnostic(message, span or Span.unknown(), expected=expected, notes=notes)
+    return SpecError([diagnostic], source)

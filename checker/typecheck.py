@@ -15,8 +15,8 @@ from typing import Any
 from . import ir
 from . import syntax as S
 from . import types as T
-from .source import Diagnostic, Source, Span, SpecError
 from .ir import ir_nodes
+from .source import Diagnostic, Source, Span, SpecError
 from .universe import Universe, UniverseError, iter_bits
 
 KNOWN_OPTIONS = {"deadlock": T.BOOL, "max_faults": T.IntT(0, 1 << 30)}
@@ -25,11 +25,11 @@ BUILTINS = {"size", "subsets", "union", "min", "max", "len", "append", "head", "
 TYPE_WORDS = {"bool", "int", "set", "map", "seq", "bag", "Message", "quiescent"}
 
 
-class _Fail(Exception):
+class _Fail(Exception):  # noqa: N818 (control flow, not an error to report)
     """Abandons the current statement or declaration after recording a diagnostic."""
 
 
-class _Ambiguous(Exception):
+class _Ambiguous(Exception):  # noqa: N818 (resolved by the caller when it can)
     def __init__(self, name: str, enums: list[T.EnumT], span: Span):
         super().__init__(name)
         self.name, self.enums, self.span = name, enums, span
@@ -69,7 +69,7 @@ class Checker:
         self.overrides = overrides or {}
         self.diags: list[Diagnostic] = []
         self.uids = itertools.count(1)
-        lows = [v for v in _walk_ints(spec)] + [v for v in _walk_ints(list(self.overrides.values()))]
+        lows = [*_walk_ints(spec), *_walk_ints(list(self.overrides.values()))]
         self.univ = Universe(min([0, *lows]))
         self.decls: dict[str, S.Decl] = {}
         self.enums: dict[str, T.EnumT] = {}
@@ -138,7 +138,8 @@ class Checker:
         for d in self.spec.decls:
             if isinstance(d, S.RecordDecl):
                 self._guard(self._record_type, d.name)
-        messages = [d for d in self.spec.decls if isinstance(d, S.RecordDecl) and d.kind == "message"]
+        messages = [d for d in self.spec.decls
+                    if isinstance(d, S.RecordDecl) and d.kind == "message"]
         if messages:
             cases = tuple(self.records[m.name] for m in messages if m.name in self.records)
             self.message = T.VariantT("Message", cases)

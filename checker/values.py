@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-Value = Union[int, bool, str, None, "SetValue", "MapValue", "RecordValue", "SeqValue",
+Value = Union[  # noqa: UP007 (forward references need Union)int, bool, str, None, "SetValue", "MapValue", "RecordValue", "SeqValue",
               "BagValue"]
 
 
