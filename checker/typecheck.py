@@ -196,7 +196,7 @@ class Checker:
         for d in self.spec.decls:
             if isinstance(d, (S.InitDecl, S.SymmetryDecl, S.OptionDecl)):
                 continue
-            if d.name in TYPE_WORDS or d.name in BUILTINS:
+            if d.name in TYPE_WORDS:
                 self.error(f"`{d.name}` is a built-in name and cannot be declared", d.span)
             elif d.name in self.decls:
                 prev = self.decls[d.name].span
@@ -918,7 +918,7 @@ class Checker:
 
     def _e_Call(self, e: S.Call, scope, expected):
         f = e.func
-        if f in BUILTINS and f not in self.decls:
+        if f in BUILTINS and not isinstance(self.decls.get(f), (S.DefDecl, S.RecordDecl)):
             return self._builtin(e, scope, expected)
         if f in self.defs:
             d = self.defs[f]
