@@ -50,6 +50,10 @@ class Violation:
     property: str | None          # the property's name; None for deadlock and errors
     trace: tuple[TraceStep, ...]
     message: str | None = None    # for errors: what went wrong
+    # Why it fails, in lines a person reads (the smallest false sub-formula and its
+    # parts' values; for a deadlock, what disables each action). Filled in by
+    # checker.explain after the engine, so every engine's result can be explained.
+    explanation: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
