@@ -197,7 +197,7 @@ def test_invariant_checked_on_initial_states():
 
     def nxt(s):
         called.append(s)
-        return [("Inc", (), s + 1)]
+        return [("Stay", (), s)]
 
     r = explore(make_model([1, 7, 8], nxt, invariants={"Not7": lambda s: s != 7}))
     assert r.status is Status.VIOLATION
@@ -416,7 +416,7 @@ def test_bad_limits_are_refused():
 
 def test_time_limit():
     t0 = time.perf_counter()
-    r = explore(endless(), time_limit=0.1)
+    r = explore(endless(), time_limit=0.1, max_states=3_000_000)  # (no hang if broken)
     wall = time.perf_counter() - t0
     assert r.status is Status.LIMIT and r.limit_reason == "time limit of 0.1s reached"
     assert 0.1 <= r.stats.elapsed_s <= wall < 2
@@ -430,9 +430,22 @@ def test_time_limit_with_slow_successors():
         time.sleep(0.002)
         return [("Inc", (), s + 1)]
 
-    r = explore(make_model([0], nxt), time_limit=0.2)
+    r = explore(make_model([0], nxt), time_limit=0.2, max_states=1000)
     assert r.status is Status.LIMIT
     assert r.stats.elapsed_s < 1.0  # the clock is read often enough
+
+
+def test_time_limit_within_a_wide_level():
+    def nxt(s):
+        time.sleep(0.001)
+        return [("Stay", (), s)]
+
+    # One level of 2000 states that takes 2 s or more to expand.
+    r = explore(make_model(range(2000), nxt), time_limit=0.1)
+    assert r.status is Status.LIMIT
+    assert r.stats.elapsed_s < 1.0
+    assert 0 < r.stats.queue_left < 2000
+    assert r.stats.generated_states == 2000 + 2000 - r.stats.queue_left
 
 
 @pytest.mark.parametrize("exc, reason", [(KeyboardInterrupt, "interrupted"),
@@ -452,7 +465,8 @@ def test_interrupt_and_out_of_memory(exc, reason):
 
 def test_progress():
     infos: list[ProgressInfo] = []
-    r = explore(endless(), time_limit=0.5, progress=infos.append, progress_interval=0.1)
+    r = explore(endless(), time_limit=0.5, max_states=5_000_000, progress=infos.append,
+                progress_interval=0.1)
     assert r.status is Status.LIMIT
     assert 2 <= len(infos) <= 6
     for a, b in itertools.pairwise(infos):
@@ -557,3 +571,18 @@ def test_readable_constants_pass_through():
     consts = {"RM": SetValue(("r1", "r2")), "M": MapValue(((1, True),))}
     r = explore(counter(2, constants=consts))
     assert r.constants == consts
+
+
+def test_garbage_collector_state_is_restored():
+    import gc
+
+    assert gc.isenabled()
+    explore(counter(3))
+    explore(counter(3, invariants={"Boom": lambda s: 1 / 0}))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        explore(counter(3))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
