@@ -154,22 +154,44 @@ class _Progress:
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Stop after this long (exit 3).")
 @_faults_option
+@click.option("--symmetry/--no-symmetry", default=True,
+              help="Use the spec's `symmetry` declarations to store one state per orbit "
+                   "(default: on when the spec declares any).")
 @_format_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def check_cmd(spec, consts, inv, deadlock, max_states, max_depth, time_limit, faults,
-              max_faults, fmt, color):
+              max_faults, symmetry, fmt, color):
     """Explore every reachable state of SPEC breadth-first and check its invariants."""
     from .explore import explore
 
     compiled = _load(spec, consts, faults, deadlock, max_faults)
     model = _select_invariants(compiled, inv)
+    canonical = _symmetry(compiled) if symmetry else None
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:
         result = explore(model, max_states=max_states, max_depth=max_depth,
-                         time_limit=time_limit, progress=progress)
+                         time_limit=time_limit, progress=progress, canonical=canonical)
     finally:
         progress.close()
-    _emit(result, fmt, color, _header(spec, compiled, model, model.check_deadlock))
+    header = _header(spec, compiled, model, model.check_deadlock)
+    if canonical is not None:
+        header.append(f"  symmetry:   {', '.join(compiled.typed.symmetry)} (one state per "
+                      "orbit; --no-symmetry for the full state space)")
+    _emit(result, fmt, color, header)
+
+
+def _symmetry(compiled):
+    """The canonicalization function for the spec's symmetry declarations, or None."""
+    from .symmetry import Symmetry, check_symmetry
+
+    if not compiled.typed.symmetry:
+        return None
+    try:
+        check_symmetry(compiled.typed, compiled.universe)
+    except SpecError as err:
+        _fail_input(err)
+    extra = 1 if compiled.max_faults is not None else 0
+    return Symmetry(compiled.typed, compiled.universe, compiled.typed.symmetry, extra).canonical
 
 
 def _emit(result, fmt: str, color: bool | None, header: list[str]) -> None:

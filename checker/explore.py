@@ -80,6 +80,7 @@ def explore(
     check_deadlock: bool | None = None,
     progress: Callable[[ProgressInfo], None] | None = None,
     progress_interval: float = 1.0,
+    canonical: Callable[[State], State] | None = None,
 ) -> Result:
     """Check ``model``'s invariants (and deadlock freedom) in every reachable state.
 
@@ -87,6 +88,9 @@ def explore(
     levels (states at that depth are not expanded into new ones), ``time_limit`` the
     wall-clock seconds; reaching one gives ``Status.LIMIT`` with the statistics so far.
     ``check_deadlock``, when not None, overrides ``model.check_deadlock``.
+    ``canonical`` (symmetry reduction) maps each state to the representative of its
+    orbit; the search stores representatives only, and a counterexample is replayed
+    into a concrete behaviour of the unreduced model.
     """
     if max_states is not None and max_states < 1:
         raise ValueError(f"max_states must be at least 1, not {max_states}")
@@ -133,6 +137,8 @@ def explore(
         except MODEL_ERRORS as e:
             raise _Stop("error", exc=e, where="initial") from None
         append = frontier.append
+        if canonical is not None:
+            inits = [canonical(s) for s in inits]
         for s in inits:
             generated += 1
             if s in seen:
@@ -187,6 +193,18 @@ def explore(
                     continue
                 generated += len(succs)
                 for t in succs:
+                    if tinvs:
+                        for holds in tinvs:
+                            try:
+                                ok = holds(s, t)
+                            except MODEL_ERRORS as e:
+                                raise _Stop("error", state=s, exc=e, post=t,
+                                            where=("transition invariant", holds)) from None
+                            if not ok:
+                                raise _Stop("transition", state=s, post=t, holds=holds)
+                    if canonical is not None and t not in seen:
+                        # (a state already seen is a representative: no work needed)
+                        t = canonical(t)
                     if t not in seen:
                         if not store:
                             cut = True
@@ -204,15 +222,6 @@ def explore(
                                 if not ok:
                                     raise _Stop("invariant", state=t, holds=holds)
                             append(t)
-                    if tinvs:
-                        for holds in tinvs:
-                            try:
-                                ok = holds(s, t)
-                            except MODEL_ERRORS as e:
-                                raise _Stop("error", state=s, exc=e, post=t,
-                                            where=("transition invariant", holds)) from None
-                            if not ok:
-                                raise _Stop("transition", state=s, post=t, holds=holds)
             frontier = nxt
             if nxt:
                 level += 1
@@ -254,7 +263,9 @@ def explore(
     if kind == "limit":
         return Result(status=Status.LIMIT, limit_reason=info["reason"], **base)
     path = _path(seen, info["state"]) if "state" in info else []
-    if "post" in info:
+    if canonical is not None and path:
+        path = _concretize(model, path, canonical, info.get("post"), info.get("holds"))
+    elif "post" in info:
         path.append(info["post"])
     trace = _trace(model, path) if path else ()
     if kind in ("invariant", "transition"):
@@ -287,6 +298,24 @@ def _path(seen: dict[State, object], state: State) -> list[State]:
         parent = seen[parent]
     path.reverse()
     return path
+
+
+def _concretize(model: Model, path: list[State], canonical, post=None, holds=None
+                ) -> list[State]:
+    """Replay a path of orbit representatives as a real behaviour of the unreduced
+    model: start from an initial state in the first orbit, and at each step take a
+    successor that lies in the next orbit. With ``post`` (a transition violation found
+    from the last representative), end with a step that violates ``holds`` too."""
+    current = next(s for s in model.initial_states() if canonical(s) == path[0])
+    out = [current]
+    for want in path[1:]:
+        current = next(t for t in model.successors(current) if canonical(t) == want)
+        out.append(current)
+    if post is not None:
+        target = canonical(post)
+        out.append(next(t for t in model.successors(current)
+                        if canonical(t) == target and (holds is None or not holds(current, t))))
+    return out
 
 
 def _trace(model: Model, path: list[State]) -> tuple[TraceStep, ...]:
