@@ -23,7 +23,7 @@ from typing import Any
 from . import ir
 from . import types as T
 from .source import Diagnostic, SpecError
-from .universe import Universe, iter_bits
+from .universe import Universe
 
 Permuter = Callable[[Any, tuple[int, ...]], Any]
 
@@ -67,18 +67,13 @@ class _Permuters:
         if isinstance(t, T.OptionT):
             inner = self.get(t.inner)
             return lambda v, p: None if v is None else inner(v, p)
-        if isinstance(t, (T.RecordT, T.VariantT)):
-            def fields_of(v):
-                return t.fields if isinstance(t, T.RecordT) else t.cases[v[0]].fields
-            perms_r = {} if isinstance(t, T.RecordT) else None
-            del perms_r
-
-            def rec(v, p):
-                if isinstance(t, T.VariantT):
-                    fs = t.cases[v[0]].fields
-                    return (v[0], *(self._apply(ft, x, p) for (_, ft), x in zip(fs, v[1:])))
-                return tuple(self._apply(ft, x, p) for (_, ft), x in zip(fields_of(v), v))
-            return rec
+        if isinstance(t, T.VariantT):
+            def perm_message(v, p):
+                fs = t.cases[v[0]].fields
+                return (v[0], *(self._apply(ft, x, p) for (_, ft), x in zip(fs, v[1:])))
+            return perm_message
+        if isinstance(t, T.RecordT):
+            return lambda v, p: tuple(self._apply(ft, x, p) for (_, ft), x in zip(t.fields, v))
         if isinstance(t, T.SetT):
             elem = t.elem
             chunked: dict[tuple[int, ...], list] = {}
