@@ -99,9 +99,14 @@ def _header(spec_path: str, compiled, model, deadlock: bool) -> list[str]:
     if model.constants:
         lines.append("  constants:  " + ", ".join(f"{k} = {format_value(v)}"
                                                   for k, v in model.constants.items()))
+    lemmas = {i.name for i in compiled.typed.invariants if i.lemma}
     props = [i.name for i in model.invariants] + [i.name for i in model.transition_invariants]
-    lines.append("  properties: " + (", ".join(props) if props else "(none)")
+    main_props = [p for p in props if p not in lemmas]
+    lines.append("  properties: " + (", ".join(main_props) if main_props else "(none)")
                  + ("; deadlock" if deadlock else ""))
+    helper_lemmas = [p for p in props if p in lemmas]
+    if helper_lemmas:
+        lines.append("  lemmas:     " + ", ".join(helper_lemmas))
     if compiled.faults:
         budget = compiled.max_faults
         lines.append("  faults:     " + ", ".join(compiled.faults)
