@@ -29,8 +29,8 @@ RUNS = [
 QUICK = RUNS[:3] + RUNS[5:7]
 
 
-def run_one(spec: str, consts: dict[str, str]) -> dict:
-    args = [sys.executable, "-m", "checker", spec, "--format", "json"]
+def run_one(spec: str, consts: dict[str, str], extra: tuple[str, ...] = ()) -> dict:
+    args = [sys.executable, "-m", "checker", spec, "--format", "json", *extra]
     for k, v in consts.items():
         args += ["--const", f"{k}={v}"]
     started = time.perf_counter()
@@ -46,14 +46,19 @@ def run_one(spec: str, consts: dict[str, str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--symmetry", action="store_true",
+                        help="use the specs' symmetry declarations (default: full state space, "
+                             "comparable with TLC's counts)")
     opts = parser.parse_args()
+    extra = () if opts.symmetry else ("--no-symmetry",)
     print(f"# {time.strftime('%Y-%m-%d')} on {platform.machine()}, {platform.processor() or ''}"
-          f" Python {platform.python_version()}, one worker")
+          f" Python {platform.python_version()}, one worker,"
+          f" symmetry {'on' if opts.symmetry else 'off'}")
     header = (f"{'spec':<18} {'constants':<28} {'status':<9} {'distinct':>10} {'generated':>11} "
               f"{'search s':>9} {'wall s':>7} {'states/s':>10} {'peak MiB':>9}")
     print(header)
     for spec, consts in QUICK if opts.quick else RUNS:
-        d = run_one(spec, consts)
+        d = run_one(spec, consts, extra)
         shown = ", ".join(f"{k}={v}" for k, v in consts.items())
         print(f"{spec.split('/')[-1]:<18} {shown:<28} {d['status']:<9} {d['distinct_states']:>10,} "
               f"{d['generated_states']:>11,} {d['elapsed_s']:>9.2f} {d['wall_s']:>7.2f} "

@@ -60,7 +60,7 @@ class _SpecIndenter(Indenter):
 def _lark() -> Lark:
     grammar = resources.files("checker").joinpath("grammar.lark").read_text()
     return Lark(grammar, parser="lalr", postlex=_SpecIndenter(), propagate_positions=True,
-                maybe_placeholders=True, start=["start", "expr_start"])
+                maybe_placeholders=True, start=["start", "expr_start"], cache=True)
 
 
 def _span(meta) -> Span:
