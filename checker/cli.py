@@ -199,6 +199,35 @@ def _symmetry(compiled):
     return Symmetry(compiled.typed, compiled.universe, compiled.typed.symmetry, extra).canonical
 
 
+@main.command("trace")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("traces", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_const_option
+@click.option("--mapping", type=click.Path(dir_okay=False), default=None,
+              help="A mapping file (TOML or JSON) from log events to spec actions.")
+@click.option("--check-invariants", is_flag=True,
+              help="Also check the spec's invariants on every matched state.")
+@click.option("--merge", is_flag=True, help="The files are per-node logs of one run.")
+@click.option("--max-candidates", type=click.IntRange(min=1), default=1_000_000,
+              show_default=True, help="Stop (exit 3) when more spec states fit the log.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Validate this many files in parallel (default: one per core).")
+@_faults_option
+@_format_option(("text", "json", "itf"))
+@click.option("--color/--no-color", default=None, help="Colour the text output.")
+@click.option("--verbose", "-v", is_flag=True, help="Show every candidate in the report.")
+def trace_cmd(spec, traces, consts, mapping, check_invariants, merge, max_candidates, jobs,
+              faults, max_faults, fmt, color, verbose):
+    """Check that each recorded TRACE (JSON Lines or ITF) is a behaviour SPEC allows."""
+    from .trace.command import trace_command
+
+    sys.exit(trace_command(spec, list(traces), consts=consts, mapping=mapping, fmt=fmt,
+                           check_invariants=check_invariants, merge=merge,
+                           max_candidates=max_candidates, processes=jobs,
+                           faults=_split(faults), max_faults=max_faults, color=color,
+                           verbose=verbose))
+
+
 def _emit(result, fmt: str, color: bool | None, header: list[str]) -> None:
     if fmt == "json":
         from .render.json import render_json

@@ -5,7 +5,8 @@ An ITF trace is one JSON object::
     {"#meta": {...}, "vars": ["x", "y"], "states": [{"#meta": {"index": 0}, "x": ..., ...}]}
 
 with values encoded as: booleans, strings and integers as JSON (big integers as
-``{"#bigint": "123"}``), sets ``{"#set": [...]}``, maps ``{"#map": [[k, v], ...]}``,
+``{"#bigint": "123"}``), sets ``{"#set": [...]}``, maps ``{"#map": [[k, v], ...]}``
+(and our bags as maps from element to number of copies),
 tuples ``{"#tup": [...]}``, sequences as arrays, records as objects, and variants (our
 messages, and options) as ``{"tag": "Name", "value": ...}`` (Quint's ``Some``/``None``
 for optional values).
@@ -26,7 +27,7 @@ from . import types as T
 from .compile import CompiledSpec
 from .result import Result, TraceStep
 from .source import Diagnostic, Source, Span, SpecError
-from .values import MapValue, RecordValue, SeqValue, SetValue, Value
+from .values import BagValue, MapValue, RecordValue, SeqValue, SetValue, Value
 
 ACTION_KEYS = ("mbt::actionTaken", "action_taken", "#action")
 PICKS_KEYS = ("mbt::nondetPicks", "nondet_picks")
@@ -50,6 +51,9 @@ def value_to_itf(t: T.Type | None, v: Value) -> Any:
     if isinstance(v, SetValue):
         elem = t.elem if isinstance(t, T.SetT) else None
         return {"#set": [value_to_itf(elem, x) for x in v.items]}
+    if isinstance(v, BagValue):  # a multiset: element -> number of copies
+        elem = t.elem if isinstance(t, T.BagT) else None
+        return {"#map": [[value_to_itf(elem, x), n] for x, n in v.items]}
     if isinstance(v, SeqValue):
         elem = t.elem if isinstance(t, T.SeqT) else None
         return [value_to_itf(elem, x) for x in v.items]

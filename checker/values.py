@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-Value = Union[  # noqa: UP007 (forward references need Union)int, bool, str, None, "SetValue", "MapValue", "RecordValue", "SeqValue",
-              "BagValue"]
+# Union, not `|`: the members are forward references.
+Value = Union[  # noqa: UP007
+    int, bool, str, None, "SetValue", "MapValue", "RecordValue", "SeqValue", "BagValue"]
 
 
 @dataclass(frozen=True)

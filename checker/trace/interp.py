@@ -19,7 +19,7 @@ from typing import Any
 from .. import ir
 from .. import types as T
 from ..universe import Universe
-from ..values import MapValue, RecordValue, SeqValue, SetValue, Value, format_value
+from ..values import BagValue, MapValue, RecordValue, SeqValue, SetValue, Value, format_value
 
 
 class InterpError(Exception):
@@ -40,7 +40,32 @@ class FMap:
         return FMap(tuple((k, value if k == key else v) for k, v in self.pairs))
 
 
+@dataclass(frozen=True)
+class WBag:
+    """A multiset: ``counts`` holds (element, copies >= 1) pairs."""
+
+    counts: frozenset
+
+    def __contains__(self, x: Any) -> bool:
+        return any(e == x for e, _ in self.counts)
+
+    def __iter__(self):
+        return (e for e, _ in self.counts)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def count(self, x: Any) -> int:
+        return next((n for e, n in self.counts if e == x), 0)
+
+    def with_count(self, x: Any, n: int) -> WBag:
+        rest = {(e, k) for e, k in self.counts if e != x}
+        return WBag(frozenset(rest | ({(x, n)} if n else set())))
+
+
 def to_w(v: Value) -> Any:
+    if isinstance(v, BagValue):
+        return WBag(frozenset((to_w(x), n) for x, n in v.items))
     if isinstance(v, SetValue):
         return frozenset(to_w(x) for x in v.items)
     if isinstance(v, SeqValue):
@@ -58,6 +83,8 @@ def to_readable(univ: Universe, t: T.Type, w: Any) -> Value:
 
 
 def _encodable(w: Any) -> Any:
+    if isinstance(w, WBag):
+        return BagValue(tuple((_encodable(x), n) for x, n in w.counts))
     if isinstance(w, frozenset):
         return tuple(_encodable(x) for x in w)
     if isinstance(w, tuple):
@@ -71,6 +98,9 @@ def _encodable(w: Any) -> Any:
 
 def show_w(w: Any) -> str:
     """Text for a working value (sets sorted by their text)."""
+    if isinstance(w, WBag):
+        return "{|" + ", ".join(sorted(show_w(x) + (f" x{n}" if n > 1 else "")
+                                       for x, n in w.counts)) + "|}"
     if isinstance(w, frozenset):
         return "{" + ", ".join(sorted(show_w(x) for x in w)) + "}"
     if isinstance(w, tuple):
@@ -131,28 +161,28 @@ class Interp:
             raise InterpError(f"cannot evaluate {type(e).__name__}")
         return m(e, vars_, locs)
 
-    def _Const(self, e, V, L):  # noqa: N802
+    def _Const(self, e, vs, ls):  # noqa: N802
         return self.const(e)
 
-    def _Var(self, e, V, L):  # noqa: N802
-        return V[e.slot]
+    def _Var(self, e, vs, ls):  # noqa: N802
+        return vs[e.slot]
 
-    def _Local(self, e, V, L):  # noqa: N802
-        return L[e.uid]
+    def _Local(self, e, vs, ls):  # noqa: N802
+        return ls[e.uid]
 
-    def _Unop(self, e, V, L):  # noqa: N802
-        a = self.eval(e.arg, V, L)
+    def _Unop(self, e, vs, ls):  # noqa: N802
+        a = self.eval(e.arg, vs, ls)
         return (not a) if e.op == "not" else -a
 
-    def _Binop(self, e, V, L):  # noqa: N802
+    def _Binop(self, e, vs, ls):  # noqa: N802
         op = e.op
         if op == "and":
-            return bool(self.eval(e.left, V, L)) and bool(self.eval(e.right, V, L))
+            return bool(self.eval(e.left, vs, ls)) and bool(self.eval(e.right, vs, ls))
         if op == "or":
-            return bool(self.eval(e.left, V, L)) or bool(self.eval(e.right, V, L))
+            return bool(self.eval(e.left, vs, ls)) or bool(self.eval(e.right, vs, ls))
         if op == "implies":
-            return (not self.eval(e.left, V, L)) or bool(self.eval(e.right, V, L))
-        a, b = self.eval(e.left, V, L), self.eval(e.right, V, L)
+            return (not self.eval(e.left, vs, ls)) or bool(self.eval(e.right, vs, ls))
+        a, b = self.eval(e.left, vs, ls), self.eval(e.right, vs, ls)
         if op == "iff":
             return bool(a) == bool(b)
         if op == "eq":
@@ -199,79 +229,79 @@ class Interp:
             return a + b
         raise InterpError(f"unknown operator {op}")
 
-    def _IsTag(self, e, V, L):  # noqa: N802
-        a = self.eval(e.arg, V, L)
+    def _IsTag(self, e, vs, ls):  # noqa: N802
+        a = self.eval(e.arg, vs, ls)
         t = e.arg.t
         return isinstance(a, RecordValue) and isinstance(t, T.VariantT) and \
             a.tag == t.cases[e.case].name
 
-    def _GetField(self, e, V, L):  # noqa: N802
-        a = self.eval(e.arg, V, L)
+    def _GetField(self, e, vs, ls):  # noqa: N802
+        a = self.eval(e.arg, vs, ls)
         for f, x in a.fields:
             if f == e.name:
                 return x
         raise InterpError(f"{show_w(a)} has no field {e.name}")
 
-    def _GetIndex(self, e, V, L):  # noqa: N802
-        a = self.eval(e.arg, V, L)
-        k = self.eval(e.key, V, L)
+    def _GetIndex(self, e, vs, ls):  # noqa: N802
+        a = self.eval(e.arg, vs, ls)
+        k = self.eval(e.key, vs, ls)
         if isinstance(a, FMap):
             return a.get(k)
         if not 1 <= k <= len(a):
             raise InterpError(f"index {k} outside the sequence {show_w(a)}")
         return a[k - 1]
 
-    def _Construct(self, e, V, L):  # noqa: N802
-        args = [self.eval(a, V, L) for a in e.args]
+    def _Construct(self, e, vs, ls):  # noqa: N802
+        args = [self.eval(a, vs, ls) for a in e.args]
         t = e.t
         if e.case is not None:
             case = t.cases[e.case]
             return RecordValue(case.name, tuple((f, x) for (f, _), x in zip(case.fields, args)))
         return RecordValue(None, tuple((f, x) for (f, _), x in zip(t.fields, args)))
 
-    def _SetLit(self, e, V, L):  # noqa: N802
-        return frozenset(self.eval(x, V, L) for x in e.elems)
+    def _SetLit(self, e, vs, ls):  # noqa: N802
+        return frozenset(self.eval(x, vs, ls) for x in e.elems)
 
-    def _SeqLit(self, e, V, L):  # noqa: N802
-        return tuple(self.eval(x, V, L) for x in e.elems)
+    def _SeqLit(self, e, vs, ls):  # noqa: N802
+        return tuple(self.eval(x, vs, ls) for x in e.elems)
 
-    def _MapLit(self, e, V, L):  # noqa: N802
+    def _MapLit(self, e, vs, ls):  # noqa: N802
         keys = self.universe(e.t.key)
-        return FMap(tuple(zip(keys, (self.eval(x, V, L) for x in e.values))))
+        return FMap(tuple(zip(keys, (self.eval(x, vs, ls) for x in e.values))))
 
-    def bindings(self, bindings, V, L) -> Iterator[dict[int, Any]]:
+    def bindings(self, bindings, vs, ls) -> Iterator[dict[int, Any]]:
         """Every assignment of the bound names (later domains may use earlier names)."""
         if not bindings:
-            yield L
+            yield ls
             return
         b, rest = bindings[0], bindings[1:]
-        for x in sorted_set(self.eval(b.domain, V, L)):
-            yield from self.bindings(rest, V, {**L, b.local.uid: x})
+        for x in sorted_set(self.eval(b.domain, vs, ls)):
+            yield from self.bindings(rest, vs, {**ls, b.local.uid: x})
 
-    def _Quant(self, e, V, L):  # noqa: N802
+    def _Quant(self, e, vs, ls):  # noqa: N802
         if e.kind == "forall":
-            return all(self.eval(e.body, V, m) for m in self.bindings(e.bindings, V, L))
-        return any(self.eval(e.body, V, m) for m in self.bindings(e.bindings, V, L))
+            return all(self.eval(e.body, vs, m) for m in self.bindings(e.bindings, vs, ls))
+        return any(self.eval(e.body, vs, m) for m in self.bindings(e.bindings, vs, ls))
 
-    def _SetFilter(self, e, V, L):  # noqa: N802
+    def _SetFilter(self, e, vs, ls):  # noqa: N802
         b = e.binding
-        return frozenset(x for x in self.eval(b.domain, V, L)
-                         if self.eval(e.cond, V, {**L, b.local.uid: x}))
+        return frozenset(x for x in self.eval(b.domain, vs, ls)
+                         if self.eval(e.cond, vs, {**ls, b.local.uid: x}))
 
-    def _SetMap(self, e, V, L):  # noqa: N802
-        return frozenset(self.eval(e.elem, V, m) for m in self.bindings(e.bindings, V, L)
-                         if e.cond is None or self.eval(e.cond, V, m))
+    def _SetMap(self, e, vs, ls):  # noqa: N802
+        return frozenset(self.eval(e.elem, vs, m) for m in self.bindings(e.bindings, vs, ls)
+                         if e.cond is None or self.eval(e.cond, vs, m))
 
-    def _MapComp(self, e, V, L):  # noqa: N802
+    def _MapComp(self, e, vs, ls):  # noqa: N802
         keys = self.universe(e.t.key)
         uid = e.binding.local.uid
-        return FMap(tuple((k, self.eval(e.value, V, {**L, uid: k})) for k in keys))
+        return FMap(tuple((k, self.eval(e.value, vs, {**ls, uid: k})) for k in keys))
 
-    def _IfExpr(self, e, V, L):  # noqa: N802
-        return self.eval(e.then if self.eval(e.cond, V, L) else e.orelse, V, L)
+    def _IfExpr(self, e, vs, ls):  # noqa: N802
+        return self.eval(e.then if self.eval(e.cond, vs, ls) else e.orelse, vs, ls)
 
-    def _Builtin(self, e, V, L):  # noqa: N802
-        args = [self.eval(a, V, L) for a in e.args]
+    def _Builtin(self, e, vs, ls):  # noqa: N802
+        args = [self.eval(a, vs, ls) for a in e.args]
         name = e.name
         a = args[0]
         if name == "size":
@@ -297,15 +327,38 @@ class Interp:
             return a[0] if name == "head" else a[-1] if name == "last" else a[1:]
         if name == "append":
             return a + (args[1],)
+        if name == "slice":
+            lo, hi = args[1], args[2]
+            if hi < lo:
+                return ()
+            if lo < 1 or hi > len(a):
+                raise InterpError(f"slice {lo}..{hi} is outside 1..{len(a)}")
+            return a[lo - 1:hi]
+        if name == "bagsize":
+            return sum(n for _, n in a.counts)
+        if name == "count":
+            return a.count(args[1])
+        if name == "put":
+            n = a.count(args[1]) + 1
+            bt = e.args[0].t
+            if isinstance(bt, T.BagT) and n > bt.capacity:
+                raise InterpError(f"a bag would hold more than {bt.capacity} copies of one "
+                                  "element")
+            return a.with_count(args[1], n)
+        if name == "take":
+            n = a.count(args[1])
+            if not n:
+                raise InterpError("take: the bag holds no copy of that element")
+            return a.with_count(args[1], n - 1)
         raise InterpError(f"unknown builtin {name}")
 
-    def _CallDef(self, e, V, L):  # noqa: N802
+    def _CallDef(self, e, vs, ls):  # noqa: N802
         inst = self.typed.defs[e.def_id]
-        args = [self.eval(a, V, L) for a in e.args]
-        return self.eval(inst.body, V, {p.uid: x for p, x in zip(inst.params, args)})
+        args = [self.eval(a, vs, ls) for a in e.args]
+        return self.eval(inst.body, vs, {p.uid: x for p, x in zip(inst.params, args)})
 
-    def _Convert(self, e, V, L):  # noqa: N802
-        a = self.eval(e.arg, V, L)
+    def _Convert(self, e, vs, ls):  # noqa: N802
+        a = self.eval(e.arg, vs, ls)
         t = e.t
         if isinstance(t, T.IntT) and isinstance(a, int) and not t.lo <= a <= t.hi:
             raise InterpError(f"{e.what} = {a} is outside {t.lo}..{t.hi}")
@@ -314,77 +367,79 @@ class Interp:
         return a
 
     # ------------------------------------------------------------ statements
-    def run(self, stmts, V: dict[int, Any], L: dict[int, Any]
+    def run(self, stmts, vs: dict[int, Any], ls: dict[int, Any]
             ) -> Iterator[tuple[str, Any, dict, dict]]:
         """Every way through ``stmts``: ("ok", None, vars, locals) for a path that
         reaches the end, ("fail", node, vars, locals) for one stopped by a false
         ``require`` (node: the Require), a ``choose`` with nothing to choose (node: the
         Choose), or an evaluation error ("error", message, vars, locals)."""
-        yield from self._block(tuple(stmts), V, L, ())
+        yield from self._block(tuple(stmts), vs, ls, ())
 
-    def _block(self, stmts, V, L, rest):
+    def _block(self, stmts, vs, ls, rest):
         if not stmts:
             if rest:
-                yield from self._block(rest[0], V, L, rest[1:])
+                yield from self._block(rest[0], vs, ls, rest[1:])
             else:
-                yield ("ok", None, V, L)
+                yield ("ok", None, vs, ls)
             return
         st, more = stmts[0], stmts[1:]
         cont = ((more,) + rest) if more else rest
         try:
             if isinstance(st, ir.Require):
-                if self.eval(st.cond, V, L):
-                    yield from self._block(more, V, L, rest)
+                if self.eval(st.cond, vs, ls):
+                    yield from self._block(more, vs, ls, rest)
                 else:
-                    yield ("fail", st, V, L)
+                    yield ("fail", st, vs, ls)
             elif isinstance(st, ir.Let):
-                x = self.eval(st.value, V, L)
-                yield from self._block(more, V, {**L, st.local.uid: x}, rest)
+                x = self.eval(st.value, vs, ls)
+                yield from self._block(more, vs, {**ls, st.local.uid: x}, rest)
             elif isinstance(st, ir.Assign):
-                value = self.eval(st.value, V, L)
-                new = self._update(V[st.var.slot], st.path, value, V, L)
-                yield from self._block(more, {**V, st.var.slot: new}, L, rest)
+                value = self.eval(st.value, vs, ls)
+                new = self._update(vs[st.var.slot], st.path, value, vs, ls)
+                yield from self._block(more, {**vs, st.var.slot: new}, ls, rest)
             elif isinstance(st, ir.If):
                 for c, body in st.branches:
-                    if self.eval(c, V, L):
-                        yield from self._block(tuple(body), V, L, cont)
+                    if self.eval(c, vs, ls):
+                        yield from self._block(tuple(body), vs, ls, cont)
                         return
-                yield from self._block(tuple(st.orelse), V, L, cont)
+                yield from self._block(tuple(st.orelse), vs, ls, cont)
             elif isinstance(st, ir.Either):
                 for body in st.branches:
-                    yield from self._block(tuple(body), V, L, cont)
+                    yield from self._block(tuple(body), vs, ls, cont)
             elif isinstance(st, ir.Choose):
                 any_ok = False
-                for m in self.bindings(st.bindings, V, L):
-                    if st.cond is not None and not self.eval(st.cond, V, m):
+                for m in self.bindings(st.bindings, vs, ls):
+                    if st.cond is not None and not self.eval(st.cond, vs, m):
                         continue
                     any_ok = True
-                    yield from self._block(tuple(st.body), V, m, cont)
+                    yield from self._block(tuple(st.body), vs, m, cont)
                 if not any_ok:
-                    yield ("fail", st, V, L)
+                    yield ("fail", st, vs, ls)
             else:
-                yield ("error", f"unknown statement {type(st).__name__}", V, L)
+                yield ("error", f"unknown statement {type(st).__name__}", vs, ls)
         except InterpError as err:
-            yield ("error", str(err), V, L)
+            yield ("error", str(err), vs, ls)
 
-    def _update(self, old, path, value, V, L):
+    def _update(self, old, path, value, vs, ls):
         if not path:
             return value
         step, rest = path[0], path[1:]
         if step.kind == "field":
-            fields = tuple((f, self._update(x, rest, value, V, L) if f == step.name else x)
+            fields = tuple((f, self._update(x, rest, value, vs, ls) if f == step.name else x)
                            for f, x in old.fields)
             return RecordValue(old.tag, fields)
-        k = self.eval(step.key, V, L)
+        k = self.eval(step.key, vs, ls)
         if isinstance(old, FMap):
-            return old.set(k, self._update(old.get(k), rest, value, V, L))
+            return old.set(k, self._update(old.get(k), rest, value, vs, ls))
         if not 1 <= k <= len(old):
             raise InterpError(f"index {k} outside the sequence {show_w(old)}")
-        return old[:k - 1] + (self._update(old[k - 1], rest, value, V, L),) + old[k:]
+        return old[:k - 1] + (self._update(old[k - 1], rest, value, vs, ls),) + old[k:]
 
 
 def sorted_set(s) -> list:
     """Members in a stable order (by their text) so that explanations are reproducible."""
+    if isinstance(s, WBag):
+        s = frozenset(s)
     if isinstance(s, frozenset):
         try:
             return sorted(s)
@@ -528,12 +583,12 @@ class FalseCondition:
     parts: tuple[tuple[str, str], ...]      # (sub-expression, its value)
 
 
-def explain_false(interp: Interp, cond: ir.Expr, V, L) -> list[FalseCondition]:
+def explain_false(interp: Interp, cond: ir.Expr, vs, ls) -> list[FalseCondition]:
     """The false conjuncts of ``cond`` with the values of their parts."""
     out = []
     for c in conjuncts(cond):
         try:
-            if interp.eval(c, V, L):
+            if interp.eval(c, vs, ls):
                 continue
         except InterpError as err:
             out.append(FalseCondition(interp.show(c), (("error", str(err)),)))
@@ -546,9 +601,11 @@ def explain_false(interp: Interp, cond: ir.Expr, V, L) -> list[FalseCondition]:
                 continue
             seen.add(text)
             try:
-                parts.append((text, interp.show_value(p.t, interp.eval(p, V, L))))
+                value = interp.show_value(p.t, interp.eval(p, vs, ls))
             except InterpError as err:
-                parts.append((text, f"<{err}>"))
+                value = f"<{err}>"
+            if value != text:
+                parts.append((text, value))
         out.append(FalseCondition(interp.show(c), tuple(parts)))
     return out
 
@@ -565,27 +622,27 @@ class Outcome:
     vars: dict[int, Any] | None = None    # for "ok": the next state's variables
 
 
-def explain_action(interp: Interp, action: ir.Action, V: dict[int, Any],
+def explain_action(interp: Interp, action: ir.Action, vs: dict[int, Any],
                    bound: list[Any], unbound: Any, limit: int = 64) -> list[Outcome]:
-    """Run ``action`` from the state ``V`` (slot -> working value) with the parameters in
+    """Run ``action`` from the state ``vs`` (slot -> working value) with the parameters in
     ``bound`` (working values, or ``unbound`` to range over the domain); at most
     ``limit`` outcomes."""
     out: list[Outcome] = []
 
-    def go(k: int, L: dict[int, Any], args: dict[str, Any]) -> None:
+    def go(k: int, ls: dict[int, Any], args: dict[str, Any]) -> None:
         if len(out) >= limit:
             return
         if k == len(action.params):
-            for kind, node, V2, L2 in interp.run(action.body, V, L):
+            for kind, node, vars2, locs2 in interp.run(action.body, vs, ls):
                 if len(out) >= limit:
                     return
                 if kind == "ok":
-                    out.append(Outcome(args, "ok", vars=V2))
+                    out.append(Outcome(args, "ok", vars=vars2))
                 elif kind == "error":
                     out.append(Outcome(args, "error", message=node))
                 elif isinstance(node, ir.Require):
                     out.append(Outcome(args, "fail", tuple(explain_false(interp, node.cond,
-                                                                         V2, L2)),
+                                                                         vars2, locs2)),
                                        line=node.span.line))
                 else:  # a choose with nothing to choose
                     binds = ", ".join(f"{b.local.name} in {interp.show(b.domain)}"
@@ -596,7 +653,7 @@ def explain_action(interp: Interp, action: ir.Action, V: dict[int, Any],
             return
         b = action.params[k]
         try:
-            domain = interp.eval(b.domain, V, L)
+            domain = interp.eval(b.domain, vs, ls)
         except InterpError as err:
             out.append(Outcome(args, "error", message=str(err)))
             return
@@ -613,10 +670,10 @@ def explain_action(interp: Interp, action: ir.Action, V: dict[int, Any],
                                            f"{interp.show_value(b.local.t, given)} is not in "
                                            f"its domain {interp.show(b.domain)} = {shown}"))
                 return
-            go(k + 1, {**L, b.local.uid: given}, {**args, b.local.name: given})
+            go(k + 1, {**ls, b.local.uid: given}, {**args, b.local.name: given})
             return
         for x in sorted_set(domain):
-            go(k + 1, {**L, b.local.uid: x}, {**args, b.local.name: x})
+            go(k + 1, {**ls, b.local.uid: x}, {**args, b.local.name: x})
 
     go(0, {}, {})
     return out

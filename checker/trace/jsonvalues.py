@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from .. import types as T
 from ..universe import Universe, UniverseError
-from ..values import MapValue, RecordValue, SeqValue, SetValue, Value, format_value
+from ..values import Value, format_value
+
+_NOVALUE: Any = object()
 
 
 class ValueReadError(ValueError):
@@ -72,25 +73,203 @@ def _member(t: T.EnumT | T.SymT, j: Any) -> str:
 def read_value(univ: Universe, t: T.Type, j: Any) -> Value:
     """The readable value of type ``t`` that the JSON ``j`` stands for (canonical: sets
     and maps in the type's order); raises ValueReadError."""
-    v = _read(univ, t, j)
+    return univ.decode(t, pack(univ, t, j))
+
+
+class _Slow(Exception):  # noqa: N818 (control flow: take the careful path)
+    pass
+
+
+def _fail(*_args: Any) -> Any:
+    raise _Slow()
+
+
+_PACKERS: dict[int, tuple[T.Type, Universe, Any]] = {}
+
+
+def packer(univ: Universe, t: T.Type):
+    """A fast converter for the common shapes of values of ``t`` (plain JSON as our
+    writers produce it); raises _Slow on anything else. Cached by identity."""
+    hit = _PACKERS.get(id(t))
+    if hit is not None and hit[0] is t and hit[1] is univ:
+        return hit[2]
+    fn = _make_packer(univ, t)
+    if len(_PACKERS) > 4096:
+        _PACKERS.clear()
+    _PACKERS[id(t)] = (t, univ, fn)
+    return fn
+
+
+def _make_packer(univ: Universe, t: T.Type):  # noqa: C901 (one case per type)
+    if isinstance(t, T.BoolT):
+        def f(j):
+            if j is True or j is False:
+                return j
+            raise _Slow()
+        return f
+    if isinstance(t, T.IntT):
+        lo, hi = t.lo, t.hi
+
+        def f(j):
+            if type(j) is int and lo <= j <= hi:
+                return j
+            raise _Slow()
+        return f
+    if isinstance(t, (T.EnumT, T.SymT)):
+        pos = {m: i for i, m in enumerate(t.members)}
+
+        def f(j):
+            try:
+                return pos[j]
+            except (KeyError, TypeError):
+                raise _Slow() from None
+        return f
+    if isinstance(t, T.OptionT):
+        inner = packer(univ, t.inner)
+
+        def f(j):
+            return None if j is None else inner(j)
+        return f
+    if isinstance(t, T.SetT):
+        elem = packer(univ, t.elem)
+        if isinstance(t.elem, T.IntT):
+            base = univ.int_base
+
+            def bit(x):
+                return x - base
+        elif isinstance(t.elem, (T.EnumT, T.SymT)):
+            def bit(x):
+                return x
+        else:
+            index = {v: i for i, v in enumerate(univ.table(t.elem))} \
+                if univ.size(t.elem) <= 1 << 16 else None
+
+            def bit(x):
+                return index[x] if index is not None else univ.bit(t.elem, x)
+
+        def f(j):
+            if type(j) is not list:
+                raise _Slow()
+            mask = 0
+            for x in j:
+                mask |= 1 << bit(elem(x))
+            return mask
+        return f
+    if isinstance(t, T.MapT):
+        n = univ.size(t.key)
+        keys = _positions(univ, t.key)
+        value = packer(univ, t.value)
+        build = univ.map_build
+
+        def f(j):
+            if type(j) is not dict or len(j) != n:
+                raise _Slow()
+            entries = [None] * n
+            seen = 0
+            for k, x in j.items():
+                i = keys.get(k)
+                if i is None:
+                    raise _Slow()
+                entries[i] = value(x)
+                seen |= 1 << i
+            if seen != (1 << n) - 1:
+                raise _Slow()
+            return build(t, entries)
+        return f
+    if isinstance(t, T.SeqT):
+        elem = packer(univ, t.elem)
+        cap = t.capacity
+
+        def f(j):
+            if type(j) is not list or len(j) > cap:
+                raise _Slow()
+            return tuple(elem(x) for x in j)
+        return f
+    if isinstance(t, T.RecordT):
+        fields = [(name, packer(univ, ft)) for name, ft in t.fields]
+        nf = len(fields)
+
+        def f(j):
+            if type(j) is not dict or len(j) != nf:
+                raise _Slow()
+            try:
+                return tuple(p(j[name]) for name, p in fields)
+            except KeyError:
+                raise _Slow() from None
+        return f
+    if isinstance(t, T.VariantT):
+        cases = {}
+        for c, case in enumerate(t.cases):
+            cases[case.name] = (c, [(name, packer(univ, ft)) for name, ft in case.fields])
+
+        def f(j):
+            if type(j) is str:
+                hit = cases.get(j)
+                if hit is not None and not hit[1]:
+                    return (hit[0],)
+                raise _Slow()
+            if type(j) is not dict:
+                raise _Slow()
+            hit = cases.get(j.get("tag"))
+            if hit is None or len(j) != len(hit[1]) + 1:
+                raise _Slow()
+            try:
+                return (hit[0], *(p(j[name]) for name, p in hit[1]))
+            except KeyError:
+                raise _Slow() from None
+        return f
+    return _fail
+
+
+def pack(univ: Universe, t: T.Type, j: Any) -> Any:
+    """The packed value (as ``Universe.encode`` gives it) of the JSON ``j`` read as a value
+    of type ``t``; raises ValueReadError."""
     try:
-        return univ.decode(t, univ.encode(t, v))
+        return packer(univ, t)(j)
+    except _Slow:
+        pass
+    try:
+        return _pack(univ, t, j)
+    except ValueReadError:
+        raise
     except UniverseError as err:
         raise ValueReadError(str(err)) from None
     except (TypeError, ValueError, IndexError, KeyError) as err:
         raise ValueReadError(f"not a value of type {t}: {_show(j)} ({err})") from None
 
 
-def _read(univ: Universe, t: T.Type, j: Any) -> Value:
-    j = _unwrap_bigint(j)
-    if isinstance(t, T.OptionT):
-        if j is None:
-            return None
-        if isinstance(j, dict) and j.get("tag") in _NONE and set(j) <= {"tag", "value"}:
-            return None
-        if isinstance(j, dict) and j.get("tag") in _SOME and set(j) == {"tag", "value"}:
-            return _read(univ, t.inner, j["value"])
-        return _read(univ, t.inner, j)
+_POSITIONS: dict[int, tuple[T.Type, Universe, dict]] = {}
+
+
+def _positions(univ: Universe, t: T.Type) -> dict:
+    """For a key (or enumeration) type: the accepted spellings of each value -> position.
+    (Cached by identity: hashing a type is slow, and types live as long as their spec.)"""
+    hit = _POSITIONS.get(id(t))
+    if hit is not None and hit[0] is t and hit[1] is univ:
+        return hit[2]
+    table = _make_positions(univ, t)
+    if len(_POSITIONS) > 4096:
+        _POSITIONS.clear()
+    _POSITIONS[id(t)] = (t, univ, table)
+    return table
+
+
+def _make_positions(univ: Universe, t: T.Type) -> dict:
+    if isinstance(t, (T.EnumT, T.SymT)):
+        return {m: i for i, m in enumerate(t.members)}
+    out: dict = {}
+    if univ.size(t) <= 4096:
+        for i in range(univ.size(t)):
+            v = univ.decode(t, univ.at(t, i))
+            out[format_value(v)] = i
+            if isinstance(v, int) and not isinstance(v, bool):
+                out[str(v)] = i
+    return out
+
+
+def _pack(univ: Universe, t: T.Type, j: Any) -> Any:  # noqa: C901 (one case per type)
+    if isinstance(j, dict) and len(j) == 1 and "#bigint" in j:
+        j = _unwrap_bigint(j)
     if isinstance(t, T.BoolT):
         if isinstance(j, bool):
             return j
@@ -102,28 +281,75 @@ def _read(univ: Universe, t: T.Type, j: Any) -> Value:
             raise ValueReadError(f"expected an integer in {t.lo}..{t.hi}, found {j}")
         return j
     if isinstance(t, (T.EnumT, T.SymT)):
-        return _member(t, j)
+        if isinstance(j, str):
+            i = _positions(univ, t).get(j)
+            if i is not None:
+                return i
+        return t.members.index(_member(t, j))
+    if isinstance(t, T.OptionT):
+        if j is None:
+            return None
+        if isinstance(j, dict) and "tag" in j and set(j) <= {"tag", "value"}:
+            if j["tag"] in _NONE:
+                return None
+            if j["tag"] in _SOME and "value" in j:
+                return _pack(univ, t.inner, j["value"])
+        return _pack(univ, t.inner, j)
     if isinstance(t, T.SetT):
-        return SetValue(tuple(_read(univ, t.elem, x) for x in _items(j, "a set")))
+        elem = t.elem
+        mask = 0
+        for x in _items(j, "a set"):
+            mask |= 1 << univ.bit(elem, _pack(univ, elem, x))
+        return mask
     if isinstance(t, T.SeqT):
         items = _items(j, "a sequence")
         if len(items) > t.capacity:
             raise ValueReadError(f"expected a sequence of at most {t.capacity} elements, "
                                  f"found {len(items)}")
-        return SeqValue(tuple(_read(univ, t.elem, x) for x in items))
+        return tuple(_pack(univ, t.elem, x) for x in items)
     if isinstance(t, T.MapT):
-        pairs = _map_pairs(univ, t, j)
-        keys = [univ.decode(t.key, univ.at(t.key, i)) for i in range(univ.size(t.key))]
-        missing = [k for k in keys if k not in pairs]
-        if missing:
-            raise ValueReadError(f"the map has no entry for {format_value(missing[0])}")
-        return MapValue(tuple((k, pairs[k]) for k in keys))
+        n = univ.size(t.key)
+        entries: list[Any] = [_MISSING] * n
+        for k, x in _map_items(univ, t, j):
+            try:
+                entries[k] = _pack(univ, t.value, x)
+            except ValueReadError as err:
+                key = format_value(univ.decode(t.key, univ.at(t.key, k)))
+                raise ValueReadError(f"entry {key}: {err}") from None
+        for i, x in enumerate(entries):
+            if x is _MISSING:
+                key = format_value(univ.decode(t.key, univ.at(t.key, i)))
+                raise ValueReadError(f"the map has no entry for {key}")
+        return univ.map_build(t, entries)
     if isinstance(t, T.RecordT):
-        fields = _record_fields(j, t.name)
-        return RecordValue(None, _fields(univ, t, fields))
+        return _pack_fields(univ, t, _record_fields(j, t.name))
     if isinstance(t, T.VariantT):
-        return _read_message(univ, t, j)
+        return _pack_message(univ, t, j)
+    if isinstance(t, T.BagT):
+        return _pack_bag(univ, t, j)
     raise ValueReadError(f"cannot read a value of type {t}")
+
+
+def _pack_bag(univ: Universe, t: T.BagT, j: Any) -> int:
+    """A bag: a list with repetitions, or ``{"#map": [[element, copies], ...]}``."""
+    if isinstance(j, dict) and len(j) == 1 and "#map" in j:
+        rows = j["#map"]
+        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == 2
+                                                 for r in rows):
+            raise ValueReadError("#map expects a list of [element, copies] pairs")
+        pairs = [(x, _unwrap_bigint(n)) for x, n in rows]
+    else:
+        pairs = [(x, 1) for x in _items(j, "a bag")]
+    w = univ.bag_width(t)
+    counts: dict[int, int] = {}
+    for x, n in pairs:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueReadError(f"a bag's count must be a whole number, not {_show(n)}")
+        b = univ.bit(t.elem, _pack(univ, t.elem, x))
+        counts[b] = counts.get(b, 0) + n
+        if counts[b] > t.capacity:
+            raise ValueReadError(f"a bag holds at most {t.capacity} copies of one element")
+    return sum(n << (b * w) for b, n in counts.items())
 
 
 def _record_fields(j: Any, what: str) -> dict:
@@ -132,31 +358,33 @@ def _record_fields(j: Any, what: str) -> dict:
     return j
 
 
-def _fields(univ: Universe, rt: T.RecordT, fields: dict) -> tuple:
-    known = {f for f, _ in rt.fields}
-    extra = [k for k in fields if k not in known and k != "tag"]
-    if extra:
-        raise ValueReadError(f"{rt.name} has no field {extra[0]!r} (fields: "
-                             f"{', '.join(known) or 'none'})")
+def _pack_fields(univ: Universe, rt: T.RecordT, fields: dict) -> tuple:
     out = []
+    matched = 0
     for f, ft in rt.fields:
         if f not in fields:
             if isinstance(ft, T.OptionT):
-                out.append((f, None))
+                out.append(None)
                 continue
             raise ValueReadError(f"{rt.name} needs field {f!r}")
+        matched += 1
         try:
-            out.append((f, _read(univ, ft, fields[f])))
+            out.append(_pack(univ, ft, fields[f]))
         except ValueReadError as err:
             raise ValueReadError(f"field {f} of {rt.name}: {err}") from None
+    if len(fields) - ("tag" in fields) > matched:
+        known = [f for f, _ in rt.fields]
+        extra = [k for k in fields if k not in known and k != "tag"]
+        raise ValueReadError(f"{rt.name} has no field {extra[0]!r} (fields: "
+                             f"{', '.join(known) or 'none'})")
     return tuple(out)
 
 
-def _read_message(univ: Universe, t: T.VariantT, j: Any) -> Value:
+def _pack_message(univ: Universe, t: T.VariantT, j: Any) -> tuple:
     if isinstance(j, str):
         c = t.case_index(j)
         if c is not None and not t.cases[c].fields:
-            return RecordValue(j, ())
+            return (c,)
     if not isinstance(j, dict) or not isinstance(j.get("tag"), str):
         raise ValueReadError(f"expected a message (an object with a \"tag\"), found {_show(j)}")
     tag = j["tag"]
@@ -165,117 +393,125 @@ def _read_message(univ: Universe, t: T.VariantT, j: Any) -> Value:
         raise ValueReadError(f"unknown message tag {tag!r} (tags: "
                              f"{', '.join(k.name for k in t.cases)})")
     case = t.cases[c]
-    if set(j) == {"tag", "value"} and not (len(case.fields) == 1 and case.fields[0][0] ==
-                                           "value"):
+    if len(j) == 2 and "value" in j and not (len(case.fields) == 1 and
+                                             case.fields[0][0] == "value"):
         inner = j["value"]  # ITF / Quint: {"tag": T, "value": {fields}}
         if isinstance(inner, dict) and "#tup" in inner and not case.fields:
-            return RecordValue(tag, ())
+            return (c,)
         if len(case.fields) == 1 and not isinstance(inner, dict):
             inner = {case.fields[0][0]: inner}
         fields = _record_fields(inner, tag)
     else:
-        fields = {k: x for k, x in j.items() if k != "tag"}
-    return RecordValue(tag, _fields(univ, case, fields))
+        fields = j
+    return (c, *_pack_fields(univ, case, fields))
 
 
-def _map_pairs(univ: Universe, t: T.MapT, j: Any) -> dict:
-    if isinstance(j, dict) and set(j) == {"#map"}:
+def _map_items(univ: Universe, t: T.MapT, j: Any):
+    """(key position, JSON value) pairs of a map written in any accepted form."""
+    if isinstance(j, dict) and len(j) == 1 and "#map" in j:
         rows = j["#map"]
         if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == 2
                                                  for r in rows):
             raise ValueReadError("#map expects a list of [key, value] pairs")
-        return {_read(univ, t.key, k): _read(univ, t.value, v) for k, v in rows}
+        return [(key_position(univ, t.key, k, text=False), v) for k, v in rows]
     if isinstance(j, dict):
-        out = {}
-        for k, v in j.items():
-            key = read_key(univ, t.key, k)
-            try:
-                out[key] = _read(univ, t.value, v)
-            except ValueReadError as err:
-                raise ValueReadError(f"entry {k}: {err}") from None
-        return out
+        return [(key_position(univ, t.key, k), v) for k, v in j.items()]
     if isinstance(j, list) and all(isinstance(r, list) and len(r) == 2 for r in j):
-        return {_read(univ, t.key, k): _read(univ, t.value, v) for k, v in j}
+        return [(key_position(univ, t.key, k, text=False), v) for k, v in j]
     raise ValueReadError(f"expected a map (an object), found {_show(j)}")
+
+
+def key_position(univ: Universe, t: T.Type, key: Any, text: bool = True) -> int:
+    """The position of a map key given as text (an object key, ``m[...]``) or as JSON."""
+    if text and isinstance(key, str):
+        i = _positions(univ, t).get(key)
+        if i is not None:
+            return i
+        if isinstance(t, (T.EnumT, T.SymT)):
+            return t.members.index(_member(t, key))
+        if isinstance(t, T.IntT):
+            raise ValueReadError(f"expected an integer key in {t.lo}..{t.hi}, found {key!r}")
+        raise ValueReadError(f"{key!r} is not a value of type {t}")
+    return univ.index(t, _pack(univ, t, key))
 
 
 def read_key(univ: Universe, t: T.Type, text: Any) -> Value:
     """A map key written as text (an object key, or inside ``var[...]``)."""
-    if not isinstance(text, str):
-        return _read(univ, t, text)
-    if isinstance(t, (T.EnumT, T.SymT)):
-        return _member(t, text)
-    if isinstance(t, T.IntT):
-        try:
-            return _read(univ, t, int(text))
-        except ValueError:
-            raise ValueReadError(f"expected an integer key in {t.lo}..{t.hi}, found "
-                                 f"{text!r}") from None
-    if isinstance(t, T.BoolT) and text in ("true", "false"):
-        return text == "true"
-    table = _key_table(univ, t)
-    if text in table:
-        return table[text]
-    raise ValueReadError(f"{text!r} is not a value of type {t}")
-
-
-@lru_cache(maxsize=64)
-def _key_table(univ: Universe, t: T.Type) -> dict[str, Value]:
-    if univ.size(t) > 4096:
-        return {}
-    return {format_value(univ.decode(t, v)): univ.decode(t, v) for v in univ.table(t)}
+    return univ.decode(t, univ.at(t, key_position(univ, t, text)))
 
 
 # ------------------------------------------------------------------ variable paths
 @dataclass(frozen=True)
 class PathStep:
-    kind: str          # "key" (map), "field" (record or message), "index" (sequence, 1-based)
-    key: Any           # a readable key, a field name, an index
+    kind: str          # "key" (map), "field" (record), "index" (sequence, 1-based)
+    key: Any           # for showing: the readable key, the field name, the index
+    pos: int           # the key's position, the field's position, the index
+    container: T.Type  # the type stepped into
 
 
-@dataclass(frozen=True)
+def step_packed(univ: Universe, v: Any, step: PathStep) -> Any:
+    if step.kind == "key":
+        assert isinstance(step.container, T.MapT)
+        if univ.packs(step.container):
+            return univ.map_entries(step.container, v)[step.pos]
+        return v[step.pos]
+    if step.kind == "field":
+        return v[step.pos]
+    return v[step.pos - 1] if 1 <= step.pos <= len(v) else _MISSING
+
+
 class Leaf:
-    """One observed value: variable ``slot`` (at ``path`` inside it) equals ``value``."""
+    """One observed value: variable ``slot`` (at ``path`` inside it) equals ``packed``
+    (``op`` "eq"), or the set (or bag) variable ``slot`` contains the element (``op``
+    "has"; ``packed`` is the mask of the element's bit, or of its count in a bag)."""
 
-    slot: int
-    var: str
-    path: tuple[PathStep, ...]
-    value: Value                 # readable, canonical
-    packed: Any                  # the packed value when ``path`` is empty
-    text: str                    # how to show the place: ``rmState[r1]``
-    t: T.Type                    # the type at that place
+    __slots__ = ("slot", "var", "path", "packed", "text", "t", "op", "_value", "univ")
 
-    def found(self, univ: Universe, var_t: T.Type, packed_var: Any) -> Value:
-        """The value at this place in a state (``packed_var`` is the variable's value)."""
-        v = univ.decode(var_t, packed_var)
+    def __init__(self, univ: Universe, slot: int, var: str, path: tuple[PathStep, ...],
+                 packed: Any, text: str, t: T.Type, op: str = "eq", value: Any = _NOVALUE):
+        self.univ, self.slot, self.var, self.path = univ, slot, var, path
+        self.packed, self.text, self.t, self.op = packed, text, t, op
+        self._value = value
+
+    @property
+    def value(self) -> Value:
+        """The expected value, readable (for an "has" leaf: the element)."""
+        if self._value is _NOVALUE:
+            self._value = self.univ.decode(self.t, self.packed)
+        return self._value
+
+    def at(self, state: Any) -> Any:
+        """The packed value at this place in ``state`` (_MISSING if it is not there)."""
+        v = state[self.slot]
         for step in self.path:
-            v = step_into(v, step)
+            if v is _MISSING:
+                return v
+            v = step_packed(self.univ, v, step)
         return v
+
+    def holds(self, state: Any) -> bool:
+        if self.op == "has":  # ``packed``: the element's bit (a set) or count bits (a bag)
+            x = state[self.slot]
+            return isinstance(x, int) and x & self.packed != 0
+        if not self.path:
+            return state[self.slot] == self.packed
+        return self.at(state) == self.packed
+
+    def found(self, state: Any, var_t: T.Type) -> Value:
+        """The readable value at this place in ``state`` (for "has": the whole set)."""
+        if self.op == "has":
+            return self.univ.decode(var_t, state[self.slot])
+        v = self.at(state)
+        return v if v is _MISSING else self.univ.decode(self.t, v)
+
+    def __repr__(self) -> str:
+        return f"Leaf({self.text} {self.op} {self.packed!r})"
 
 
 _MISSING = object()
 
 
-def step_into(v: Value, step: PathStep) -> Any:
-    if step.kind == "key" and isinstance(v, MapValue):
-        for k, x in v.pairs:
-            if k == step.key:
-                return x
-        return _MISSING
-    if step.kind == "field" and isinstance(v, RecordValue):
-        for f, x in v.fields:
-            if f == step.key:
-                return x
-        return _MISSING
-    if step.kind == "index" and isinstance(v, SeqValue):
-        i = step.key
-        return v.items[i - 1] if 1 <= i <= len(v.items) else _MISSING
-    return _MISSING
-
-
 _PATH_TOKEN = re.compile(r"\s*(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[)")
-
-
 def parse_path(text: str) -> tuple[str, list[tuple[str, str]]]:
     """``rmState[r1].x`` -> ("rmState", [("[", "r1"), (".", "x")]); raises ValueReadError."""
     m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)", text)
@@ -314,22 +550,20 @@ def resolve_path(univ: Universe, var_types: dict[str, tuple[int, T.Type]], text:
     slot, t = var_types[name]
     steps: list[PathStep] = []
     for kind, key in raw:
-        if kind == "[" and isinstance(t, T.MapT):
-            steps.append(PathStep("key", read_key(univ, t.key, key)))
+        if kind == "[" and isinstance(t, T.MapT) or kind == "." and isinstance(t, T.MapT):
+            pos = key_position(univ, t.key, key)
+            steps.append(PathStep("key", univ.decode(t.key, univ.at(t.key, pos)), pos, t))
             t = t.value
         elif kind == "[" and isinstance(t, T.SeqT):
             try:
-                steps.append(PathStep("index", int(key)))
+                steps.append(PathStep("index", int(key), int(key), t))
             except ValueError:
                 raise ValueReadError(f"a sequence index must be an integer, not {key!r}") \
                     from None
             t = t.elem
         elif kind == "." and isinstance(t, T.RecordT) and t.field_index(key) is not None:
-            steps.append(PathStep("field", key))
+            steps.append(PathStep("field", key, t.field_index(key), t))
             t = dict(t.fields)[key]
-        elif kind == "." and isinstance(t, T.MapT):
-            steps.append(PathStep("key", read_key(univ, t.key, key)))
-            t = t.value
         else:
             what = f"[{key}]" if kind == "[" else f".{key}"
             raise ValueReadError(f"cannot take {what} of a value of type {t} in {text!r}")
@@ -349,30 +583,36 @@ def path_text(var: str, steps: tuple[PathStep, ...]) -> str:
 
 
 def leaves(univ: Universe, var_types: dict[str, tuple[int, T.Type]], place: str,
-           j: Any) -> list[Leaf]:
+           j: Any, paths: dict | None = None) -> list[Leaf]:
     """The observation ``place = j`` as leaves. A map (or record) given as an object with
-    only some keys observes only those entries."""
-    slot, var, steps, t = resolve_path(univ, var_types, place)
+    only some keys observes only those entries. ``paths`` caches resolved places."""
+    resolved = paths.get(place) if paths is not None else None
+    if resolved is None:
+        resolved = resolve_path(univ, var_types, place)
+        if paths is not None and len(paths) < 10_000:
+            paths[place] = resolved
+    slot, var, steps, t = resolved
     return _leaves(univ, slot, var, steps, t, j)
 
 
 def _leaves(univ, slot, var, steps, t, j) -> list[Leaf]:
     if isinstance(t, T.MapT) and isinstance(j, dict) and "#map" not in j:
-        keys = [univ.decode(t.key, univ.at(t.key, i)) for i in range(univ.size(t.key))]
-        given = {read_key(univ, t.key, k): x for k, x in j.items()}
-        if set(given) != set(keys):
+        positions = [key_position(univ, t.key, k) for k in j]
+        if len(set(positions)) != univ.size(t.key):
             out = []
-            for k, x in given.items():
-                out.extend(_leaves(univ, slot, var, (*steps, PathStep("key", k)), t.value, x))
+            for pos, x in zip(positions, j.values()):
+                key = univ.decode(t.key, univ.at(t.key, pos))
+                out.extend(_leaves(univ, slot, var, (*steps, PathStep("key", key, pos, t)),
+                                   t.value, x))
             return out
     if isinstance(t, T.RecordT) and isinstance(j, dict):
         names = [f for f, _ in t.fields]
         if set(j) < set(names):
             out = []
             for f, x in j.items():
-                out.extend(_leaves(univ, slot, var, (*steps, PathStep("field", f)),
+                out.extend(_leaves(univ, slot, var, (*steps, PathStep("field", f,
+                                                                      t.field_index(f), t)),
                                    dict(t.fields)[f], x))
             return out
-    value = read_value(univ, t, j)
-    packed = univ.encode(t, value) if not steps else None
-    return [Leaf(slot, var, tuple(steps), value, packed, path_text(var, tuple(steps)), t)]
+    packed = pack(univ, t, j)
+    return [Leaf(univ, slot, var, tuple(steps), packed, path_text(var, tuple(steps)), t)]

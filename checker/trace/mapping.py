@@ -173,7 +173,12 @@ def locate(text: str, needle: str) -> tuple[int, int]:
 
 def get_path(obj: Any, path: str) -> Any:
     """``a.b.c`` inside nested objects (list items by number); MISSING if absent."""
-    if path in ("", "."):
+    if "." not in path:
+        if path and type(obj) is dict:
+            return obj.get(path, MISSING)
+        if path == "":
+            return obj
+    elif path == ".":
         return obj
     cur = obj
     for part in path.split("."):

@@ -19,7 +19,7 @@ from ..source import Diagnostic, Source, Span, SpecError
 from .mapping import MISSING, Mapping, get_path
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One line of a trace file that is a trace event (or a header)."""
 
@@ -82,8 +82,28 @@ def read_records(path: str, mapping: Mapping, file_index: int = 0,
     prefix = re.compile(mapping.prefix) if mapping.prefix else None
     out: list[Record] = []
     skipped = 0
+    loads = json.loads
+    plain = prefix is None and not mapping.json_start
+    header_field, event_field = mapping.fields.header, mapping.fields.event
+    filters = mapping.filters
     for i, raw in enumerate(lines, start=1):
-        raw = raw.rstrip("\r")
+        if raw.endswith("\r"):
+            raw = raw[:-1]
+        if plain and raw[:1] == "{":
+            # The common case: a line that is one JSON object, nothing around it.
+            try:
+                obj = loads(raw)
+            except json.JSONDecodeError:
+                obj = None
+            if type(obj) is dict:
+                if filters and not all(f.accepts(obj) for f in filters):
+                    continue
+                rec = Record(path, i, 1, raw, obj, file_index)
+                if get_path(obj, header_field) is not MISSING and \
+                        get_path(obj, event_field) is MISSING:
+                    rec.header = True
+                out.append(rec)
+                continue
         if not raw.strip():
             continue
         start = 0
@@ -172,12 +192,13 @@ def order_records(files: Sequence[list[Record]], mapping: Mapping) -> list[Recor
         if len(files) == 1:
             return list(events[0])
         flat = [r for recs in events for r in recs]
+        # Sequence numbers are often per node: across logs, prefer clocks and timestamps.
         if flat and all(_clock(r, mapping) is not None for r in flat):
             order = "clock"
-        elif flat and all(_number(r, mapping.fields.seq) is not None for r in flat):
-            order = "seq"
         elif flat and all(_number(r, mapping.fields.ts) is not None for r in flat):
             order = "ts"
+        elif flat and all(_number(r, mapping.fields.seq) is not None for r in flat):
+            order = "seq"
         else:
             missing = next((r for r in flat if _number(r, mapping.fields.ts) is None), None)
             where = f" ({missing.file}:{missing.line} has none)" if missing else ""

@@ -76,15 +76,19 @@ class Stepper:
     def _combinations(self, a: ir.Action) -> Callable[[Any], int]:
         static = 1
         dynamic: list[int] = []
+        bags: list[tuple[int, T.BagT]] = []
+        univ = self.univ
         for b in a.params:
             d = b.domain
             if isinstance(d, ir.Const) and isinstance(d.value, int):
                 static *= d.value.bit_count()
             elif isinstance(d, ir.Var) and isinstance(d.t, T.SetT) and not d.primed:
                 dynamic.append(d.slot)
+            elif isinstance(d, ir.Var) and isinstance(d.t, T.BagT) and not d.primed:
+                bags.append((d.slot, d.t))
             else:
                 return lambda s: 0  # unknown: count the results instead
-        if not dynamic:
+        if not dynamic and not bags:
             return lambda s: static
 
         def count(s):
@@ -92,6 +96,8 @@ class Stepper:
             for slot in dynamic:
                 v = s[slot]
                 n *= v.bit_count() if isinstance(v, int) else len(v)
+            for slot, t in bags:  # distinct members
+                n *= len(univ.bag_counts(t, s[slot]))
             return n
         return count
 

@@ -1,0 +1,169 @@
+"""ITF: writing counterexamples and witnesses, reading traces back (full or partial
+states, with or without the action taken)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from checker.api import load_spec
+from checker.explore import explore
+from checker.itf import read_itf, value_to_itf, write_itf
+from checker.result import Status
+from checker.source import SpecError
+from checker.trace import report_of, validate
+from checker.trace.jsonvalues import pack, read_value
+from checker.values import to_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def spec_with(name: str, extra: str):
+    path = ROOT / "specs" / f"{name}.spec"
+    return load_spec(str(path), text=path.read_text() + extra)
+
+
+PAXOS_BAD = spec_with("paxos", "\ninvariant NothingChosen:\n    not chosen(v1)\n")
+TPC_BAD = spec_with("2pc", "\ninvariant NeverAborted:\n    forall r in RM: rmState[r] != aborted\n")
+
+
+@pytest.mark.parametrize("spec", [PAXOS_BAD, TPC_BAD], ids=["paxos", "2pc"])
+def test_counterexample_round_trip_is_accepted(tmp_path, spec):
+    result = explore(spec.model)
+    assert result.status is Status.VIOLATION
+    text = write_itf(result, spec, as_text=True)
+    doc = json.loads(text)
+    assert doc["#meta"]["format"] == "ITF"
+    assert doc["vars"][:len(spec.model.variables)] == list(spec.model.variables)
+    assert [s["#meta"]["index"] for s in doc["states"]] == list(range(len(result.violation.trace)))
+    path = tmp_path / "cex.itf.json"
+    path.write_text(text)
+    states = read_itf(str(path), spec)
+    assert [s.action for s in states] == [None] + [t.action for t in result.violation.trace[1:]]
+    assert [s.values for s in states] == [t.state for t in result.violation.trace]
+    r = validate(spec, str(path))
+    assert r.status is Status.OK, report_of(r)
+    assert report_of(r)["figures"]["events"] == len(result.violation.trace) - 1
+    # With the invariants checked, the same trace is a violation, with the same witness.
+    r = validate(spec, str(path), check_invariants=True)
+    assert r.status is Status.VIOLATION
+    assert [t.state for t in r.violation.trace] == [t.state for t in result.violation.trace]
+
+
+def test_states_without_actions_and_partial_states(tmp_path):
+    result = explore(TPC_BAD.model)
+    doc = write_itf(result, TPC_BAD)
+    for state in doc["states"]:
+        del state["mbt::actionTaken"], state["mbt::nondetPicks"]
+        state.pop("msgs")     # partial states: one variable unobserved
+    path = tmp_path / "t.itf.json"
+    path.write_text(json.dumps(doc))
+    r = validate(TPC_BAD, str(path))
+    assert r.status is Status.OK
+    # Changing an observed value in the middle makes it rejected there.
+    k = len(doc["states"]) // 2
+    doc["states"][k]["tmState"] = "committed"
+    path.write_text(json.dumps(doc, indent=1))
+    r = validate(TPC_BAD, str(path))
+    assert r.status is Status.REJECTED
+    assert report_of(r)["event"]["number"] <= k
+
+
+def test_rejected_witness_written_as_itf(tmp_path):
+    spec = load_spec(str(ROOT / "specs" / "2pc.spec"))
+    r = validate(spec, str(ROOT / "traces" / "tests" / "2pc_early_commit.jsonl"))
+    doc = write_itf(r, spec)
+    assert len(doc["states"]) == 5
+    assert doc["states"][-1]["mbt::actionTaken"] == "TMRcvPrepared"
+    assert doc["states"][-1]["mbt::nondetPicks"] == {"r": {"tag": "Some", "value": "r2"}}
+    (tmp_path / "w.itf.json").write_text(json.dumps(doc))
+    assert validate(spec, str(tmp_path / "w.itf.json")).status is Status.OK
+
+
+def test_quint_and_apalache_encodings(tmp_path):
+    spec = load_spec(str(ROOT / "specs" / "paxos.spec"))
+    t = next(v.t for v in spec.typed.variables if v.name == "msgs")
+    quint = {"#set": [{"tag": "P1b", "value": {"acc": "a1", "bal": {"#bigint": "1"},
+                                               "mbal": -1,
+                                               "mval": {"tag": "None", "value": {"#tup": []}}}},
+                      {"tag": "P2a", "value": {"bal": 0, "val": "v2_OF_Values"}}]}
+    plain = [{"tag": "P1b", "acc": "a1", "bal": 1, "mbal": -1, "mval": None},
+             {"tag": "P2a", "bal": 0, "val": "v2"}]
+    assert read_value(spec.universe, t, quint) == read_value(spec.universe, t, plain)
+    mt = next(v.t for v in spec.typed.variables if v.name == "maxVal")
+    some = {"#map": [["a1", {"tag": "Some", "value": "v1"}], ["a2", {"tag": "None",
+                                                                      "value": {"#tup": []}}],
+                     ["a3", {"tag": "None", "value": {"#tup": []}}]]}
+    assert to_json(read_value(spec.universe, mt, some)) == {"a1": "v1", "a2": None, "a3": None}
+
+
+def test_malformed_itf_is_a_spec_error(tmp_path):
+    spec = load_spec(str(ROOT / "specs" / "2pc.spec"))
+    p = tmp_path / "x.itf.json"
+    p.write_text('{"vars": ["tmState"], "states": [\n{"#meta": {"index": 0}, "tmState": "init"},'
+                 '\n{"#meta": {"index": 1}, "tmState": "bogus"}\n]}\n')
+    with pytest.raises(SpecError) as e:
+        validate(spec, str(p))
+    assert e.value.diagnostics[0].span.line == 3 and "bogus" in e.value.render()
+    p.write_text('{"states": [')
+    with pytest.raises(SpecError, match="not valid JSON"):
+        read_itf(str(p), spec)
+    p.write_text('{"vars": [], "states": [{"#meta": {"index": 0}, "nope": 1}]}')
+    with pytest.raises(SpecError, match="variable 'nope'"):
+        read_itf(str(p), spec)
+    p.write_text('{"vars": [], "states": [{}, {"mbt::actionTaken": "Vote"}]}')
+    with pytest.raises(SpecError, match="'Vote' is not an action"):
+        read_itf(str(p), spec)
+
+
+def test_value_to_itf_shapes():
+    spec = load_spec(str(ROOT / "specs" / "paxos.spec"))
+    univ = spec.universe
+    t = next(v.t for v in spec.typed.variables if v.name == "maxVal")
+    v = read_value(univ, t, {"a1": "v1", "a2": None, "a3": None})
+    assert value_to_itf(t, v) == {"#map": [
+        ["a1", {"tag": "Some", "value": "v1"}], ["a2", {"tag": "None", "value": {"#tup": []}}],
+        ["a3", {"tag": "None", "value": {"#tup": []}}]]}
+    assert value_to_itf(None, 2 ** 60) == {"#bigint": str(2 ** 60)}
+
+
+# A property: every value the spec's states hold packs the same way through the fast
+# reader, the careful reader and Universe.encode, from every accepted JSON shape.
+SPECS = [load_spec(str(ROOT / "specs" / f"{n}.spec")) for n in ("2pc", "paxos")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=st.sampled_from(SPECS), choices=st.lists(st.integers(0, 99), max_size=10))
+def test_value_readers_agree(spec, choices):
+    m = spec.model
+    s = m.initial_states()[0]
+    for c in choices:
+        steps = m.steps(s)
+        if not steps:
+            break
+        s = steps[c % len(steps)].state
+    for v in spec.typed.variables:
+        value = m.decode(s)[v.name]
+        packed = spec.universe.encode(v.t, value)
+        for shape in (to_json(value), value_to_itf(v.t, value)):
+            assert pack(spec.universe, v.t, shape) == packed
+            assert read_value(spec.universe, v.t, shape) == value
+
+
+def test_itf_constants_are_checked_and_loaded(tmp_path):
+    from checker.trace import load_for_traces
+
+    spec_path = str(ROOT / "specs" / "2pc.spec")
+    text = (ROOT / "specs" / "2pc.spec").read_text() + "\ninvariant X:\n    tmState != committed\n"
+    two = load_spec(spec_path, consts=["RM={r1,r2}"], text=text)
+    p = tmp_path / "two.itf.json"
+    p.write_text(write_itf(explore(two.model), two, as_text=True))
+    with pytest.raises(SpecError, match=r"--const RM=\{r1,r2\}"):
+        validate(load_spec(spec_path), str(p))
+    spec = load_for_traces(spec_path, [str(p)])
+    assert spec.model.constants["RM"].items == ("r1", "r2")
+    assert validate(spec, str(p)).status is Status.OK
