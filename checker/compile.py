@@ -5,6 +5,7 @@ States are tuples with one packed value per variable (see ``types`` for the pack
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,9 @@ class CompiledSpec:
     source_code: str
     faults: tuple[str, ...]  # the fault actions switched on
     max_faults: int | None   # the fault budget per behaviour (None: unbounded)
+    # Each action switched on, with its generated function: state -> [(packed args,
+    # next state)]. For engines that take one chosen action (trace validation).
+    action_functions: tuple[tuple[ir.Action, Callable], ...] = ()
 
 
 class FaultSelectionError(ValueError):
@@ -171,7 +175,7 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
         decode=decode, invariants=invariants, transition_invariants=transition,
         check_deadlock=bool(deadlock), constants=constants, diagnose=diagnose)
     return CompiledSpec(model, typed, univ, source, tuple(faults),
-                        max_faults if budgeted else None)
+                        max_faults if budgeted else None, tuple(labelled))
 
 
 def _tuple(items: list[str]) -> str:

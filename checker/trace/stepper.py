@@ -2,12 +2,9 @@
 
 The compiler generates one function per action that lists ``(packed args, next state)``
 pairs; ``Model`` exposes them only through ``steps`` (readable arguments, every action).
-This module reaches the per-action functions when it can (the closure of ``steps``) and
-otherwise falls back to ``steps`` filtered by action name, with arguments encoded back
-to packed form. Both give the same pairs, in the same order.
-
-(Request to the compiler's owner: expose ``CompiledSpec.action_functions`` as a list of
-``(ir.Action, fn)`` so that this does not depend on a closure's layout.)
+This module uses the per-action functions (``CompiledSpec.action_functions``) when it
+can and otherwise falls back to ``steps`` filtered by action name, with arguments encoded
+back to packed form. Both give the same pairs, in the same order (a test checks it).
 """
 
 from __future__ import annotations
@@ -24,19 +21,7 @@ UNBOUND: Any = type("Unbound", (), {"__repr__": lambda self: "UNBOUND"})()
 
 
 def _labelled(compiled: CompiledSpec) -> list[tuple[ir.Action, Callable]] | None:
-    steps = compiled.model.steps
-    code = getattr(steps, "__code__", None)
-    closure = getattr(steps, "__closure__", None)
-    if code is None or closure is None or "labelled" not in code.co_freevars:
-        return None
-    try:
-        labelled = closure[code.co_freevars.index("labelled")].cell_contents
-        pairs = [(a, fn) for a, fn in labelled]
-    except (ValueError, TypeError):
-        return None
-    if not all(isinstance(a, ir.Action) and callable(fn) for a, fn in pairs):
-        return None
-    return pairs
+    return list(compiled.action_functions) or None
 
 
 class Stepper:
