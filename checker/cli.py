@@ -162,13 +162,17 @@ class _Progress:
 @click.option("--symmetry/--no-symmetry", default=True,
               help="Use the spec's `symmetry` declarations to store one state per orbit "
                    "(default: on when the spec declares any).")
-@_format_option()
+@_format_option(("text", "json", "itf", "html"))
+@click.option("--report", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
+              help="Also write the HTML report (verdict, explanation, sequence diagram, "
+                   "states, statistics) to FILE.html.")
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def check_cmd(spec, consts, inv, deadlock, max_states, max_depth, time_limit, faults,
-              max_faults, symmetry, fmt, color):
+              max_faults, symmetry, fmt, color, report):
     """Explore every reachable state of SPEC breadth-first and check its invariants."""
     from .explore import explore
 
+    _check_report_path(report)
     compiled = _load(spec, consts, faults, deadlock, max_faults)
     model = _select_invariants(compiled, inv)
     canonical = _symmetry(compiled) if symmetry else None
@@ -182,7 +186,33 @@ def check_cmd(spec, consts, inv, deadlock, max_states, max_depth, time_limit, fa
     if canonical is not None:
         header.append(f"  symmetry:   {', '.join(compiled.typed.symmetry)} (one state per "
                       "orbit; --no-symmetry for the full state space)")
-    _emit(result, fmt, color, header)
+    result = _explained(spec, compiled, result)
+    _emit(result, fmt, color, header, compiled=compiled, report=report)
+
+
+def _check_report_path(path) -> None:
+    """Refuse an unwritable --report path before the search, not after it."""
+    if path is None:
+        return
+    from .render.html import ReportError, check_report_path
+
+    try:
+        check_report_path(path)
+    except ReportError as err:
+        click.echo(f"error: --report: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+
+
+def _explained(spec_path: str, compiled, result):
+    """The result with its violation explained (``checker.explain``)."""
+    from .explain import explain
+    from .parser import read_source
+
+    try:
+        text = read_source(spec_path).text
+    except SpecError:
+        text = None
+    return explain(compiled, result, source_text=text)
 
 
 def _symmetry(compiled):
@@ -228,11 +258,32 @@ def trace_cmd(spec, traces, consts, mapping, check_invariants, merge, max_candid
                            verbose=verbose))
 
 
-def _emit(result, fmt: str, color: bool | None, header: list[str]) -> None:
+def _emit(result, fmt: str, color: bool | None, header: list[str], compiled=None,
+          report: str | None = None) -> None:
+    if report is not None:
+        from .render.html import ReportError, render_html, write_report
+
+        try:
+            write_report(report, render_html(result, compiled))
+        except ReportError as err:
+            click.echo(f"error: --report: {err}", err=True)
+            sys.exit(EXIT_INPUT)
     if fmt == "json":
         from .render.json import render_json
 
         click.echo(render_json(result))
+    elif fmt == "html":
+        from .render.html import render_html
+
+        click.echo(render_html(result, compiled), nl=False)
+    elif fmt == "itf":
+        from .itf import write_itf
+
+        if result.violation is None or not result.violation.trace:
+            click.echo(f"{result.spec}: no counterexample to write as ITF (status "
+                       f"{result.status.value})", err=True)
+        else:
+            click.echo(write_itf(result, compiled, as_text=True), nl=False)
     else:
         from .render.text import render_text
 
@@ -240,6 +291,75 @@ def _emit(result, fmt: str, color: bool | None, header: list[str]) -> None:
         click.echo("\n".join(header))
         click.echo(render_text(result, color=use_color))
     sys.exit(result.exit_code)
+
+
+@main.command("graph")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_const_option
+@_faults_option
+@click.option("--format", "fmt", type=click.Choice(("dot", "svg")), default="dot",
+              show_default=True, help="Graphviz dot text, or SVG (needs Graphviz's `dot`).")
+@click.option("--max-states", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Refuse graphs with more states than this (a bigger picture is unreadable).")
+@click.option("--deadlock/--no-deadlock", default=None,
+              help="Mark states with no enabled action (default: as for check).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write the graph to FILE instead of standard output.")
+def graph_cmd(spec, consts, faults, max_faults, fmt, max_states, deadlock, output):
+    """Draw the reachable state graph of a small SPEC, the shortest path to a violation
+    highlighted."""
+    from .graph import GraphError, state_graph
+    from .render.html import ReportError, check_report_path, write_report
+
+    if output is not None:
+        try:
+            check_report_path(output)
+        except ReportError as err:
+            click.echo(f"error: --output: {err}", err=True)
+            sys.exit(EXIT_INPUT)
+    compiled = _load(spec, consts, faults, deadlock, max_faults)
+    try:
+        text = state_graph(compiled, max_states=max_states, fmt=fmt, check_deadlock=deadlock)
+    except GraphError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_report(output, text)
+    except ReportError as err:
+        click.echo(f"error: --output: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+
+
+@main.command("explore")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_const_option
+@_faults_option
+@click.option("--trace", "trace_file", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE.json", help="Load the counterexample of a JSON result "
+              "(modelcheck SPEC --format json > FILE.json); `jump N` goes to its state N.")
+@click.option("--check", "run_check", is_flag=True,
+              help="Run the checker first and load its counterexample.")
+def explore_cmd(spec, consts, faults, max_faults, trace_file, run_check):
+    """Step through SPEC interactively: take enabled actions, go back, jump along a
+    counterexample, evaluate expressions (type `help` at the prompt)."""
+    from .repl import ExploreError, Repl
+
+    try:
+        repl = Repl.from_file(spec, consts=consts, faults=_split(faults),
+                              max_faults=max_faults, echo=not sys.stdin.isatty())
+        if trace_file is not None:
+            repl.load(trace_file)
+        if run_check:
+            repl.check()
+    except SpecError as err:
+        _fail_input(err)
+    except ExploreError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+    sys.exit(repl.run())
 
 
 def run() -> None:

@@ -1,8 +1,13 @@
-"""A ``Result`` as plain text for a terminal: the verdict, the counterexample, statistics.
+"""A ``Result`` as plain text for a terminal: the verdict, why, the counterexample,
+statistics.
 
-The counterexample lists every variable of the first state, then, for each later state,
-only the variables that changed (marked ``*``). Colour is optional and made of plain
-ANSI codes; with ``color=False`` the output has none.
+Under the verdict comes the explanation (``Violation.explanation``, filled by
+``checker.explain``): the smallest false part of the property and its values. The
+counterexample lists every variable of the first state, then, for each later state,
+only the variables that changed (marked ``*``); a changed set or bag also says what was
+added and removed (``msgs = {...} (+ P2b(acc=a1, bal=1, val=v2))``), and a long value is
+shortened when the change says enough. Colour is optional and made of plain ANSI codes;
+with ``color=False`` the output has none.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..result import Result, Stats, Status, Violation
-from ..values import Value, format_value
+from ..values import BagValue, MapValue, SetValue, Value, format_value
 
 CHANGED_MARK = "*"
+WIDTH = 100   # a changed value longer than this is shortened when its change is shown
 
 _RESET = "\x1b[0m"
 _STYLES = {
@@ -40,6 +46,9 @@ def render_text(result: Result, *, color: bool = False,
     lines.extend(f"Note: {note}" for note in result.notes)
 
     v = result.violation
+    if v is not None and v.explanation:
+        lines.append("")
+        lines.extend(_explanation_lines(v, paint))
     if v is not None and v.trace:
         lines.append("")
         lines.extend(_trace_lines(v, paint))
@@ -103,7 +112,9 @@ def _trace_lines(v: Violation, paint) -> list[str]:
                 lines.append("  (no variables changed)")
             for name, value in changed:
                 marked = paint(f"{CHANGED_MARK} {name}", "changed")
-                lines.append(f"  {marked} = {format_value(value)}")
+                shown, delta = change_text(previous.get(name, _MISSING), value)
+                lines.append(f"  {marked} = {shown}" + (paint(f" {delta}", "dim") if delta
+                                                         else ""))
         previous = step.state
     lines.append("")
     if v.kind == "deadlock":
@@ -120,6 +131,55 @@ def _trace_lines(v: Violation, paint) -> list[str]:
 
 
 _MISSING = object()
+
+
+def _explanation_lines(v: Violation, paint) -> list[str]:
+    lines = list(v.explanation)
+    if lines:
+        lines[0] = paint(lines[0], "head")
+    return lines
+
+
+def change_text(old: object, new: Value, width: int = WIDTH,
+                map_entries: bool = False) -> tuple[str, str]:
+    """How a changed variable is shown: its new value (shortened when long and the
+    change says what happened) and the change: ``(+ added, - removed)`` for sets and
+    bags, ``(k: old -> new)`` for the changed entries of a long map (of any map with
+    ``map_entries``)."""
+    full = format_value(new)
+    if isinstance(new, SetValue) and isinstance(old, SetValue):
+        before = set(old.items)
+        after = set(new.items)
+        added = [x for x in new.items if x not in before]
+        removed = [x for x in old.items if x not in after]
+        return _with_delta(full, len(new.items), "element", added, removed, width)
+    if isinstance(new, BagValue) and isinstance(old, BagValue):
+        before_n = dict(old.items)
+        after_n = dict(new.items)
+        added = [x for x, n in new.items for _ in range(n - before_n.get(x, 0))]
+        removed = [x for x, n in old.items for _ in range(n - after_n.get(x, 0))]
+        total = sum(n for _, n in new.items)
+        return _with_delta(full, total, "element", added, removed, width, "{|", "|}")
+    if isinstance(new, MapValue) and isinstance(old, MapValue) and (len(full) > width
+                                                                    or map_entries):
+        was = dict(old.pairs)
+        changes = [f"{format_value(k)}: {format_value(was.get(k))} -> {format_value(x)}"
+                   for k, x in new.pairs if k in was and (was[k] != x or format_value(
+                       was[k]) != format_value(x))]
+        if changes:
+            return "{...}", "(" + ", ".join(changes) + ")"
+    return full, ""
+
+
+def _with_delta(full: str, count: int, noun: str, added, removed, width: int,
+                opening: str = "{", closing: str = "}"):
+    parts = [f"+ {format_value(x)}" for x in added] + [f"- {format_value(x)}" for x in removed]
+    if not parts or (not removed and len(added) == count and len(full) <= width):
+        return full, ""   # nothing new to say: the whole value is what was added
+    delta = "(" + ", ".join(parts) + ")"
+    if len(full) > width:
+        full = f"{opening}... {count} {noun}" + ("" if count == 1 else "s") + closing
+    return full, delta
 
 
 def _same(a: object, b: Value) -> bool:

@@ -1,0 +1,112 @@
+"""The reachable state graph (checker.graph): nodes, edges, the highlighted path to a
+violation, the size limit, and SVG through Graphviz when it is installed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from checker import graph as G
+from checker.api import load_spec
+from checker.explore import explore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+COUNTER = """\
+spec Counter
+const Procs = {p1, p2}
+var count: 0..2
+var done: set[Procs]
+init:
+    count = 0
+    done = {}
+action Increment(p in Procs):
+    require p not in done
+    count = count + 1
+    done = done | {p}
+invariant Below2: count < 2
+"""
+
+
+def _edges(dot: str) -> list[str]:
+    return [ln.strip() for ln in dot.splitlines() if re.match(r"\s+s\d+ -> s\d+", ln)]
+
+
+def test_dot_has_every_state_and_transition_and_the_path():
+    compiled = load_spec("counter.spec", text=COUNTER)
+    dot = G.state_graph(compiled, fmt="dot")
+    assert dot.startswith('digraph "Counter" {') and dot.rstrip().endswith("}")
+    nodes = re.findall(r"^  s(\d+) \[label=", dot, re.M)
+    assert nodes == ["0", "1", "2", "3"]
+    assert len(_edges(dot)) == 4
+    # The shortest path to the violation: s0 -> s1 -> s3, in red; s3 is the bad state.
+    red = [e for e in _edges(dot) if "#c0392b" in e]
+    assert [e.split(" [")[0] for e in red] == ["s0 -> s1", "s1 -> s3"]
+    bad = next(ln for ln in dot.splitlines() if ln.startswith("  s3 "))
+    assert "Below2 is false" in bad and "count = 2" in bad and "done = {p1, p2}" in bad
+    assert 'label="Increment(p1)"' in red[0]
+    assert "start -> s0 [color" in dot
+    # The same path the explicit engine reports.
+    trace = explore(compiled.model).violation.trace
+    assert [s.label for s in trace[1:]] == ["Increment(p1)", "Increment(p2)"]
+
+
+def test_graph_is_deterministic_and_escapes_labels():
+    compiled = load_spec("counter.spec", text=COUNTER)
+    assert G.state_graph(compiled) == G.state_graph(compiled)
+    assert G._quote('a "b" \\ c\nd') == '"a \\"b\\" \\\\ c\\ld"'
+
+
+def test_too_large_says_what_to_do():
+    compiled = load_spec(str(ROOT / "specs/paxos.spec"))
+    with pytest.raises(G.GraphTooLargeError) as err:
+        G.state_graph(compiled, max_states=500)
+    msg = str(err.value)
+    assert "more than 500 states" in msg and "--max-states" in msg
+    assert isinstance(err.value, ValueError)
+
+
+def test_limit_is_exact():
+    compiled = load_spec("counter.spec", text=COUNTER)
+    G.state_graph(compiled, max_states=4)
+    with pytest.raises(G.GraphTooLargeError):
+        G.state_graph(compiled, max_states=3)
+
+
+def test_unknown_format():
+    compiled = load_spec("counter.spec", text=COUNTER)
+    with pytest.raises(G.GraphError, match="unknown graph format 'png'"):
+        G.state_graph(compiled, fmt="png")
+
+
+def test_transition_violation_and_deadlock_are_marked():
+    text = COUNTER.replace("invariant Below2: count < 2",
+                           "transition invariant Grows: count' > count")
+    compiled = load_spec("t.spec", text=text)
+    g = G.build_graph(compiled.model)
+    assert not g.bad_edges   # every step grows the count
+    dot = G.to_dot(g, compiled.model)
+    assert "deadlock" in dot   # count = 2, both done: nothing is enabled
+    text = text.replace("count = count + 1", "count = count")
+    compiled = load_spec("t.spec", text=text.replace("0..2", "0..0"))
+    g = G.build_graph(compiled.model)
+    assert len(g.bad_edges) == 4
+    assert g.path == [0, 1]
+    assert 'style=dashed, color="#c0392b", xlabel="Grows is false"' in G.to_dot(g, compiled.model)
+
+
+def test_svg_needs_graphviz(monkeypatch):
+    compiled = load_spec("counter.spec", text=COUNTER)
+    monkeypatch.setattr(G.shutil, "which", lambda name: None)
+    with pytest.raises(G.GraphvizMissingError, match="--format dot"):
+        G.state_graph(compiled, fmt="svg")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
+def test_svg_with_graphviz():
+    compiled = load_spec("counter.spec", text=COUNTER)
+    svg = G.state_graph(compiled, fmt="svg")
+    assert "<svg" in svg and "Below2 is false" in svg and "Increment(p1)" in svg
