@@ -176,7 +176,7 @@ def test_json_violation():
     assert data["peak_memory_bytes"] == 2 * 2**20
     assert data["limit_reason"] is None
     v = data["violation"]
-    assert list(v) == ["kind", "property", "message", "trace"]
+    assert list(v) == ["kind", "property", "message", "explanation", "trace"]
     assert (v["kind"], v["property"], v["message"]) == ("invariant", "Safe", None)
     assert [s["action"] for s in v["trace"]] == [None, "Inc(r1)", "Noop", "Send(r1, 2)"]
     assert all(list(s) == ["action", "state"] for s in v["trace"])

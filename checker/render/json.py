@@ -46,6 +46,7 @@ def _violation(v: Violation) -> dict[str, Any]:
         "kind": v.kind,
         "property": v.property,
         "message": v.message,
+        "explanation": list(v.explanation),
         "trace": [_step(s) for s in v.trace],
     }
 
