@@ -229,6 +229,80 @@ def _symmetry(compiled):
     return Symmetry(compiled.typed, compiled.universe, compiled.typed.symmetry, extra).canonical
 
 
+@main.command("bmc")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--depth", type=click.IntRange(min=0), required=True, metavar="K",
+              help="Look for violations within K steps of an initial state.")
+@_const_option
+@click.option("--inv", multiple=True, metavar="NAME",
+              help="Check only this invariant (repeatable; default: all).")
+@click.option("--deadlock", is_flag=True, help="Also look for reachable deadlocks.")
+@click.option("--solver-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Give up on a query after this long (exit 3).")
+@click.option("--smt2", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Write every solver query to DIR as SMT-LIB 2.")
+@_faults_option
+@_format_option(("text", "json", "itf", "html"))
+@click.option("--color/--no-color", default=None, help="Colour the text output.")
+def bmc_cmd(spec, depth, consts, inv, deadlock, solver_timeout, smt2, faults, max_faults,
+            fmt, color):
+    """Bounded model checking with Z3: is a property violated within K steps? The
+    shortest violation is printed like the explicit engine's counterexamples."""
+    from .symbolic import bmc
+
+    compiled = _load(spec, consts, faults, None, max_faults)
+    try:
+        result = bmc(compiled, depth, invariants=list(inv) or None, check_deadlock=deadlock,
+                     timeout_s=solver_timeout, smt2_dir=smt2)
+    except SpecError as err:
+        _fail_input(err)
+    header = _header(spec, compiled, compiled.model, deadlock)
+    header[0] = f"Bounded model checking {compiled.model.name} ({spec}) to depth {depth}"
+    _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled)
+
+
+@main.command("prove")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_const_option
+@click.option("--inv", multiple=True, metavar="NAME",
+              help="The conjuncts of the inductive invariant (repeatable; default: every "
+                   "invariant and lemma).")
+@click.option("--k", "k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="k-induction depth (with simple-path constraints).")
+@click.option("--solver-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Give up on a query after this long (exit 3).")
+@click.option("--smt2", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Write every solver query to DIR as SMT-LIB 2.")
+@click.option("--symmetry/--no-symmetry", default=True,
+              help="Use symmetry in the reachability search that classifies each CTI.")
+@_faults_option
+@_format_option()
+@click.option("--color/--no-color", default=None, help="Colour the text output.")
+def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, faults, max_faults, fmt,
+              color):
+    """Prove with Z3 that the invariants are inductive: initiation, and consecution for
+    every (action, conjunct) pair; each failure comes with a counterexample to induction
+    and whether its pre-state is reachable."""
+    from .render.proof import render_proof, render_proof_json
+    from .symbolic import prove_report
+
+    compiled = _load(spec, consts, faults, None, max_faults)
+    try:
+        report = prove_report(compiled, list(inv) or None, k=k, timeout_s=solver_timeout,
+                              smt2_dir=smt2, symmetry=symmetry)
+    except SpecError as err:
+        _fail_input(err)
+    if fmt == "json":
+        click.echo(render_proof_json(report))
+    else:
+        use_color = sys.stdout.isatty() if color is None else color
+        lines = [f"Proving {compiled.model.name} ({spec})" + (f" by {k}-induction" if k > 1
+                                                              else "")]
+        lines += _header(spec, compiled, compiled.model, False)[1:]
+        click.echo(render_proof(report, color=use_color, header_lines=lines))
+    sys.exit(report.result.exit_code)
+
+
 @main.command("trace")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.argument("traces", nargs=-1, required=True, type=click.Path(dir_okay=False))

@@ -187,16 +187,23 @@ def _same(a: object, b: Value) -> bool:
     return a is not _MISSING and a == b and format_value(a) == format_value(b)
 
 
+SYMBOLIC_ENGINES = ("bmc", "prove")
+
+
 def _stats_lines(result: Result, paint) -> list[str]:
     s: Stats = result.stats
-    rows = [
-        ("distinct states", str(s.distinct_states)),
-        ("generated states", str(s.generated_states)),
-        ("depth", str(s.depth)),
-        ("time", f"{s.elapsed_s:.3f} s"),
-        ("states per second", f"{s.states_per_s:.0f}"),
-        ("peak memory", f"{s.peak_memory_bytes / 2**20:.1f} MiB"),
-    ]
+    if result.engine in SYMBOLIC_ENGINES:
+        # The solver counts no states: say only what it measured.
+        rows = [("depth", str(s.depth)), ("time", f"{s.elapsed_s:.3f} s")]
+    else:
+        rows = [
+            ("distinct states", str(s.distinct_states)),
+            ("generated states", str(s.generated_states)),
+            ("depth", str(s.depth)),
+            ("time", f"{s.elapsed_s:.3f} s"),
+            ("states per second", f"{s.states_per_s:.0f}"),
+            ("peak memory", f"{s.peak_memory_bytes / 2**20:.1f} MiB"),
+        ]
     if result.status is Status.LIMIT:
         rows.append(("states left in queue", str(s.queue_left)))
     width = max(len(label) for label, _ in rows) + 1

@@ -4,14 +4,15 @@ The representation follows the type, as the packed representation does (``types`
 
 =============  =====================================================================
 bool           a Bool scalar
-lo..hi         an Int scalar
-enum, symbol   an Int scalar: the member's index
+lo..hi         an integer scalar (a bit-vector term when not known)
+enum, symbol   an integer scalar: the member's index
 ``T?``         ``Opt(some, val)``: ``val`` means nothing when ``some`` is false
 record         a tuple of field values
 ``Message``    ``Msg(tag, cases)``: ``cases[c]`` holds the fields of message kind ``c``
 ``set[T]``     a tuple of Bool scalars, one per bit of ``T`` (``Universe.bits``)
 ``map[K, V]``  a tuple of values, one per key, in key position order
 ``seq[T, N]``  ``Seq(length, items)``: ``N`` items, those from ``length`` on unused
+``bag[T, N]``  a tuple of integer scalars in 0..N, one count per bit of ``T``
 =============  =====================================================================
 
 No Z3 arrays, no quantifiers: a set of messages is one Bool per possible message.
@@ -21,8 +22,6 @@ from __future__ import annotations
 
 import itertools
 from typing import Any, NamedTuple
-
-import z3
 
 from .. import types as T
 from ..universe import Universe
@@ -110,7 +109,11 @@ class Values:
             n = self.univ.bits(t.elem)
             return tuple(bool((v >> i) & 1) for i in range(n))
         if isinstance(t, T.MapT):
-            return tuple(self.const(t.value, x) for x in v)
+            return tuple(self.const(t.value, x) for x in self.univ.map_entries(t, v))
+        if isinstance(t, T.BagT):
+            w = self.univ.bag_width(t)
+            mask = (1 << w) - 1
+            return tuple((v >> (i * w)) & mask for i in range(self.univ.bits(t.elem)))
         if isinstance(t, T.SeqT):
             items = [self.const(t.elem, x) for x in v]
             items += [self.default(t.elem)] * (t.capacity - len(items))
@@ -144,11 +147,26 @@ class Values:
         if isinstance(t, T.SetT):
             n = self.univ.bits(t.elem)
             table = self._names(t.elem, n)
-            return tuple(Z.fresh_bool(f"{name}[{table[i]}]") for i in range(n))
+            lo = self._lowest_bit(t.elem)
+            bits = tuple(Z.fresh_bool(f"{name}[{table[i]}]") for i in range(n))
+            # Bits below an integer element type's range stand for no value of the type.
+            constraints.extend(Z.not_(b) for b in bits[:lo])
+            return bits
         if isinstance(t, T.MapT):
             n = self.univ.size(t.key)
             table = self._names(t.key, n, positions=True)
             return tuple(self.fresh(t.value, f"{name}[{table[i]}]", constraints) for i in range(n))
+        if isinstance(t, T.BagT):
+            n = self.univ.bits(t.elem)
+            table = self._names(t.elem, n)
+            lo = self._lowest_bit(t.elem)
+            out: list = []
+            for i in range(n):
+                x = Z.fresh_int(f"{name}[{table[i]}]")
+                constraints.append(Z.le(0, x))
+                constraints.append(Z.le(x, t.capacity if i >= lo else 0))
+                out.append(x)
+            return tuple(out)
         if isinstance(t, T.SeqT):
             length = Z.fresh_int(name + ".len")
             constraints.append(Z.le(0, length))
@@ -156,6 +174,11 @@ class Values:
             return Seq(length, tuple(self.fresh(t.elem, f"{name}[{i + 1}]", constraints)
                                      for i in range(t.capacity)))
         raise EncodingError(f"no symbolic form for a variable of type {t}")
+
+    def _lowest_bit(self, elem: T.Type) -> int:
+        if isinstance(elem, T.IntT):
+            return max(0, elem.lo - self.univ.int_base)
+        return 0
 
     def _names(self, t: T.Type, n: int, positions: bool = False) -> list[str]:
         """Readable names for constants (what Z3 dumps show)."""
@@ -186,7 +209,7 @@ class Values:
             for case, xs in zip(t.cases, v.cases):
                 for (_, ft), x in zip(case.fields, xs):
                     self.flatten(x, ft, out)
-        elif isinstance(t, T.SetT):
+        elif isinstance(t, (T.SetT, T.BagT)):
             out.extend(v)
         elif isinstance(t, T.MapT):
             for x in v:
@@ -212,7 +235,7 @@ class Values:
             tag = next(it)
             return Msg(tag, tuple(tuple(self.rebuild(ft, it) for _, ft in case.fields)
                                   for case in t.cases))
-        if isinstance(t, T.SetT):
+        if isinstance(t, (T.SetT, T.BagT)):
             return tuple(next(it) for _ in range(self.univ.bits(t.elem)))
         if isinstance(t, T.MapT):
             return tuple(self.rebuild(t.value, it) for _ in range(self.univ.size(t.key)))
@@ -246,7 +269,10 @@ class Values:
                     mask |= 1 << i
             return mask
         if isinstance(t, T.MapT):
-            return tuple(self.packed(x, t.value, value_of) for x in v)
+            return self.univ.map_build(t, [self.packed(x, t.value, value_of) for x in v])
+        if isinstance(t, T.BagT):
+            w = self.univ.bag_width(t)
+            return sum(int(value_of(x)) << (i * w) for i, x in enumerate(v))
         if isinstance(t, T.SeqT):
             n = int(value_of(v.length))
             return tuple(self.packed(x, t.elem, value_of) for x in v.items[:n])
@@ -272,7 +298,7 @@ class Values:
             return Msg(Z.ite(c, a.tag, b.tag), tuple(
                 tuple(self.ite(c, x, y, ft) for (_, ft), x, y in zip(case.fields, xs, ys))
                 for case, xs, ys in zip(t.cases, a.cases, b.cases)))
-        if isinstance(t, T.SetT):
+        if isinstance(t, (T.SetT, T.BagT)):
             return tuple(Z.ite(c, x, y) for x, y in zip(a, b))
         if isinstance(t, T.MapT):
             return tuple(self.ite(c, x, y, t.value) for x, y in zip(a, b))
@@ -291,6 +317,11 @@ class Values:
             return v
         if isinstance(src, T.AnyT):
             return self.default(dst)
+        if isinstance(dst, T.BagT):
+            n = self.univ.bits(dst.elem)
+            if isinstance(src, T.SetT) or isinstance(src.elem, T.AnyT):
+                return (0,) * n
+            return tuple(v[:n]) + (0,) * (n - len(v))
         if isinstance(dst, T.OptionT):
             if isinstance(src, T.OptionT):
                 if isinstance(src.inner, T.AnyT):
@@ -357,7 +388,7 @@ class Values:
                 not isinstance(t.elem, T.IntT) or v & ((1 << (t.elem.lo - self.univ.int_base))
                                                       - 1) == 0)
         if isinstance(t, T.MapT):
-            return all(self.belongs(t.value, x) for x in v)
+            return all(self.belongs(t.value, x) for x in self.univ.map_entries(t, v))
         if isinstance(t, T.SeqT):
             return len(v) <= t.capacity and all(self.belongs(t.elem, x) for x in v)
         return True
@@ -390,6 +421,10 @@ class Values:
             return Z.and_(conds)
         if isinstance(dst, T.MapT) and isinstance(src, T.MapT):
             return Z.and_(self.valid(x, src.value, dst.value) for x in v)
+        if isinstance(dst, T.BagT) and isinstance(src, T.BagT):
+            if src.capacity <= dst.capacity:
+                return True
+            return Z.and_(Z.le(x, dst.capacity) for x in v)
         if isinstance(dst, T.SeqT) and isinstance(src, T.SeqT):
             conds = [Z.le(v.length, dst.capacity)]
             for i, x in enumerate(v.items):
@@ -443,6 +478,8 @@ class Values:
             return Z.and_(conds)
         if isinstance(t, T.SetT):
             return Z.and_(Z.iff(x, y) for x, y in zip(a, b))
+        if isinstance(t, T.BagT):
+            return Z.and_(Z.eq(x, y) for x, y in zip(a, b))
         if isinstance(t, T.MapT):
             return Z.and_(self._eq(x, y, t.value) for x, y in zip(a, b))
         if isinstance(t, T.SeqT):
@@ -502,7 +539,12 @@ class Values:
             bits = [self._cases(b, T.BOOL) for b in v]
             return self._product(bits, lambda ys: sum(1 << i for i, y in enumerate(ys) if y))
         if isinstance(t, T.MapT):
-            return self._product([self._cases(x, t.value) for x in v], lambda xs: tuple(xs))
+            return self._product([self._cases(x, t.value) for x in v],
+                                 lambda xs: self.univ.map_build(t, xs))
+        if isinstance(t, T.BagT):
+            w = self.univ.bag_width(t)
+            counts = [self._cases(x, T.IntT(0, t.capacity)) for x in v]
+            return self._product(counts, lambda ys: sum(y << (i * w) for i, y in enumerate(ys)))
         if isinstance(t, T.SeqT):
             out = []
             for g, n in self._cases(v.length, T.IntT(0, t.capacity)):
@@ -574,11 +616,11 @@ class Values:
         """The packed value of ``v`` if it is fully known, else ``UNKNOWN``."""
         try:
             return self.packed(v, t, _known_scalar)
-        except _Unknown:
+        except _UnknownError:
             return UNKNOWN
 
 
-class _Unknown(Exception):
+class _UnknownError(Exception):
     pass
 
 
@@ -588,4 +630,4 @@ UNKNOWN = object()
 def _known_scalar(x):
     if type(x) in (bool, int):
         return x
-    raise _Unknown
+    raise _UnknownError
