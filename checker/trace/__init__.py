@@ -10,11 +10,20 @@
 See docs/traces.md for the trace format and the mapping file.
 """
 
-from .command import trace_command
-from .engine import REPORT_PREFIX, validate, validate_many
-from .mapping import Mapping, load_mapping
-from .report import report_of
-from .setup import header_constants, load_for_traces
+import importlib
 
-__all__ = ["REPORT_PREFIX", "Mapping", "header_constants", "load_for_traces", "load_mapping",
-           "report_of", "trace_command", "validate", "validate_many"]
+# Names load on first use, so that a program importing only the recorder
+# (checker.trace.recorder) does not pay for the compiler and the parser.
+_EXPORTS = {
+    "trace_command": "command", "REPORT_PREFIX": "engine", "validate": "engine",
+    "validate_many": "engine", "Mapping": "mapping", "load_mapping": "mapping",
+    "report_of": "report", "header_constants": "setup", "load_for_traces": "setup",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
