@@ -441,7 +441,7 @@ class ExprGen:
         a = self.expr(e.arg)
         what = self.pool.add(e.what, ("what", e.what))
         t = e.t
-        if isinstance(t, T.IntT):
+        if isinstance(t, T.IntT) and not isinstance(e.arg.t, T.OptionT):
             return f"_chk({a}, {t.lo}, {t.hi}, {what})"
         valid = self.pool.add(validator(self.univ, t), ("valid", t))
         show = self.pool.add(lambda v, t=t: _show(self.univ, t, v), ("show", t))
@@ -504,6 +504,8 @@ def small_product(univ: Universe, bindings, limit: int) -> list[dict[int, ir.Exp
 def _show(univ: Universe, t: T.Type, v: Any) -> str:
     from .values import format_value
 
+    if v is None:
+        return "none"
     try:
         return format_value(univ.decode(t, v))
     except Exception:
@@ -518,7 +520,10 @@ def validator(univ: Universe, t: T.Type):
     """A predicate telling whether a packed value belongs to ``t`` (used where the checker
     could not prove it statically: integer ranges, sequence bounds)."""
     if isinstance(t, T.IntT):
-        return lambda v: t.lo <= v <= t.hi
+        return lambda v: v is not None and t.lo <= v <= t.hi
+    if isinstance(t, (T.EnumT, T.SymT, T.BoolT, T.RecordT, T.VariantT)):
+        inner_check = _validator_compound(univ, t)
+        return lambda v: v is not None and inner_check(v)
     if isinstance(t, T.OptionT):
         inner = validator(univ, t.inner)
         return lambda v: v is None or inner(v)
@@ -535,6 +540,10 @@ def validator(univ: Universe, t: T.Type):
         return lambda v: len(v) <= t.capacity and all(inner(x) for x in v)
     if isinstance(t, T.BagT):
         return lambda v: all(n <= t.capacity for _, n in univ.bag_counts(t, v))
+    return lambda v: True
+
+
+def _validator_compound(univ: Universe, t: T.Type):
     if isinstance(t, T.RecordT):
         checks = [validator(univ, ft) for _, ft in t.fields]
         return lambda v: all(c(x) for c, x in zip(checks, v))

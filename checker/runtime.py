@@ -123,26 +123,23 @@ def tail(seq: tuple) -> tuple:
 
 
 def bag_members(bag: int, width: int, table) -> list:
+    # Jump from one occupied field to the next (the lowest set bit tells which).
     out = []
     mask = (1 << width) - 1
-    pos = 0
     while bag:
-        if bag & mask:
-            out.append(table[pos])
-        bag >>= width
-        pos += 1
+        pos = ((bag & -bag).bit_length() - 1) // width
+        out.append(table[pos])
+        bag &= ~(mask << (pos * width))
     return out
 
 
 def bag_indexed(bag: int, width: int, table) -> list:
     out = []
     mask = (1 << width) - 1
-    pos = 0
     while bag:
-        if bag & mask:
-            out.append((1 << pos, table[pos]))
-        bag >>= width
-        pos += 1
+        pos = ((bag & -bag).bit_length() - 1) // width
+        out.append((1 << pos, table[pos]))
+        bag &= ~(mask << (pos * width))
     return out
 
 

@@ -207,6 +207,10 @@ def fits(value: Type, target: Type) -> bool | None:
         if isinstance(value, OptionT):
             return fits(value.inner, target.inner)
         return fits(value, target.inner)
+    if isinstance(value, OptionT):
+        # A `T?` where a T is expected: allowed, checked at run time (none is an error),
+        # so that `require x != none` can be followed by a use of x as a T.
+        return None if fits(value.inner, target) is not False else False
     if isinstance(value, SetT) and isinstance(target, SetT):
         return fits(value.elem, target.elem)
     if isinstance(value, SeqT) and isinstance(target, SeqT):

@@ -14,6 +14,7 @@ hashes faster. Other maps are tuples indexed by key position.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
@@ -34,6 +35,7 @@ class Universe:
     int_base: int
 
     # ------------------------------------------------------------------ sizes
+    @functools.cache  # noqa: B019 (a universe lives as long as its spec)
     def size(self, t: T.Type) -> int:
         if isinstance(t, T.BoolT):
             return 2
@@ -63,6 +65,7 @@ class Universe:
             return 0
         raise UniverseError(f"no universe for {t}")
 
+    @functools.cache  # noqa: B019 (a universe lives as long as its spec)
     def bits(self, elem: T.Type) -> int:
         """How many bits a set of ``elem`` may use."""
         if isinstance(elem, T.IntT):
@@ -86,6 +89,7 @@ class Universe:
         return out
 
     # ---------------------------------------------------------- packed maps
+    @functools.cache  # noqa: B019 (a universe lives as long as its spec)
     def packs(self, t: T.Type) -> bool:
         """Is a map of this type packed into one integer?"""
         if not isinstance(t, T.MapT):
@@ -93,6 +97,7 @@ class Universe:
         w = self.entry_width(t.value)
         return w is not None and w * self.size(t.key) <= MAX_PACKED_BITS
 
+    @functools.cache  # noqa: B019 (a universe lives as long as its spec)
     def entry_width(self, v: T.Type) -> int | None:
         """Bits per entry for a packed map with values of type ``v`` (None: not packable)."""
         if isinstance(v, (T.BoolT, T.IntT, T.EnumT, T.SymT)) or (

@@ -1,0 +1,288 @@
+"""The protocol library: every spec under specs/replication, specs/loadbalancing,
+specs/variants, specs/seed and specs/raft.spec, checked under its default constants and
+the faults its header documents.
+
+* Correct specs: the verdict and the number of distinct states (and the depth). These are
+  regression pins: a change in any of them means the model or the checker changed, and
+  docs/protocols.md must be updated with it.
+* Broken variants and seeds: the violated property and the exact length of the shortest
+  counterexample (in states, the initial state included), and for the small seeds the
+  steps of the counterexample.
+* Two counts are confirmed independently: a plain-Python breadth-first search of the
+  health-checked load balancer (with its fault budget), and the fault-free 2PC and Paxos
+  variants, which must reduce to the published counts of specs/2pc.spec and
+  specs/paxos.spec (docs/counts.md).
+
+Searches run as the command line runs them: with the spec's `symmetry` declarations
+(one state per orbit), unless a case says otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from checker.api import load_spec
+from checker.explore import explore
+from checker.result import Status
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def check(spec: str, *, faults=(), consts=(), inv=(), deadlock=None, max_faults=None,
+          symmetry=True):
+    """Check a spec the way `modelcheck SPEC [options]` does; returns the Result."""
+    compiled = load_spec(str(ROOT / spec), consts, faults, deadlock, max_faults=max_faults)
+    model = compiled.model.select_invariants(inv) if inv else compiled.model
+    canonical = None
+    if symmetry and compiled.typed.symmetry:
+        from checker.symmetry import Symmetry, check_symmetry
+
+        check_symmetry(compiled.typed, compiled.universe)
+        extra = 1 if compiled.max_faults is not None else 0
+        canonical = Symmetry(compiled.typed, compiled.universe, compiled.typed.symmetry,
+                             extra).canonical
+    return explore(model, canonical=canonical)
+
+
+def case(name: str, *values, slow: bool = False):
+    return pytest.param(*values, id=name, marks=[pytest.mark.slow] if slow else [])
+
+
+# ------------------------------------------------------------- specs that hold
+# (id, spec, options, distinct states, depth)
+HOLDS = [
+    case("primary_backup", "specs/replication/primary_backup.spec", {}, 1578, 21),
+    case("primary_backup-faults", "specs/replication/primary_backup.spec",
+         {"faults": ("all",)}, 46314, 27, slow=True),
+    case("primary_backup_lazy-nofaults", "specs/replication/primary_backup_lazy.spec", {},
+         10, 5),
+    case("multi_master", "specs/replication/multi_master.spec", {}, 901, 16),
+    case("multi_master-faults", "specs/replication/multi_master.spec", {"faults": ("all",)},
+         31923, 18, slow=True),
+    case("dns-nofaults", "specs/loadbalancing/dns.spec", {}, 32, 9),
+    case("health_checked_lb-faults", "specs/loadbalancing/health_checked_lb.spec",
+         {"faults": ("all",)}, 328, 14),
+    case("2pc_faults-nofaults", "specs/variants/2pc_faults.spec", {}, 80, 11),
+    case("2pc_faults-atomicity", "specs/variants/2pc_faults.spec",
+         {"faults": ("all",), "inv": ("Consistent", "DecisionsDurable")}, 1322, 15),
+    case("paxos_faults-nofaults", "specs/variants/paxos_faults.spec", {}, 857, 17),
+    case("paxos_faults-faults", "specs/variants/paxos_faults.spec", {"faults": ("all",)},
+         43847, 20),
+    case("paxos_forgetful-loss-only", "specs/variants/paxos_forgetful.spec",
+         {"faults": ("Lose",)}, 24644, 21),
+    case("raft", "specs/raft.spec", {}, 10282, 21),
+    case("raft-faults", "specs/raft.spec", {"faults": ("all",)}, 75001, 26, slow=True),
+    case("raft_truncating_follower-nofaults", "specs/variants/raft_truncating_follower.spec",
+         {}, 10282, 21),
+    case("naive_paxos_first_value-nofaults", "specs/seed/naive_paxos_first_value.spec", {},
+         867, 11),
+]
+
+
+@pytest.mark.parametrize(("spec", "options", "distinct", "depth"), HOLDS)
+def test_spec_holds(spec, options, distinct, depth):
+    result = check(spec, **options)
+    assert result.status is Status.OK, result.violation
+    assert result.stats.distinct_states == distinct
+    assert result.stats.depth == depth
+
+
+# --------------------------------------------------- broken variants and seeds
+# (id, spec, options, status, violated property, counterexample length in states)
+VIOLATED = [
+    case("primary_backup_lazy", "specs/replication/primary_backup_lazy.spec",
+     {"faults": ("Crash",)}, Status.VIOLATION, "NoAckedWriteLost", 4),
+    case("multi_master_overwrite", "specs/replication/multi_master_overwrite.spec", {},
+     Status.VIOLATION, "Converged", 7),
+    case("multi_master_overwrite-loss", "specs/replication/multi_master_overwrite.spec",
+     {"faults": ("Lose",), "consts": ("MaxWrites=1",)}, Status.VIOLATION, "Converged", 4),
+    case("dns", "specs/loadbalancing/dns.spec", {"faults": ("all",)}, Status.VIOLATION,
+     "NoSendToRemovedServer", 5),
+    case("2pc_faults-blocking", "specs/variants/2pc_faults.spec", {"faults": ("all",)},
+     Status.VIOLATION, "NotBlocked", 5),
+    case("2pc_faults-deadlock", "specs/variants/2pc_faults.spec",
+     {"faults": ("TMCrash",), "inv": ("Consistent",), "deadlock": True}, Status.DEADLOCK,
+     None, 5),
+    case("paxos_forgetful", "specs/variants/paxos_forgetful.spec", {"faults": ("all",)},
+     Status.VIOLATION, "Agreement", 15),
+    case("raft_volatile_vote", "specs/variants/raft_volatile_vote.spec",
+     {"faults": ("Restart",)}, Status.VIOLATION, "ElectionSafety", 6),
+    case("raft_truncating_follower", "specs/variants/raft_truncating_follower.spec",
+     {"faults": ("Duplicate",)}, Status.VIOLATION, "LeaderCompleteness", 13),
+    case("seed-master_slave", "specs/seed/master_slave.spec", {"faults": ("all",)},
+     Status.VIOLATION, "AckedWritesSurviveFailover", 4),
+    case("seed-master_master", "specs/seed/master_master.spec", {}, Status.VIOLATION,
+     "Converged", 5),
+    case("seed-naive_paxos", "specs/seed/naive_paxos.spec", {}, Status.VIOLATION, "Agreement", 9),
+    case("seed-naive_paxos_first_value", "specs/seed/naive_paxos_first_value.spec",
+     {"faults": ("all",)}, Status.VIOLATION, "Agreement", 11),
+    case("seed-naive_2pc", "specs/seed/naive_2pc.spec", {}, Status.VIOLATION, "Consistent", 6),
+]
+
+
+@pytest.mark.parametrize(("spec", "options", "status", "prop", "length"),
+                         VIOLATED)
+def test_broken_variant_counterexample(spec, options, status, prop, length):
+    result = check(spec, **options)
+    assert result.status is status
+    assert result.violation.property == prop
+    assert len(result.violation.trace) == length
+
+
+# The seeds' counterexamples, step by step: the story docs/protocols.md tells.
+SEED_TRACES = [
+    ("specs/seed/master_slave.spec", ("all",),
+     ["Write(w1)", "MasterCrash", "Failover"]),
+    ("specs/seed/master_master.spec", (),
+     ["Write(m1, v1)", "Write(m2, v2)", "Receive(m1, m2)", "Receive(m2, m1)"]),
+    ("specs/seed/naive_2pc.spec", (),
+     ["SendPrepare", "RcvPrepare(r1)", "RcvPrepare(r2)", "SendCommit", "RcvCommit(r1)"]),
+    ("specs/seed/naive_paxos.spec", (),
+     ["StartProposal(p1, v1)", "StartProposal(p2, v2)", "Accept(a1, Propose(p=p1, val=v1))",
+      "Accept(a1, Propose(p=p2, val=v2))", "Accept(a2, Propose(p=p1, val=v1))",
+      "Accept(a2, Propose(p=p2, val=v2))", "Decide(p1, v1)", "Decide(p2, v2)"]),
+]
+
+
+@pytest.mark.parametrize(("spec", "faults", "steps"), SEED_TRACES,
+                         ids=[Path(s).stem for s, _, _ in SEED_TRACES])
+def test_seed_counterexample_steps(spec, faults, steps):
+    result = check(spec, faults=faults)
+    assert [s.label for s in result.violation.trace[1:]] == steps
+
+
+def test_seed_naive_2pc_outcome():
+    """The last state of the naive 2PC counterexample: one participant committed, another
+    failed its prepare, and the manager committed without looking."""
+    last = check("specs/seed/naive_2pc.spec").violation.trace[-1].state
+    assert str(last["mState"]) == "committing"
+    states = {str(k): str(v) for k, v in last["pState"].pairs}
+    assert states["r1"] == "committed" and states["r2"] == "failed"
+
+
+# ------------------------------------------------------- faults matter: claims of headers
+def test_faults_are_off_by_default_and_needed():
+    """The broken variants that need a fault hold without it (so the fault is what breaks
+    them, as their headers say)."""
+    for spec in ["specs/replication/primary_backup_lazy.spec", "specs/loadbalancing/dns.spec",
+                 "specs/seed/master_slave.spec", "specs/variants/paxos_forgetful.spec"]:
+        assert check(spec).status is Status.OK, spec
+
+
+def test_raft_truncating_follower_needs_duplication():
+    result = check("specs/variants/raft_truncating_follower.spec", faults=("Lose",))
+    assert result.status is Status.OK
+    assert result.stats.distinct_states == 20513
+
+
+# ------------------------------------------------- cross-checks of the state counts
+def test_2pc_faults_without_faults_is_2pc():
+    """Switched off, the faults leave TwoPhase itself: TLC's 288 states without symmetry,
+    the same as specs/2pc.spec with it."""
+    plain = check("specs/variants/2pc_faults.spec", symmetry=False)
+    assert (plain.stats.distinct_states, plain.stats.generated_states) == (288, 1146)
+    base = check("specs/2pc.spec", inv=("Consistent",))
+    assert check("specs/variants/2pc_faults.spec").stats.distinct_states == \
+        base.stats.distinct_states
+
+
+def test_paxos_faults_without_faults_is_paxos():
+    """Switched off, the faults leave Lamport's Paxos (MaxBallot = 1): 3,921 states without
+    symmetry, the count docs/counts.md checks against an independent implementation."""
+    plain = check("specs/variants/paxos_faults.spec", symmetry=False)
+    assert plain.stats.distinct_states == 3921
+    base = check("specs/paxos.spec", consts=("MaxBallot=1",), inv=("Agreement",))
+    assert check("specs/variants/paxos_faults.spec").stats.distinct_states == \
+        base.stats.distinct_states
+
+
+def _lb_reference(servers: int = 3, requests: int = 3, budget: int = 2) -> tuple[int, int]:
+    """health_checked_lb.spec written again as a plain breadth-first search (no code shared
+    with the checker): the number of distinct states, with the fault count as part of the
+    state as the checker keeps it, and the depth. Asserts the three properties."""
+    start = ((True,) * servers, (True,) * servers, 0, 0, (0,) * servers, (0,) * servers, 0, 0)
+
+    def put(t, i, x):
+        return t[:i] + (x,) + t[i + 1:]
+
+    def steps(st, faults_on=True):
+        up, marked, sent, waiting, assigned, queued, served, f = st
+        out = []
+        if sent < requests:
+            out.append(("send", None, (up, marked, sent + 1, waiting + 1, assigned, queued,
+                                       served, f)))
+        for s in range(servers):
+            if waiting > 0 and marked[s]:
+                q = put(queued, s, queued[s] + 1) if up[s] else queued
+                out.append(("route", s, (up, marked, sent, waiting - 1,
+                                         put(assigned, s, assigned[s] + 1), q, served, f)))
+            if up[s] and queued[s] > 0:
+                out.append(("serve", s, (up, marked, sent, waiting,
+                                         put(assigned, s, assigned[s] - 1),
+                                         put(queued, s, queued[s] - 1), served + 1, f)))
+            if marked[s] != up[s]:
+                out.append(("check", s, (up, put(marked, s, up[s]), sent, waiting, assigned,
+                                         queued, served, f)))
+            if assigned[s] > queued[s]:
+                out.append(("timeout", s, (up, marked, sent, waiting + 1,
+                                           put(assigned, s, assigned[s] - 1), queued, served,
+                                           f)))
+            if faults_on and f < budget:
+                if up[s]:
+                    out.append(("crash", s, (put(up, s, False), marked, sent, waiting,
+                                             assigned, put(queued, s, 0), served, f + 1)))
+                else:
+                    out.append(("recover", s, (put(up, s, True), marked, sent, waiting,
+                                               assigned, queued, served, f + 1)))
+        return out
+
+    seen = {start}
+    frontier = [start]
+    depth = 0
+    while frontier:
+        depth += 1
+        nxt = []
+        for st in frontier:
+            up, marked, _sent, waiting, _assigned, _queued, served, _f = st
+            protocol = [x for x in steps(st, faults_on=False)]
+            if not protocol and any(up):
+                assert served == requests                         # EveryRequestServed
+            if waiting > 0 and any(u and m for u, m in zip(up, marked)):
+                assert any(k == "route" for k, _, _ in protocol)   # RoutesWhileSomeServerKnownUp
+            for kind, s, t in steps(st):
+                if kind == "route":
+                    assert marked[s]                               # NeverRoutesToMarkedDown
+                if t not in seen:
+                    seen.add(t)
+                    nxt.append(t)
+        frontier = nxt
+    return len(seen), depth
+
+
+def test_health_checked_lb_matches_plain_python_search():
+    distinct, depth = _lb_reference()
+    result = check("specs/loadbalancing/health_checked_lb.spec", faults=("all",),
+                   symmetry=False)
+    assert result.status is Status.OK
+    assert (result.stats.distinct_states, result.stats.depth) == (distinct, depth) == (1372, 14)
+
+
+# ------------------------------------------------------------------ documentation
+LIBRARY = sorted([*ROOT.glob("specs/replication/*.spec"), *ROOT.glob("specs/loadbalancing/*.spec"),
+                  *ROOT.glob("specs/variants/*.spec"), *ROOT.glob("specs/seed/*.spec"),
+                  ROOT / "specs/raft.spec"])
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=[p.stem for p in LIBRARY])
+def test_every_spec_has_a_header_and_a_section(path):
+    """Each spec opens with the comment that says how to run it, and docs/protocols.md
+    covers it."""
+    text = path.read_text()
+    assert text.startswith("#")
+    header = text[:text.index("\nspec ")]
+    assert "Run it:" in header and "modelcheck specs/" in header
+    assert "ault" in header            # its fault assumptions (Faults: ... / No faults ...)
+    rel = path.relative_to(ROOT / "specs").as_posix()
+    assert rel in (ROOT / "docs/protocols.md").read_text(), rel
