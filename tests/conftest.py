@@ -1,0 +1,24 @@
+"""Shared test helpers: golden files (``UPDATE_GOLDEN=1 pytest`` rewrites them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.fixture
+def golden():
+    """``golden(name, text)`` asserts that ``text`` equals ``tests/golden/<name>.txt``."""
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / f"{name}.txt"
+        if os.environ.get("UPDATE_GOLDEN"):
+            path.write_text(text + "\n", encoding="utf-8")
+        assert path.exists(), f"missing golden file {path} (run with UPDATE_GOLDEN=1)"
+        assert text + "\n" == path.read_text(encoding="utf-8")
+
+    return check
