@@ -445,6 +445,9 @@ class ExprGen:
             return f"_chk({a}, {t.lo}, {t.hi}, {what})"
         valid = self.pool.add(validator(self.univ, t), ("valid", t))
         show = self.pool.add(lambda v, t=t: _show(self.univ, t, v), ("show", t))
+        if isinstance(t, T.MapT) and isinstance(e.arg.t, T.MapT):
+            conv = self.pool.add(map_converter(self.univ, e.arg.t, t), ("conv", e.arg.t, t))
+            return f"_chkv({conv}({a}), {valid}, {what}, {show})"
         return f"_chkv({a}, {valid}, {what}, {show})"
 
 
@@ -452,7 +455,7 @@ UNROLL_QUANT = 64    # quantifiers over at most this many constant combinations 
 UNROLL_PARAMS = 64   # likewise action parameters
 UNROLL_CHOOSE = 16   # likewise choose
 _FOLDABLE = (ir.MapComp, ir.MapLit, ir.Builtin, ir.SetFilter, ir.SetMap, ir.Quant, ir.Binop,
-             ir.CallDef, ir.SetLit, ir.IfExpr, ir.Unop, ir.GetIndex, ir.GetField)
+             ir.CallDef, ir.SetLit, ir.IfExpr, ir.Unop, ir.GetIndex, ir.GetField, ir.Convert)
 _NOT_FOLDED = object()
 
 
@@ -506,6 +509,8 @@ def _show(univ: Universe, t: T.Type, v: Any) -> str:
 
     if v is None:
         return "none"
+    if isinstance(v, _Unfit):
+        return "a map with a value outside the type"
     try:
         return format_value(univ.decode(t, v))
     except Exception:
@@ -534,13 +539,51 @@ def validator(univ: Universe, t: T.Type):
         return lambda v: v >> univ.bits(t.elem) == 0
     if isinstance(t, T.MapT):
         inner = validator(univ, t.value)
-        return lambda v: all(inner(x) for x in univ.map_entries(t, v))
+        return lambda v: not isinstance(v, _Unfit) and all(inner(x) for x in
+                                                           univ.map_entries(t, v))
     if isinstance(t, T.SeqT):
         inner = validator(univ, t.elem)
         return lambda v: len(v) <= t.capacity and all(inner(x) for x in v)
     if isinstance(t, T.BagT):
         return lambda v: all(n <= t.capacity for _, n in univ.bag_counts(t, v))
     return lambda v: True
+
+
+def map_converter(univ: Universe, source: T.MapT, target: T.MapT):
+    """Re-pack a map of type ``source`` as one of type ``target`` (same keys). Entry
+    values are the same Python values whatever their static type, except packed maps,
+    which are converted recursively. A value that does not fit is left for the
+    validator to report."""
+    inner = None
+    if isinstance(source.value, T.MapT) and isinstance(target.value, T.MapT):
+        inner = map_converter(univ, source.value, target.value)
+
+    def convert(v):
+        entries = univ.map_entries(source, v)
+        if inner is not None:
+            entries = [inner(x) for x in entries]
+        if univ.packs(target):
+            w = univ.entry_width(target.value)
+            size = univ.size(target.value)
+            out = 0
+            for i, x in enumerate(entries):
+                try:
+                    code = univ.to_entry(target.value, x)
+                except Exception:  # noqa: BLE001 (reported by the validator below)
+                    return _Unfit(v)
+                if not 0 <= code < max(size, 1 << w) or code >= (1 << w):
+                    return _Unfit(v)
+                out |= code << (i * w)
+            return out
+        return tuple(entries)
+    return convert
+
+
+class _Unfit:
+    """A map value that does not fit its target type (the validator rejects it)."""
+
+    def __init__(self, original):
+        self.original = original
 
 
 def _validator_compound(univ: Universe, t: T.Type):

@@ -213,6 +213,7 @@ def explore(
                                 raise _Stop("limit", reason=f"max states {max_states} reached")
                             room -= 1
                             seen[t] = s
+                            append(t)  # before the checks: a violation here counts its level
                             for holds in invs:
                                 try:
                                     ok = holds(t)
@@ -221,7 +222,6 @@ def explore(
                                                 where=("invariant", holds)) from None
                                 if not ok:
                                     raise _Stop("invariant", state=t, holds=holds)
-                            append(t)
             frontier = nxt
             if nxt:
                 level += 1

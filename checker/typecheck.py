@@ -689,11 +689,15 @@ class Checker:
                 raise self.error(f"`in` needs a set on its right, found {right.t}", e.right.span)
             if T.join(left.t, right.t.elem) is None:
                 raise self.error(f"`{left.t}` values are never in a {right.t}", e.span)
+            if _has_map(right.t.elem) and left.t != right.t.elem:
+                left = self.coerce(left, right.t.elem, "an element")
             return ir.Binop(op, left, right, T.BOOL, e.span)
         if op in ("==", "!="):
             left, right = self._pair(e, scope)
-            if T.join(left.t, right.t) is None:
+            joined = T.join(left.t, right.t)
+            if joined is None:
                 raise self.error(f"cannot compare {left.t} with {right.t}", e.span)
+            left, right = self._same_representation(left, right, joined)
             return ir.Binop("eq" if op == "==" else "ne", left, right, T.BOOL, e.span)
         left, right = self._pair(e, scope)
         lt, rt = left.t, right.t
@@ -725,6 +729,16 @@ class Checker:
             return ir.Binop({"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}[op],
                             left, right, _interval(op, lt, rt), e.span)
         raise self.error(f"unknown operator {op}", e.span)
+
+    def _same_representation(self, left: ir.Expr, right: ir.Expr, joined: T.Type):
+        """Maps of different value types are packed differently: compare (or test
+        membership of) such values after converting both to the joined type."""
+        if _has_map(joined):
+            if left.t != joined:
+                left = self.coerce(left, joined, "a compared value")
+            if right.t != joined:
+                right = self.coerce(right, joined, "a compared value")
+        return left, right
 
     def _ints(self, left, right, op, span):
         if not (isinstance(left.t, T.IntT) and isinstance(right.t, T.IntT)):
@@ -862,6 +876,9 @@ class Checker:
         vt: T.Type = T.ANY
         for v in values:
             vt = T.join(vt, v.t) or vt
+        if hint is not None and T.fits(vt, hint) is not False:
+            vt = hint
+        values = [self.coerce(v, vt, "a map value") for v in values]
         ordered = tuple(v for _, v in sorted(zip(positions, values), key=lambda p: p[0]))
         return ir.MapLit(ordered, T.MapT(kt, vt), e.span)
 
@@ -913,8 +930,12 @@ class Checker:
                              dom.span)
         hint = expected.value if isinstance(expected, T.MapT) else None
         value = self.expr(e.value, inner, hint)
+        value_t = value.t
+        if hint is not None and T.fits(value.t, hint) is not False:
+            # Built directly in the expected representation (no conversion later).
+            value, value_t = self.coerce(value, hint, "a map value"), hint
         local = ir.Local(binding.local.name, binding.local.uid, key_t, binding.local.span)
-        return ir.MapComp(ir.Binding(local, dom), value, T.MapT(key_t, value.t), e.span)
+        return ir.MapComp(ir.Binding(local, dom), value, T.MapT(key_t, value_t), e.span)
 
     def _e_Call(self, e: S.Call, scope, expected):
         f = e.func
@@ -1033,6 +1054,16 @@ class Checker:
         if isinstance(found, ir.Const):
             return ir.Const(found.value, found.t, span)
         return ir.CallDef(found.uid, args, found.body.t, span)
+
+
+def _has_map(t: T.Type) -> bool:
+    if isinstance(t, T.MapT):
+        return True
+    if isinstance(t, (T.SetT, T.SeqT, T.BagT)):
+        return _has_map(t.elem)
+    if isinstance(t, T.OptionT):
+        return _has_map(t.inner)
+    return False
 
 
 def _interval(op: str, a: T.IntT, b: T.IntT) -> T.IntT:

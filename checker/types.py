@@ -223,7 +223,12 @@ def fits(value: Type, target: Type) -> bool | None:
     if isinstance(value, MapT) and isinstance(target, MapT):
         if value.key != target.key:
             return False
-        return fits(value.value, target.value)
+        inner = fits(value.value, target.value)
+        if inner is False:
+            return False
+        # A packed map stores each value's position in its own value type, so maps of
+        # different value types need a conversion even when every value fits.
+        return True if value.value == target.value else None
     return True if value == target else False
 
 

@@ -618,9 +618,6 @@ def test_invariants_checked_in_initial_states():
     assert len(result.violation.trace) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: explore() reports depth L-1 for a violation "
-                   "found in a state of level L when no other state of level L was stored "
-                   "first (explore.py: the violating state is not appended to nxt)")
 def test_depth_counts_the_level_of_the_violating_state():
     text = STUCK.replace("var x", "option deadlock = false\nvar x") + "invariant Small: x < 2\n"
     result = run(text)
@@ -654,16 +651,12 @@ invariant AllOne: forall i in 0..3: m[i] == 1
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a map literal or comprehension whose values have "
-                   "a narrower integer type (1..1) than the variable's (0..3) is packed with "
-                   "the narrow type's offsets and read back as 0 (types.fits / codegen)")
 def test_map_comprehension_with_a_constant_value():
     compiled = compile_text(NARROW_MAP)
     assert format_value(initial(compiled)[0]["m"]) == "{0: 1, 1: 1, 2: 1, 3: 1}"
     assert explore(compiled.model).status is Status.OK
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: same packing mismatch for a map literal")
 def test_map_literal_with_values_above_the_lower_bound():
     text = NARROW_MAP.replace("{i: 1 for i in 0..3}", "{0: 1, 1: 2, 2: 3, 3: 3}").replace(
         "m[i] == 1", "m[i] >= 1")
@@ -671,8 +664,6 @@ def test_map_literal_with_values_above_the_lower_bound():
     assert format_value(initial(compiled)[0]["m"]) == "{0: 1, 1: 2, 2: 3, 3: 3}"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: comparing a map variable with a map literal of a "
-                   "narrower value type compares differently packed integers")
 def test_map_equality_with_a_narrower_literal():
     text = """\
 spec Eq
