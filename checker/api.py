@@ -39,5 +39,6 @@ def load_spec(path: str, consts: Mapping[str, str] | Sequence[str] = (),
     try:
         chosen = select_faults(typed, tuple(faults))
     except FaultSelectionError as err:
-        raise SpecError([Diagnostic(f"--faults: {err}", Span.unknown())], None) from None
+        raise SpecError([Diagnostic(str(err), Span.unknown())],
+                        Source("--faults", ",".join(faults))) from None
     return compile_spec(typed, chosen, check_deadlock, max_faults)

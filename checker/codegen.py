@@ -122,6 +122,8 @@ class ExprGen:
 
     # -------------------------------------------------------------- helpers
     def const(self, v: Any) -> str:
+        if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 4000:
+            return hex(v)  # repr() refuses ints this long
         if isinstance(v, _SCALARS):
             return repr(v)
         return self.pool.add(v, ("const", v))

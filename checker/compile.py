@@ -22,6 +22,7 @@ from .codegen import (
     small_product,
 )
 from .model import EvaluationError, Invariant, Model, Step, TransitionInvariant
+from .source import Diagnostic, Span, SpecError
 from .universe import Universe
 from .values import Value
 
@@ -137,7 +138,13 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
 
     source = out.text()
     ns = pool.namespace()
-    exec(compile(source, f"<spec {typed.name}>", "exec"), ns)  # noqa: S102 (generated code)
+    try:
+        code = compile(source, f"<spec {typed.name}>", "exec")
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as err:
+        raise SpecError([Diagnostic(
+            f"this spec is too complex to compile ({err.__class__.__name__}: {err}); "
+            "split long expressions with `let` or a `def`", Span.unknown())]) from None
+    exec(code, ns)  # noqa: S102 (generated code)
 
     labelled = [(a, ns[f"action{i}"]) for i, a in enumerate(actions)]
     var_types = [(v.name, v.t) for v in typed.variables]

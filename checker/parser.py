@@ -329,9 +329,9 @@ def _found(tok: Token) -> str:
     if tok.type == "_NL":
         return "end of line"
     if tok.type == "_INDENT":
-        return "an unexpected indent"
+        return "indent"
     if tok.type == "_DEDENT":
-        return "the end of the block"
+        return "end of block"
     return repr(str(tok))
 
 
@@ -339,7 +339,10 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str) -> Diagnostic:
     if isinstance(err, UnexpectedToken):
         tok = err.token
         line, col = tok.line or 0, tok.column or 0
-        if tok.type in ("_NL", "_DEDENT", "$END") or line == 0:
+        if tok.type == "_INDENT":
+            # The indent token spans the newline: point at the indented line's text.
+            line, col = tok.end_line or line, tok.end_column or col
+        elif tok.type in ("_NL", "_DEDENT", "$END") or line == 0:
             # Point at the end of the line the parser was on, not the next one.
             prev = err.token_history[-1] if err.token_history else None
             if prev is not None and getattr(prev, "end_line", None):
@@ -385,6 +388,7 @@ def _parse(source: Source, start: str):
     try:
         tree = _lark().parse(text, start=start)
         result = _ToAst().transform(tree)
+        _check_depth(result, source)
         return _flatten_decls(result) if start == "start" else result
     except UnexpectedInput as err:
         raise SpecError([_syntax_diagnostic(err, text)], source) from None
@@ -405,6 +409,29 @@ def _parse(source: Source, start: str):
         raise SpecError([Diagnostic(f"syntax error: {err}", Span.unknown())], source) from None
     finally:
         sys.setrecursionlimit(old_limit)
+
+
+MAX_NESTING = 200
+
+
+def _check_depth(tree, source: Source) -> None:
+    """Refuse expressions nested deeper than MAX_NESTING (later passes recurse over
+    them), pointing at the first node past the limit. Iterative, so it cannot overflow."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, tuple)):
+            stack.extend((x, depth) for x in node)
+            continue
+        if not isinstance(node, S.Node):
+            continue
+        if depth > MAX_NESTING:
+            raise SpecError([Diagnostic(f"expression nested too deeply (more than "
+                                        f"{MAX_NESTING} levels)", node.span)], source)
+        inner = depth + 1 if isinstance(node, S.Expr) else depth
+        for name in node.__dataclass_fields__:
+            if name != "span":
+                stack.append((getattr(node, name), inner))
 
 
 def _too_deep(source: Source) -> SpecError:

@@ -85,12 +85,16 @@ class Checker:
         self.instances: list[ir.DefInstance] = []
         self.vars: dict[str, ir.VarInfo] = {}
         self.type_cache: dict[int, T.Type] = {}
+        # Names whose declaration was already reported as wrong: later uses stay quiet.
+        self.broken: set[str] = set()
         self.resolving: set[str] = set()
 
     # ------------------------------------------------------------ diagnostics
     def error(self, message: str, span: Span, expected: tuple[str, ...] = (),
               notes: tuple[str, ...] = ()) -> _Fail:
-        self.diags.append(Diagnostic(message, span, expected=expected, notes=notes))
+        diagnostic = Diagnostic(message, span, expected=expected, notes=notes)
+        if diagnostic not in self.diags:  # one mistake, one message
+            self.diags.append(diagnostic)
         return _Fail()
 
     def _guard(self, fn, *args):
@@ -145,11 +149,13 @@ class Checker:
             self.message = T.VariantT("Message", cases)
         slot = 0
         for d in self.spec.decls:
-            if isinstance(d, S.VarDecl):
+            if isinstance(d, S.VarDecl) and self.decls.get(d.name) is d:
                 t = self._guard(self.resolve_type, d.type)
                 if t is not None:
                     self.vars[d.name] = ir.VarInfo(d.name, slot, t, d.span)
                     slot += 1
+                else:
+                    self.broken.add(d.name)
         options = {"deadlock": True, "max_faults": None}
         symmetry: list[str] = []
         init: tuple[ir.Stmt, ...] = ()
@@ -423,7 +429,14 @@ class Checker:
         if isinstance(st, S.Skip):
             return ir.Require(ir.Const(True, T.BOOL), st.span), scope, assigned
         if isinstance(st, S.Let):
-            v = self.expr(st.value, scope)
+            try:
+                v = self.expr(st.value, scope)
+            except (_Fail, _Ambiguous) as failure:
+                if isinstance(failure, _Ambiguous):
+                    self.error(*self._ambiguous_msg(failure))
+                poisoned = ir.Local(st.name, next(self.uids), T.ANY, st.span)
+                return ir.Let(poisoned, ir.Const(None, T.ANY), st.span), \
+                    scope.child(**{st.name: poisoned}), assigned
             if T.contains_any(v.t):
                 raise self.error(f"cannot tell the type of `{st.name}` from its value", st.span)
             local = ir.Local(st.name, next(self.uids), v.t, st.span)
@@ -498,6 +511,8 @@ class Checker:
         if target.id in scope.locals:
             raise self.error(f"cannot assign to `{target.id}`: it is a bound name, not a "
                              "state variable", target.span)
+        if target.id in self.broken:
+            raise _Fail()
         info = self.vars.get(target.id)
         if info is None:
             what = "a constant" if target.id in self.consts else "not a variable"
@@ -589,7 +604,11 @@ class Checker:
         n = e.id
         if n in scope.locals:
             loc = scope.locals[n]
+            if isinstance(loc.t, T.AnyT):  # a let whose value was already reported
+                raise _Fail()
             return ir.Local(loc.name, loc.uid, loc.t, e.span)
+        if n in self.broken:
+            raise _Fail()
         if n in self.vars:
             info = self.vars[n]
             if not scope.state:

@@ -24,6 +24,7 @@ from .values import BagValue, MapValue, RecordValue, SeqValue, SetValue, Value
 
 MAX_TABLE = 1 << 22  # the most values of one type we will list
 MAX_PACKED_BITS = 4096  # wider maps stay tuples
+MAX_ELEMENTS = 1 << 16  # the most possible elements of a set type, or keys of a map type
 
 
 class UniverseError(Exception):
@@ -53,9 +54,17 @@ class Universe:
         if isinstance(t, T.VariantT):
             return sum(self.size(c) for c in t.cases)
         if isinstance(t, T.SetT):
-            return 1 << self.bits(t.elem)
+            n = self.bits(t.elem)
+            if n > MAX_ELEMENTS:
+                raise UniverseError(f"{t} is too large to represent ({n} possible elements)")
+            return 1 << n
         if isinstance(t, T.MapT):
-            return self.size(t.value) ** self.size(t.key)
+            keys, values = self.size(t.key), self.size(t.value)
+            if keys > MAX_ELEMENTS or (values > 1 and keys * (values - 1).bit_length()
+                                       > MAX_ELEMENTS):
+                raise UniverseError(f"{t} is too large: {keys} keys with {values} possible "
+                                    "values each")
+            return values ** keys
         if isinstance(t, T.SeqT):
             k = self.size(t.elem)
             return sum(k ** n for n in range(t.capacity + 1))

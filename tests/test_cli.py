@@ -233,7 +233,7 @@ def test_several_consts(spec_file):
     (["--const", "Foo=1"], "--const Foo: the spec declares no constant Foo"),
     (["--const", "RMs={r1}"], "did you mean `RM`?"),
     (["--inv", "Nope"], "--inv Nope: no such invariant"),
-    (["--faults", "Nope"], "--faults: unknown fault Nope"),
+    (["--faults", "Nope"], "--faults: error: unknown fault Nope"),
     (["--max-states", "0"], "Invalid value for '--max-states'"),
     (["--format", "xml"], "Invalid value for '--format'"),
 ])
@@ -244,8 +244,6 @@ def test_bad_options_exit_2_with_a_clear_message(args, message):
     assert result.stdout == ""
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an unknown --faults name is rendered as "
-                   "'<input>: error: ...' (api.load_spec raises SpecError with source None)")
 def test_unknown_fault_message_names_the_option():
     result = cli(TWO_PC, "--faults", "Nope")
     assert result.stderr.startswith("--faults")
@@ -353,9 +351,6 @@ def test_installed_command_input_errors(tmp_path):
     assert proc.returncode == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: deep operator nesting reaches the CLI as a bare "
-                   "RecursionError: 'error: the input is nested too deeply' has no "
-                   "file:line:col (see test_parser.test_deep_operator_nesting_is_a_spec_error)")
 def test_deep_nesting_message_is_located(tmp_path):
     deep = tmp_path / "deep.spec"
     deep.write_text("spec D\nvar x: bool\ninit:\n    x = " + "not " * 3000 + "true\n")

@@ -224,16 +224,11 @@ def test_syntax_error_says_what_was_expected():
     assert text.splitlines()[-1] == "  expected: '(', ':'"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an unexpected indent is reported as 'unexpected "
-                   "an unexpected indent' at the end of the previous line (parser._found / "
-                   "_syntax_diagnostic)")
 def test_unexpected_indent_points_at_the_indented_line():
     text = syntax_error("spec A\nvar x: 0..3\ninit:\n    x = 0\n        x = 1\n")
     assert text.splitlines()[0] == "t.spec:5:9: error: unexpected indent"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a block ending inside an unclosed parenthesis "
-                   "is reported as 'unexpected the end of the block' (parser._found)")
 def test_unclosed_parenthesis_message_is_grammatical():
     text = syntax_error("spec A\nvar x: 0..3\ninit:\n    x = (1 + 2\n")
     assert "unexpected the" not in text
@@ -327,10 +322,6 @@ def test_nested_parentheses_5000_levels():
 
 
 @pytest.mark.parametrize("kind", ["not", "plus", "set", "index"])
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="BUG: deeply nested operators (here 3000 levels) pass the parser "
-                   "but overflow the stack in typecheck._walk_ints / Checker.expr; "
-                   "load_spec raises RecursionError instead of SpecError")
 def test_deep_operator_nesting_is_a_spec_error(kind):
     n = 3000
     expr = {"not": "not " * n + "true",

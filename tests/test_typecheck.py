@@ -270,50 +270,32 @@ def test_errors_in_several_actions_and_invariants_are_all_reported():
     assert err.render().endswith("8 errors")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a variable whose type is rejected is left "
-                   "undeclared, so every assignment to it adds a misleading 'cannot assign "
-                   "to `total`: it is not a variable' (typecheck.Checker.check / assign)")
 def test_a_rejected_type_is_reported_once():
     err = errors("spec Bad\nvar total: int\ninit:\n    total = 0\n")
     assert len(error_lines(err)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: of two `var` declarations of one name, the "
-                   "second one's type is used although the first is kept ('first declared "
-                   "at line ...'), so correct uses of the first get type errors "
-                   "(typecheck.Checker.check: the VarDecl loop does not skip duplicates)")
 def test_a_duplicate_variable_keeps_the_first_type():
     err = errors(BASE + INIT + "var count: bool\n")
     assert len(error_lines(err)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a failed `let` leaves its name undefined, so "
-                   "each later use adds an 'unknown name' error (typecheck.Checker.stmt)")
 def test_a_failed_let_is_reported_once():
     err = errors(TWO_ENUMS + "action A:\n    let c = committed\n    tm = c\n")
     assert len(error_lines(err)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an error in a parameterless def is reported "
-                   "twice, once per evaluation (typecheck.Checker._def_value is not cached "
-                   "after a failure)")
 def test_an_error_in_a_def_is_reported_once():
     err = errors("spec Bad\ndef F = F + 1\nvar x: 0..3\ninit:\n    x = F\n")
     assert len(error_lines(err)) == 1
 
 
 # ------------------------------------------------------- no traceback, ever
-@pytest.mark.xfail(strict=True, raises=MemoryError,
-                   reason="BUG: typecheck._finite computes univ.size(set[set[set[0..5]]]) = "
-                   "2**2**64 before checking the element count, raising MemoryError")
 def test_huge_nested_set_types_are_rejected():
     with pytest.raises(SpecError, match="too large"):
         load_spec("t.spec", text="spec Bad\nvar x: set[set[set[0..5]]]\ninit:\n    x = {}\n")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="BUG: an action parameter over 0..20000 makes codegen write the "
-                   "domain's bit mask with repr(), beyond Python's 4300-digit limit")
 def test_a_huge_parameter_domain_is_not_a_traceback():
     text = "spec Big\nvar x: 0..3\ninit:\n    x = 0\naction A(i in 0..20000):\n    x = 0\n"
     try:
@@ -323,9 +305,6 @@ def test_a_huge_parameter_domain_is_not_a_traceback():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
-                   reason="BUG: typecheck._finite calls Universe.size(map[set[set[0..5]], bool])"
-                   " = 2 ** 2 ** 64, which never finishes: the type checker hangs")
 def test_a_map_with_too_many_keys_is_rejected_quickly(tmp_path):
     path = tmp_path / "bigmap.spec"
     path.write_text("spec Bad\nvar x: map[set[set[0..5]], bool]\ninit:\n    skip\n")
