@@ -6,6 +6,7 @@ Lark's exceptions become ``Diagnostic``s that say, in words, what was expected.
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from importlib import resources
 
@@ -385,6 +386,8 @@ def _parse(source: Source, start: str):
         text += "\n"
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
+    gc_was_on = gc.isenabled()
+    gc.disable()  # the parse builds many small objects and no cycles: ~2x faster
     try:
         tree = _lark().parse(text, start=start)
         result = _ToAst().transform(tree)
@@ -409,6 +412,8 @@ def _parse(source: Source, start: str):
         raise SpecError([Diagnostic(f"syntax error: {err}", Span.unknown())], source) from None
     finally:
         sys.setrecursionlimit(old_limit)
+        if gc_was_on:
+            gc.enable()
 
 
 MAX_NESTING = 200
