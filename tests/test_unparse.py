@@ -233,7 +233,7 @@ def test_random_expression_round_trips(e):
 
 
 @pytest.mark.slow
-@settings(max_examples=4000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(expressions)
 def test_many_random_expressions_round_trip(e):
     _expression_round_trips(e)
@@ -310,7 +310,7 @@ def test_random_spec_round_trips(spec):
 
 
 @pytest.mark.slow
-@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(SPEC_TREES)
 def test_many_random_specs_round_trip(spec):
     _spec_round_trips(spec)
