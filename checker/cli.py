@@ -79,10 +79,19 @@ def _load(spec: str, consts, faults: str, deadlock: bool | None, max_faults: int
         _fail_input(err)
 
 
-def _select_invariants(compiled, inv: tuple[str, ...]):
+def _select_invariants(compiled, inv: tuple[str, ...], lemmas: bool = True):
+    """The model with the chosen properties: those named with --inv, or else every
+    invariant, and the lemmas only when asked (they are proof helpers)."""
     model = compiled.model
     if not inv:
-        return model
+        if lemmas:
+            return model
+        helpers = {i.name for i in compiled.typed.invariants if i.lemma}
+        if not helpers:
+            return model
+        return model.select_invariants(
+            [i.name for i in model.invariants if i.name not in helpers]
+            + [i.name for i in model.transition_invariants])
     known = [i.name for i in model.invariants] + [i.name for i in model.transition_invariants]
     unknown = [n for n in inv if n not in known]
     if unknown:
@@ -107,6 +116,8 @@ def _header(spec_path: str, compiled, model, deadlock: bool) -> list[str]:
     helper_lemmas = [p for p in props if p in lemmas]
     if helper_lemmas:
         lines.append("  lemmas:     " + ", ".join(helper_lemmas))
+    elif lemmas and not any(p in lemmas for p in props):
+        lines.append(f"  lemmas:     {len(lemmas)} not checked (--lemmas checks them too)")
     if compiled.faults:
         budget = compiled.max_faults
         lines.append("  faults:     " + ", ".join(compiled.faults)
@@ -148,7 +159,10 @@ class _Progress:
 @click.argument("spec", type=click.Path(dir_okay=False))
 @_const_option
 @click.option("--inv", multiple=True, metavar="NAME",
-              help="Check only this invariant (repeatable; default: all).")
+              help="Check only this invariant (repeatable; default: all but the lemmas).")
+@click.option("--lemmas", is_flag=True,
+              help="Also check the spec's lemmas (the helper conjuncts of its inductive "
+                   "invariant) in every reachable state.")
 @click.option("--deadlock/--no-deadlock", default=None,
               help="Report states with no enabled action (default: on, unless the spec "
                    "says `option deadlock = false`).")
@@ -167,14 +181,14 @@ class _Progress:
               help="Also write the HTML report (verdict, explanation, sequence diagram, "
                    "states, statistics) to FILE.html.")
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
-def check_cmd(spec, consts, inv, deadlock, max_states, max_depth, time_limit, faults,
+def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_limit, faults,
               max_faults, symmetry, fmt, color, report):
     """Explore every reachable state of SPEC breadth-first and check its invariants."""
     from .explore import explore
 
     _check_report_path(report)
     compiled = _load(spec, consts, faults, deadlock, max_faults)
-    model = _select_invariants(compiled, inv)
+    model = _select_invariants(compiled, inv, lemmas)
     canonical = _symmetry(compiled) if symmetry else None
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:

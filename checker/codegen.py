@@ -19,6 +19,7 @@ from typing import Any
 from . import ir
 from . import runtime as rt
 from . import types as T
+from .optimize import miniscope
 from .universe import Universe
 
 _SCALARS = (int, bool, type(None))
@@ -298,7 +299,10 @@ class ExprGen:
         if isinstance(x.t, T.OptionT) and not isinstance(elem, T.OptionT):
             xc = self.expr(x)
             return f"({xc} is not None and ({sc} >> {self.ix(elem, xc)}) & 1 == 1)"
-        return f"(({sc} >> {self.bit(elem, x)}) & 1 == 1)"
+        bit = self.bit(elem, x)
+        if bit.strip("()").isdigit():  # a constant element: one mask test
+            return f"(({sc} & {1 << int(bit.strip('()'))}) != 0)"
+        return f"(({sc} >> {bit}) & 1 == 1)"
 
     def _IsTag(self, e: ir.IsTag) -> str:
         if isinstance(e.arg, ir.Local) and self.pool.narrowed.get(e.arg.uid) == e.case:
@@ -361,6 +365,9 @@ class ExprGen:
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
     def _Quant(self, e: ir.Quant) -> str:
+        smaller = miniscope(e)
+        if smaller is not e:
+            return self.expr(smaller)
         combos = small_product(self.univ, e.bindings, UNROLL_QUANT)
         if combos is not None:
             if not combos:
@@ -755,6 +762,8 @@ class StmtGen:
                 inner = g.value_to_entry(container.value, g.expr(value))
             clear = f"{old} & {~(mask << fixed)}" if fixed is not None else \
                 f"{old} & ~({mask} << {sh})"
+            if fixed is not None and inner.isdigit():  # a constant entry at a fixed place
+                return f"(({clear}) | {int(inner) << fixed})"
             return f"(({clear}) | ({inner} << {sh}))"
         if isinstance(container, T.SeqT):
             self.out.add(ind, f"{tmp} = _seq_pos({old}, {g.expr(step.key)})")
