@@ -155,6 +155,35 @@ class _Progress:
             self.console.file.flush()
 
 
+def _scale_options(f):
+    """The options that choose how the explicit search runs (workers, memory, ...)."""
+    f = click.option("--checkpoint-interval", type=click.FloatRange(min=0, min_open=True),
+                     default=300.0, show_default=True, metavar="SECONDS",
+                     help="Seconds between two checkpoints (with --checkpoint).")(f)
+    f = click.option("--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False),
+                     default=None, metavar="DIR",
+                     help="Save the search's state in DIR every few minutes (one worker); "
+                          "continue a stopped or killed run with `modelcheck resume DIR`.")(f)
+    f = click.option("--memory-limit", default=None, metavar="SIZE",
+                     help="Stop cleanly (exit 3) past this much memory, e.g. 4G or 500M "
+                          "(one worker; default: 80% of the available memory).")(f)
+    f = click.option("--fingerprints", "compact", is_flag=True,
+                     help="Store 64-bit fingerprints instead of full states: a few tens of "
+                          "bytes per state, with a collision probability reported (one "
+                          "worker).")(f)
+    f = click.option("--address", default=None, metavar="ADDR",
+                     help="With --backend ray: the cluster (HOST:PORT, ray://HOST:PORT or "
+                          "auto); default: start a local Ray instance.")(f)
+    f = click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+                     show_default=True,
+                     help="Where the workers run: processes on this machine, or Ray "
+                          "actors (pip install 'modelcheck[ray]').")(f)
+    return click.option("--workers", type=click.IntRange(min=1), default=1, metavar="N",
+                        show_default=True,
+                        help="Explore in N processes, the seen set partitioned by state "
+                             "hash (the same counts and verdicts as one).")(f)
+
+
 @main.command("check")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @_const_option
@@ -176,24 +205,37 @@ class _Progress:
 @click.option("--symmetry/--no-symmetry", default=True,
               help="Use the spec's `symmetry` declarations to store one state per orbit "
                    "(default: on when the spec declares any).")
+@_scale_options
 @_format_option(("text", "json", "itf", "html"))
 @click.option("--report", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
               help="Also write the HTML report (verdict, explanation, sequence diagram, "
                    "states, statistics) to FILE.html.")
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_limit, faults,
-              max_faults, symmetry, fmt, color, report):
+              max_faults, symmetry, workers, backend, address, compact, memory_limit,
+              checkpoint_dir, checkpoint_interval, fmt, color, report):
     """Explore every reachable state of SPEC breadth-first and check its invariants."""
-    from .explore import explore
+    import dataclasses
+
+    from .parallel import ModelSpec
 
     _check_report_path(report)
-    compiled = _load(spec, consts, faults, deadlock, max_faults)
+    try:
+        # the recipe that worker processes (and checkpoints) rebuild the model from
+        recipe = ModelSpec.from_file(spec, consts, _split(faults), deadlock, max_faults,
+                                     symmetry=symmetry)
+        compiled = recipe.compile()
+    except SpecError as err:
+        _fail_input(err)
     model = _select_invariants(compiled, inv, lemmas)
-    canonical = _symmetry(compiled) if symmetry else None
+    recipe = dataclasses.replace(recipe, invariants=tuple(
+        i.name for i in (*model.invariants, *model.transition_invariants)))
+    canonical = _symmetry(compiled, spec) if symmetry else None
+    limits = dict(max_states=max_states, max_depth=max_depth, time_limit=time_limit)
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:
-        result = explore(model, max_states=max_states, max_depth=max_depth,
-                         time_limit=time_limit, progress=progress, canonical=canonical)
+        result = _run_search(recipe, limits, progress, workers, backend, address, compact,
+                             memory_limit, checkpoint_dir, checkpoint_interval)
     finally:
         progress.close()
     header = _header(spec, compiled, model, model.check_deadlock)
@@ -203,6 +245,199 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     result = _explained(spec, compiled, result)
     _emit(result, fmt, color, header, compiled=compiled, report=report)
 
+
+def _run_search(recipe, limits, progress, workers, backend, address, compact, memory_limit,
+                checkpoint_dir, checkpoint_interval):
+    """Picks the engine: Ray actors, worker processes, the compact one-process engine
+    (for --fingerprints, --memory-limit and --checkpoint), or the plain one (fastest)."""
+    if backend == "ray":
+        from .ray_backend import RayUnavailableError, explore_ray
+
+        try:
+            return explore_ray(recipe, workers=workers if workers > 1 else None,
+                               address=address, progress=progress, **limits)
+        except RayUnavailableError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_INPUT)
+    if address is not None:
+        click.echo("error: --address needs --backend ray", err=True)
+        sys.exit(EXIT_INPUT)
+    if workers > 1:
+        if checkpoint_dir or memory_limit or compact:
+            click.echo("error: --checkpoint, --memory-limit and --fingerprints need one "
+                       "worker (--workers 1)", err=True)
+            sys.exit(EXIT_INPUT)
+        from .parallel import explore_parallel
+
+        return explore_parallel(recipe, workers=workers, progress=progress, **limits)
+    if not (checkpoint_dir or memory_limit or compact):
+        from .explore import explore
+
+        model, canonical = recipe.build()
+        return explore(model, progress=progress, canonical=canonical, **limits)
+    from .checkpoint import CheckpointError
+    from .fingerprints import explore_compact, parse_size
+
+    try:
+        limit = parse_size(memory_limit) if memory_limit else "default"
+    except ValueError as err:
+        click.echo(f"error: --memory-limit: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+    try:
+        return explore_compact(recipe, exact=not compact, memory_limit=limit,
+                               checkpoint_dir=checkpoint_dir,
+                               checkpoint_interval=checkpoint_interval, progress=progress,
+                               **limits)
+    except CheckpointError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+
+
+@main.command("resume")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Stop after this long (exit 3; resume again later).")
+@_format_option()
+@click.option("--color/--no-color", default=None, help="Colour the text output.")
+def resume_cmd(directory, time_limit, fmt, color):
+    """Continue the check saved in DIRECTORY by `modelcheck check --checkpoint`."""
+    from .checkpoint import CheckpointError, read_meta, resume
+    from .parallel import ModelSpec
+
+    try:
+        meta, _ = read_meta(directory)
+        recipe = ModelSpec.from_json(meta["recipe"])
+        compiled = recipe.compile()
+        model, _ = recipe.build()
+    except (CheckpointError, KeyError, TypeError) as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+    except SpecError as err:
+        _fail_input(err)
+    progress = _Progress(fmt == "text" and sys.stderr.isatty())
+    try:
+        result = resume(directory, time_limit=time_limit, progress=progress)
+    except CheckpointError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+    finally:
+        progress.close()
+    header = _header(recipe.path, compiled, model, model.check_deadlock)
+    header.append(f"  resumed:    {directory}")
+    _emit(_explained(recipe.path, compiled, result), fmt, color, header, compiled=compiled)
+
+
+@main.command("simulate")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_const_option
+@click.option("--inv", multiple=True, metavar="NAME",
+              help="Check only this invariant (repeatable; default: all but the lemmas).")
+@click.option("--lemmas", is_flag=True, help="Also check the spec's lemmas.")
+@click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Number of random walks.")
+@click.option("--depth", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Steps per walk (at most).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="The same seed gives the same walks.")
+@click.option("--deadlock/--no-deadlock", default=None,
+              help="Report states with no enabled action (default: as for check).")
+@click.option("--shrink/--no-shrink", default=True,
+              help="Shrink a counterexample before showing it (default: on).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Stop after this long (exit 3).")
+@_faults_option
+@_format_option()
+@click.option("--color/--no-color", default=None, help="Colour the text output.")
+def simulate_cmd(spec, consts, inv, lemmas, runs, depth, seed, deadlock, shrink, time_limit,
+                 faults, max_faults, fmt, color):
+    """Random walks through SPEC, checking the invariants in every state visited: for
+    state spaces too large to enumerate. Not exhaustive: no violation found is not a
+    proof."""
+    from .simulate import simulate
+
+    compiled = _load(spec, consts, faults, deadlock, max_faults)
+    model = _select_invariants(compiled, inv, lemmas)
+    result = simulate(model, runs=runs, depth=depth, seed=seed, shrink=shrink,
+                      time_limit=time_limit)
+    header = _header(spec, compiled, model, model.check_deadlock)
+    header.append(f"  simulation: {runs} runs of up to {depth} steps, seed {seed}")
+    _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled)
+
+
+@main.command("sweep")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--const", "consts", multiple=True, metavar="NAME=VALUES",
+              help="The constant to sweep, e.g. N=2..6, 'RM=3..8' (sets of 3 to 8 of the "
+                   "spec's numbered symbols), 'X=1|4|9'; other --const NAME=VALUE are "
+                   "fixed.")
+@click.option("--max-states", type=click.IntRange(min=1), default=None,
+              help="Stop a check after this many distinct states.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Stop a check after this long.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              metavar="N", help="Worker processes per check.")
+@click.option("--symmetry/--no-symmetry", default=True,
+              help="Use the spec's `symmetry` declarations (default: on).")
+@_faults_option
+@click.option("--chart", type=click.Path(dir_okay=False), default=None, metavar="FILE.svg",
+              help="Where to write the chart (default: sweep-NAME.svg).")
+@_format_option()
+def sweep_cmd(spec, consts, max_states, time_limit, workers, symmetry, faults, max_faults,
+              fmt, chart):
+    """Check SPEC for each value of one constant, in order, until a check fails; print a
+    table (distinct states, time, memory, verdict) and write a chart of states and time
+    against the value."""
+    import dataclasses
+
+    from .parallel import ModelSpec
+    from .sweep import SweepError, format_table, parse_sweep, sweep
+
+    swept = [c for c in consts if ".." in c.partition("=")[2] or "|" in c.partition("=")[2]]
+    if len(swept) != 1:
+        click.echo("error: sweep needs exactly one --const NAME=VALUES with a range or "
+                   "list (e.g. N=2..6)", err=True)
+        sys.exit(EXIT_INPUT)
+    fixed = [c for c in consts if c not in swept]
+    try:
+        recipe = ModelSpec.from_file(spec, fixed, _split(faults), None, max_faults,
+                                     symmetry=symmetry)
+        compiled = recipe.compile()
+        name, values = parse_sweep(swept[0], compiled.model.constants)
+    except SpecError as err:
+        _fail_input(err)
+    except SweepError as err:
+        click.echo(f"error: --const: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+    model = _select_invariants(compiled, (), False)      # as check: lemmas left out
+    recipe = dataclasses.replace(recipe, invariants=tuple(
+        i.name for i in (*model.invariants, *model.transition_invariants)))
+    chart = chart or f"sweep-{name}.svg"
+    options = dict(max_states=max_states, time_limit=time_limit)
+    engine = "explicit" if workers == 1 else "parallel"
+    if workers > 1:
+        options["workers"] = workers
+
+    def show(row):
+        if fmt == "text":
+            click.echo(format_table([row], name).splitlines()[-1])
+
+    if fmt == "text":
+        click.echo("\n".join(format_table([], name).splitlines()[:2]))
+    try:
+        rows = sweep(recipe, name, values, engine=engine, options=options, chart=chart,
+                     on_row=show)
+    except SweepError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({"constant": name, "rows": [r.as_dict() for r in rows],
+                               "chart": chart}, indent=2))
+    else:
+        click.echo(f"chart: {chart}")
+    last = rows[-1].result
+    sys.exit(0 if last is None else last.exit_code)
 
 def _check_report_path(path) -> None:
     """Refuse an unwritable --report path before the search, not after it."""
@@ -229,14 +464,16 @@ def _explained(spec_path: str, compiled, result):
     return explain(compiled, result, source_text=text)
 
 
-def _symmetry(compiled):
-    """The canonicalization function for the spec's symmetry declarations, or None."""
+def _symmetry(compiled, spec_path: str):
+    """The canonicalization function for the spec's symmetry declarations, or None
+    (exit 2 when a declared symmetry is not sound)."""
+    from .parser import read_source
     from .symmetry import Symmetry, check_symmetry
 
     if not compiled.typed.symmetry:
         return None
     try:
-        check_symmetry(compiled.typed, compiled.universe)
+        check_symmetry(compiled.typed, compiled.universe, read_source(spec_path))
     except SpecError as err:
         _fail_input(err)
     extra = 1 if compiled.max_faults is not None else 0

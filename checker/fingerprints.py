@@ -1,0 +1,906 @@
+"""A compact seen set, a frontier that spills to disk, a memory limit: the explicit search
+for state spaces that do not fit in memory as Python objects.
+
+``explore_compact`` is the breadth-first search of ``checker.explore`` (same order, same
+counts, same counterexamples) with three differences in how it stores things:
+
+* **Fingerprints.** The seen set keeps a 64-bit fingerprint per state in an
+  open-addressing table (two numpy ``uint64`` arrays: fingerprint, parent's
+  fingerprint), about 21 to 43 bytes per state depending on the table's fill, instead
+  of a Python tuple and a dict entry (150 bytes and more). Two different states with
+  the same fingerprint would be taken for one, and the second never explored: like TLC,
+  the result reports the probability of that for the run's state count, about
+  ``n * (n - 1) / 2**65``. ``exact=True`` stores full states instead.
+* **Counterexamples are regenerated**, as TLC does: the table keeps each state's
+  parent fingerprint; a path of fingerprints is followed back to an initial state, then
+  replayed forward, picking at each step the successor with the next fingerprint.
+* **The frontier spills to disk** (in chunks) when it holds more than ``frontier_limit``
+  states in memory, or when the process nears ``memory_limit``; past ``memory_limit``
+  (default: a safe fraction of the machine's memory) the run stops cleanly with
+  ``Status.LIMIT`` and its statistics rather than being killed.
+
+States are fingerprinted through ``marshal`` (format 2, deterministic): they must be
+built from ints, bools, None, strings, bytes and tuples, as compiled models' states
+are. The fingerprint is the same in every process, which checkpoints rely on.
+
+This module imports numpy (for the table).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import shutil
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from time import perf_counter
+
+from .explore import MODEL_ERRORS, ProgressInfo, _concretize, _error_message, _trace
+from .model import Model, State
+from .result import Result, Stats, Status, Violation
+
+ENGINE = "explicit-compact"
+
+# A random 64-bit prime: fingerprint = (the state's marshal bytes as an integer) mod P.
+# Two states collide only when P divides the difference of their encodings, which no
+# difference confined to a few bytes does.
+_P = 0xF1E273A87984A8AB
+
+
+def fingerprint(state: State) -> int:
+    """A nonzero 64-bit fingerprint of a state, the same in every process."""
+    try:
+        data = marshal.dumps(state, 2)
+    except ValueError:
+        raise TypeError(f"cannot fingerprint a state of type {type(state).__name__} "
+                        "(states must be made of ints, bools, None, strings and tuples); "
+                        "use exact=True") from None
+    return int.from_bytes(data, "little") % _P or 1
+
+
+def fingerprints(states: list, np):
+    """The fingerprints of ``states`` as a numpy uint64 array."""
+    dumps, from_bytes, p = marshal.dumps, int.from_bytes, _P
+    try:
+        values = [from_bytes(dumps(s, 2), "little") % p for s in states]
+    except ValueError:
+        for s in states:
+            fingerprint(s)          # raises the explanatory TypeError
+        raise
+    fps = np.array(values, dtype=np.uint64) if values else np.zeros(0, dtype=np.uint64)
+    fps[fps == 0] = 1
+    return fps
+
+
+def collision_probability(n: int) -> float:
+    """The probability that two of ``n`` distinct states share a fingerprint (the
+    birthday bound, as TLC reports it)."""
+    return n * (n - 1) / (2 * _P)
+
+
+def collision_note(n: int) -> str:
+    return (f"fingerprints: 64-bit; probability that two of the {n:,} states collided: "
+            f"{collision_probability(n):.1e} (about n^2/2^65; without --fingerprints, "
+            "full states are stored)")
+
+
+# --------------------------------------------------------------------------- the table
+
+class FingerprintTable:
+    """A set of nonzero 64-bit fingerprints, each with a parent fingerprint (0 for an
+    initial state): open addressing with linear probing, kept at most 3/4 full.
+    Batches are inserted with vectorized probing."""
+
+    MAX_FILL = 0.75
+    # Slots come from the top bits of fingerprint * _MIX (Fibonacci hashing): the low
+    # bits of a modular fingerprint are not spread well enough to index by.
+    _MIX = 0x9E3779B97F4A7C15
+
+    def __init__(self, capacity: int = 1 << 16):
+        try:
+            import numpy as np
+        except ImportError:
+            raise ImportError("the fingerprint table needs numpy (pip install numpy); "
+                              "without --fingerprints, full states need no numpy") from None
+
+        self.np = np
+        cap = 1 << max(4, (capacity - 1).bit_length())
+        self.keys = np.zeros(cap, dtype=np.uint64)
+        self.parents = np.zeros(cap, dtype=np.uint64)
+        self.count = 0
+
+    def _slots(self, fps):
+        np = self.np
+        shift = np.uint64(64 - (self.capacity.bit_length() - 1))
+        return (fps * np.uint64(self._MIX)) >> shift
+
+    def _slot(self, fp: int) -> int:
+        return ((fp * self._MIX) & 0xFFFFFFFFFFFFFFFF) >> (64 - (self.capacity.bit_length() - 1))
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def capacity(self) -> int:
+        return len(self.keys)
+
+    @property
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.parents.nbytes
+
+    def bytes_to_hold(self, extra: int) -> int:
+        """The bytes that growing to hold ``extra`` more fingerprints would allocate."""
+        cap = self.capacity
+        while (self.count + extra) > cap * self.MAX_FILL:
+            cap *= 2
+        return 0 if cap == self.capacity else cap * 16
+
+    def reserve(self, extra: int) -> None:
+        cap = self.capacity
+        while (self.count + extra) > cap * self.MAX_FILL:
+            cap *= 2
+        if cap != self.capacity:
+            self._rehash(cap)
+
+    def _rehash(self, cap: int) -> None:
+        np = self.np
+        used = self.keys != 0
+        keys, parents = self.keys[used], self.parents[used]
+        self.keys = np.zeros(cap, dtype=np.uint64)
+        self.parents = np.zeros(cap, dtype=np.uint64)
+        self.count = 0
+        self._place(keys, parents)
+
+    def _place(self, fps, parents):
+        """Inserts fingerprints known to be distinct and absent; returns nothing."""
+        np = self.np
+        mask = np.uint64(self.capacity - 1)
+        keys = self.keys
+        pending = np.arange(len(fps))
+        slots = self._slots(fps)
+        while len(pending):
+            s = slots[pending]
+            empty = keys[s] == 0
+            e_idx, e_slots = pending[empty], s[empty]
+            uniq, first = np.unique(e_slots, return_index=True)
+            winners = e_idx[first]
+            keys[uniq] = fps[winners]
+            self.parents[uniq] = parents[winners]
+            self.count += len(winners)
+            lost = np.ones(len(e_idx), dtype=bool)
+            lost[first] = False
+            retry = np.concatenate([pending[~empty], e_idx[lost]])
+            slots[retry] = (slots[retry] + np.uint64(1)) & mask
+            pending = retry
+
+    def new_positions(self, fps):
+        """The positions (ascending) of the fingerprints of the batch that are absent
+        from the table, each at its first occurrence in the batch."""
+        np = self.np
+        if len(fps) == 0:
+            return np.zeros(0, dtype=np.int64)
+        _, first = np.unique(fps, return_index=True)
+        first.sort()
+        absent = ~self.contains_batch(fps[first])
+        return first[absent]
+
+    def place(self, fps, parents) -> None:
+        """Inserts fingerprints known to be absent and distinct."""
+        self.reserve(len(fps))
+        self._place(fps, parents)
+
+    def insert_batch(self, fps, parents):
+        """Inserts the batch; returns a boolean array, True where the fingerprint is
+        new: absent before, and its first occurrence in the batch (whose parent is the
+        one kept)."""
+        np = self.np
+        new = np.zeros(len(fps), dtype=bool)
+        chosen = self.new_positions(fps)
+        self.place(fps[chosen], parents[chosen])
+        new[chosen] = True
+        return new
+
+    def contains_batch(self, fps):
+        np = self.np
+        mask = np.uint64(self.capacity - 1)
+        keys = self.keys
+        found = np.zeros(len(fps), dtype=bool)
+        pending = np.arange(len(fps))
+        slots = self._slots(fps)
+        while len(pending):
+            k = keys[slots[pending]]
+            hit = k == fps[pending]
+            found[pending[hit]] = True
+            go_on = ~hit & (k != 0)
+            pending = pending[go_on]
+            slots[pending] = (slots[pending] + np.uint64(1)) & mask
+        return found
+
+    def parent(self, fp: int) -> int | None:
+        """The parent fingerprint of ``fp`` (0: an initial state), None if absent."""
+        keys = self.keys
+        mask = self.capacity - 1
+        slot = self._slot(fp)
+        while True:
+            k = int(keys[slot])
+            if k == fp:
+                return int(self.parents[slot])
+            if k == 0:
+                return None
+            slot = (slot + 1) & mask
+
+
+class _Root:
+    """The parent of an initial state (exact mode); pickles as this module's singleton."""
+
+    def __reduce__(self):
+        return "_ROOT"
+
+    def __repr__(self) -> str:
+        return "_ROOT"
+
+
+_ROOT = _Root()
+
+
+class ExactSeen:
+    """The same interface over full states (``exact=True``): state -> parent state."""
+
+    def __init__(self):
+        self.map: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.map)
+
+
+# --------------------------------------------------------------------------- frontier
+
+class Frontier:
+    """The states of one BFS level, first in, first out; past ``limit`` states in memory
+    the newest are written to disk in chunks (``marshal``), read back in order."""
+
+    def __init__(self, directory: Callable[[], str], limit: int | None):
+        self._directory = directory
+        self.limit = limit
+        self.files: deque[str] = deque()
+        self.head: list = []
+        self.pos = 0
+        self.tail: list = []
+        self.size = 0
+        self.spilled = 0          # states ever written to disk
+
+    def __len__(self) -> int:
+        return self.size
+
+    def extend(self, states: list) -> None:
+        self.tail.extend(states)
+        self.size += len(states)
+        if self.limit is not None and len(self.tail) >= self.limit:
+            self.spill()
+
+    def in_memory(self) -> int:
+        return len(self.head) - self.pos + len(self.tail)
+
+    def spill(self) -> None:
+        """Writes the in-memory tail to disk."""
+        if not self.tail:
+            return
+        fd, path = tempfile.mkstemp(prefix="frontier-", suffix=".bin", dir=self._directory())
+        with os.fdopen(fd, "wb") as fh:
+            marshal.dump(self.tail, fh)
+        self.files.append(path)
+        self.spilled += len(self.tail)
+        self.tail = []
+
+    def pop(self, k: int) -> list:
+        """Up to ``k`` states, oldest first."""
+        if self.pos >= len(self.head):
+            self.head, self.pos = [], 0
+            if self.files:
+                path = self.files.popleft()
+                with open(path, "rb") as fh:
+                    self.head = marshal.load(fh)
+                os.unlink(path)
+            else:
+                self.head, self.tail = self.tail, []
+        out = self.head[self.pos:self.pos + k]
+        self.pos += len(out)
+        self.size -= len(out)
+        return out
+
+    def chunks(self):
+        """Every state still queued, in order, in chunks (without consuming them)."""
+        if self.pos < len(self.head):
+            yield self.head[self.pos:]
+        for path in self.files:
+            with open(path, "rb") as fh:
+                yield marshal.load(fh)
+        if self.tail:
+            yield self.tail
+
+    def discard(self) -> None:
+        for path in self.files:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        self.files.clear()
+        self.head, self.tail, self.pos, self.size = [], [], 0, 0
+
+
+# --------------------------------------------------------------------------- memory
+
+def current_rss() -> int:
+    """This process's resident memory now, in bytes (its peak where that is unknown)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        from .explore import peak_memory_bytes
+
+        return peak_memory_bytes()
+
+
+def physical_memory() -> int | None:
+    """Memory this process may use: the smaller of the machine's available memory (plus
+    what the process already holds) and its cgroup's limit; None when unknown."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh
+                    if line.split()[1:2] and line.split()[1].isdigit()}
+        avail = info.get("MemAvailable", info.get("MemTotal"))
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+    else:
+        avail += current_rss()
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fh:
+                text = fh.read().strip()
+            if text.isdigit() and int(text) < avail:
+                avail = int(text)
+        except OSError:
+            pass
+    return avail
+
+
+def default_memory_limit() -> int | None:
+    """80% of ``physical_memory()``."""
+    mem = physical_memory()
+    return None if mem is None else int(mem * 0.8)
+
+
+def parse_size(text: str) -> int:
+    """``"4G"``, ``"500M"``, ``"64k"``, ``"1.5GiB"`` or a number of bytes -> bytes."""
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = 1
+    if t and t[-1] in "kmgt":
+        scale = 1024 ** ("kmgt".index(t[-1]) + 1)
+        t = t[:-1]
+    try:
+        value = float(t)
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (e.g. 4G, 500M, 1048576)") from None
+    if value <= 0:
+        raise ValueError(f"a memory limit must be positive, not {text!r}")
+    return int(value * scale)
+
+
+def format_bytes(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
+# --------------------------------------------------------------------------- the search
+
+class _Stop(Exception):  # noqa: N818 (control flow)
+    def __init__(self, kind: str, **info):
+        super().__init__(kind)
+        self.kind = kind
+        self.info = info
+
+
+_CHUNK_MIN = 64
+_CHUNK_MAX = 16384
+_CHUNK_TARGET_S = 0.1
+
+
+class CompactSearch:
+    """The search's whole state, so that it can be checkpointed and resumed
+    (``checker.checkpoint``). ``run()`` continues it and returns a Result."""
+
+    def __init__(self, recipe, *, exact: bool = False, max_states: int | None = None,
+                 max_depth: int | None = None, check_deadlock: bool | None = None,
+                 memory_limit: int | None = None, frontier_limit: int | None = None,
+                 spill_dir: str | None = None):
+        if max_states is not None and max_states < 1:
+            raise ValueError(f"max_states must be at least 1, not {max_states}")
+        if max_depth is not None and max_depth < 1:
+            raise ValueError(f"max_depth must be at least 1, not {max_depth}")
+        self.recipe = recipe
+        self.model, self.canonical = recipe.build()
+        self.exact = exact
+        self.max_states = max_states
+        self.max_depth = max_depth
+        self.check_deadlock = check_deadlock
+        self.deadlock = self.model.check_deadlock if check_deadlock is None else check_deadlock
+        self.memory_limit = memory_limit
+        self.frontier_limit = frontier_limit
+        self.spill_root = spill_dir
+        self._spill_dir: str | None = None
+        self.seen = ExactSeen() if exact else FingerprintTable()
+        self.current = Frontier(self._spill_directory, frontier_limit)
+        self.next = Frontier(self._spill_directory, frontier_limit)
+        self.level = 1
+        self.generated = 0
+        self.expanded = 0
+        self.distinct = 0
+        # A cache of the states stored while expanding this level and the previous one
+        # (most duplicate successors are among them): they need no fingerprint.
+        self.recent_new: set = set()
+        self.recent_old: set = set()
+        self.recent_limit = frontier_limit if frontier_limit is not None else 1 << 20
+        self.cut = False
+        self.started = False          # the initial states are stored
+        self.elapsed_before = 0.0     # seconds spent by earlier runs (resumed searches)
+        self.peak_rss = 0
+        # False while a chunk is being expanded: a stop then leaves the search in a state
+        # that cannot be checkpointed (the chunk's states are neither queued nor done).
+        self.consistent = True
+
+    # -- spill files
+    def _spill_directory(self) -> str:
+        if self._spill_dir is None:
+            self._spill_dir = tempfile.mkdtemp(prefix="modelcheck-spill-", dir=self.spill_root)
+        return self._spill_dir
+
+    def close(self) -> None:
+        self.current.discard()
+        self.next.discard()
+        if self._spill_dir is not None:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
+            self._spill_dir = None
+
+    @property
+    def properties(self) -> tuple[str, ...]:
+        m = self.model
+        return tuple(i.name for i in m.invariants) + tuple(
+            i.name for i in m.transition_invariants)
+
+    # -- the loop
+    def run(self, *, time_limit: float | None = None,
+            progress: Callable[[ProgressInfo], None] | None = None,
+            progress_interval: float = 1.0,
+            checkpoint: Callable[[CompactSearch], None] | None = None,
+            checkpoint_interval: float = 300.0) -> Result:
+        """Continues the search. ``checkpoint(self)`` is called between chunks every
+        ``checkpoint_interval`` seconds."""
+        import gc
+
+        start = perf_counter()
+        deadline = None if time_limit is None else start + time_limit
+        next_progress = start + progress_interval
+        next_checkpoint = start + checkpoint_interval
+        chunk = _CHUNK_MIN
+        outcome: _Stop | None = None
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            if not self.started:
+                self._initial()
+                self.started = True
+            while True:
+                if not len(self.current):
+                    if not len(self.next):
+                        break
+                    self.current, self.next = self.next, self.current
+                    self.recent_old, self.recent_new = self.recent_new, set()
+                    self.level += 1
+                    continue
+                now = perf_counter()
+                if deadline is not None and now >= deadline:
+                    raise _Stop("limit", reason=f"time limit of {time_limit:g}s reached")
+                if checkpoint is not None and now >= next_checkpoint:
+                    self.elapsed_before += now - start
+                    start = now
+                    checkpoint(self)
+                    next_checkpoint = perf_counter() + checkpoint_interval
+                if progress is not None and now >= next_progress:
+                    progress(ProgressInfo(self.distinct, self.generated,
+                                          self.level + (1 if len(self.next) else 0),
+                                          self.distinct - self.expanded,
+                                          self.elapsed_before + now - start))
+                    next_progress = perf_counter() + progress_interval
+                self._check_memory()
+                self.consistent = False
+                states = self.current.pop(chunk)
+                t0 = perf_counter()
+                self._expand(states)
+                self.consistent = True
+                took = perf_counter() - t0
+                if took < _CHUNK_TARGET_S / 2 and chunk < _CHUNK_MAX:
+                    chunk *= 2
+                elif took > _CHUNK_TARGET_S * 2 and chunk > _CHUNK_MIN:
+                    chunk //= 2
+            if self.cut:
+                raise _Stop("limit", reason=f"max depth {self.max_depth} reached")
+        except _Stop as stop:
+            outcome = stop
+        except KeyboardInterrupt:
+            outcome = _Stop("limit", reason="interrupted")
+        except MemoryError:
+            self.current.discard()
+            self.next.discard()
+            outcome = _Stop("limit", reason="out of memory")
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        self.peak_rss = max(self.peak_rss, current_rss())
+        elapsed = self.elapsed_before + perf_counter() - start
+        return self._result(outcome, elapsed)
+
+    def _check_memory(self) -> None:
+        limit = self.memory_limit
+        rss = current_rss()
+        self.peak_rss = max(self.peak_rss, rss)
+        if limit is None:
+            return
+        if rss > limit:
+            raise _Stop("limit", reason=f"memory limit of {format_bytes(limit)} reached")
+        if rss > limit * 0.6:
+            # Keep what is left for the seen set: the frontier goes to disk.
+            self.current.spill()
+            self.next.spill()
+            self.recent_new.clear()
+            self.recent_old.clear()
+            self.current.limit = self.next.limit = min(self.frontier_limit or 65536, 65536)
+
+    # -- level 1
+    def _initial(self) -> None:
+        model, canonical = self.model, self.canonical
+        try:
+            inits = model.initial_states()
+        except MODEL_ERRORS as e:
+            raise _Stop("error", exc=e, where="initial") from None
+        if canonical is not None:
+            inits = [canonical(s) for s in inits]
+        room = sys.maxsize if self.max_states is None else self.max_states
+        invs = tuple(i.holds for i in model.invariants)
+        out = []
+        for s in inits:
+            self.generated += 1
+            if self._known(s):
+                continue
+            if room == 0:
+                raise _Stop("limit", reason=f"max states {self.max_states} reached")
+            room -= 1
+            self._store_root(s)
+            self.distinct += 1
+            _check_invariants(invs, s)
+            out.append(s)
+        self.next.extend(out)
+        # level 1 is expanded next: make it the current frontier
+        self.current, self.next = self.next, self.current
+        self.recent_old = set(out)
+        self.level = 1
+
+    def _known(self, s) -> bool:
+        if self.exact:
+            return s in self.seen.map
+        np = self.seen.np
+        return bool(self.seen.contains_batch(np.array([fingerprint(s)], dtype=np.uint64))[0])
+
+    def _store_root(self, s) -> None:
+        if self.exact:
+            self.seen.map[s] = _ROOT
+        else:
+            np = self.seen.np
+            self.seen.insert_batch(np.array([fingerprint(s)], dtype=np.uint64),
+                                   np.zeros(1, dtype=np.uint64))
+
+    # -- one chunk of the current level
+    def _expand(self, states: list) -> None:
+        model, canonical = self.model, self.canonical
+        successors = model.successors
+        tinvs = tuple(i.holds for i in model.transition_invariants)
+        deadlock = self.deadlock
+        recent_new, recent_old = self.recent_new, self.recent_old
+        flat: list = []
+        owner: list[int] = []          # index in `states` of each successor's parent
+        gen_after: list[int] = []      # generated count once states[j] is expanded
+        generated = self.generated
+        stop: _Stop | None = None
+        expanded = 0
+        for j, s in enumerate(states):
+            try:
+                succs = successors(s)
+            except MODEL_ERRORS as e:
+                stop = _Stop("error", state=s, exc=e, where="successors")
+                gen_after.append(generated)
+                break
+            expanded += 1
+            generated += len(succs)
+            gen_after.append(generated)
+            if not succs:
+                if deadlock:
+                    stop = _Stop("deadlock", state=s)
+                    break
+                continue
+            if tinvs:
+                for k, t in enumerate(succs):
+                    for holds in tinvs:
+                        try:
+                            ok = holds(s, t)
+                        except MODEL_ERRORS as e:
+                            stop = _Stop("error", state=s, exc=e, post=t,
+                                         where=("transition invariant", holds))
+                            break
+                        if not ok:
+                            stop = _Stop("transition", state=s, post=t, holds=holds)
+                            break
+                    if stop is not None:
+                        succs = succs[:k]
+                        break
+            # States stored in this level or the previous one need no fingerprint.
+            keep = [t for t in succs if t not in recent_new and t not in recent_old]
+            if canonical is not None and keep:
+                keep = [t for t in map(canonical, keep)
+                        if t not in recent_new and t not in recent_old]
+            if keep:
+                flat += keep
+                owner += [j] * len(keep)
+            if stop is not None:
+                break
+        base_expanded = self.expanded
+        store = self.level < (self.max_depth if self.max_depth is not None else sys.maxsize)
+        if not store:
+            if flat and not self._all_known(flat):
+                self.cut = True
+            new_idx: list[int] = []
+        else:
+            new_idx = self._insert(states, flat, owner)
+        # Each new state in order: the state limit, then the invariants.
+        room = sys.maxsize if self.max_states is None else self.max_states - self.distinct
+        invs = tuple(i.holds for i in model.invariants)
+        accepted = [flat[i] for i in new_idx]
+        if len(accepted) > room:
+            del accepted[room:]
+        try:
+            for t in accepted:
+                for holds in invs:
+                    if not holds(t):
+                        raise _Stop("invariant", state=t, holds=holds)
+        except MODEL_ERRORS as e:
+            # (the failing state is queued, as in explore: its level counts in the depth)
+            n_new = accepted.index(t)
+            self._settle(base_expanded, gen_after, owner[new_idx[n_new]], n_new + 1,
+                         accepted[:n_new + 1])
+            raise _Stop("error", state=t, exc=e, where=("invariant", holds)) from None
+        except _Stop:
+            n_new = accepted.index(t)
+            self._settle(base_expanded, gen_after, owner[new_idx[n_new]], n_new + 1,
+                         accepted[:n_new + 1])
+            raise
+        if len(new_idx) > room:
+            self._settle(base_expanded, gen_after, owner[new_idx[room]], room, accepted)
+            raise _Stop("limit", reason=f"max states {self.max_states} reached")
+        self.distinct += len(accepted)
+        self.generated = generated
+        self.expanded = base_expanded + expanded
+        self.next.extend(accepted)
+        self._remember(accepted)
+        if stop is not None:
+            raise stop
+
+    def _remember(self, states: list) -> None:
+        """Adds new states to the cache of recent ones (while the frontier is in memory:
+        the cache must not keep states alive that were written to disk)."""
+        if self.current.spilled or self.next.spilled:
+            return
+        room = self.recent_limit - len(self.recent_new)
+        if room > 0:
+            self.recent_new.update(states if len(states) <= room else states[:room])
+
+    def _settle(self, base_expanded, gen_after, j, n_new, accepted) -> None:
+        """The counts at a stop caused by a new successor of ``states[j]``: as if the
+        states had been processed one at a time, as ``explore`` does."""
+        self.generated = gen_after[j]
+        self.expanded = base_expanded + j + 1
+        self.distinct += n_new
+        self.next.extend(accepted)
+
+    def _all_known(self, flat: list) -> bool:
+        if self.exact:
+            seen = self.seen.map
+            return all(t in seen for t in flat)
+        return bool(self.seen.contains_batch(fingerprints(flat, self.seen.np)).all())
+
+    def _insert(self, states: list, flat: list, owner: list[int]) -> list[int]:
+        """Stores the new states among ``flat``; their indices, in order."""
+        if self.exact:
+            seen = self.seen.map
+            out = []
+            for i, t in enumerate(flat):
+                if t not in seen:
+                    seen[t] = states[owner[i]]
+                    out.append(i)
+            return out
+        table = self.seen
+        np = table.np
+        fps = fingerprints(flat, np)
+        grow = table.bytes_to_hold(len(flat))
+        if grow and self.memory_limit is not None:
+            if current_rss() + grow > self.memory_limit:
+                raise _Stop("limit", reason=f"memory limit of "
+                                            f"{format_bytes(self.memory_limit)} reached")
+        chosen = table.new_positions(fps)
+        # parents' fingerprints: only those of states with a new successor
+        owners = np.asarray(owner, dtype=np.int64)[chosen]
+        uniq, inverse = np.unique(owners, return_inverse=True)
+        parent_fps = fingerprints([states[j] for j in uniq.tolist()], np)
+        table.place(fps[chosen], parent_fps[inverse])
+        return chosen.tolist()
+
+    # -- the result
+    def _result(self, outcome: _Stop | None, elapsed: float) -> Result:
+        model = self.model
+        distinct = self.distinct
+        depth = self.level + 1 if outcome is not None and len(self.next) else self.level
+        if distinct == 0:
+            depth = 0
+        stats = Stats(distinct_states=distinct, generated_states=self.generated, depth=depth,
+                      elapsed_s=elapsed, peak_memory_bytes=self.peak_rss,
+                      queue_left=max(distinct - self.expanded, 0) if outcome else 0)
+        notes: list[str] = []
+        if not self.exact:
+            notes.append(collision_note(distinct))
+            if distinct:
+                notes.append(f"seen set: {format_bytes(self.seen.nbytes)}, "
+                             f"{self.seen.nbytes / distinct:.0f} bytes per state")
+        spilled = self.current.spilled + self.next.spilled
+        if spilled:
+            notes.append(f"frontier: {spilled:,} states written to disk")
+        base = dict(engine=ENGINE, spec=model.name, constants=dict(model.constants),
+                    properties=self.properties, stats=stats, notes=tuple(notes))
+        if outcome is None:
+            return Result(status=Status.OK, **base)
+        kind, info = outcome.kind, outcome.info
+        if kind == "limit":
+            return Result(status=Status.LIMIT, limit_reason=info["reason"], **base)
+        path = self._path(info["state"]) if "state" in info else []
+        if path is None:
+            return Result(status=Status.ERROR, violation=Violation(
+                kind="error", property=None, trace=(),
+                message="the counterexample could not be rebuilt from fingerprints (a "
+                        "fingerprint collision); run again without --fingerprints"),
+                **base)
+        if self.canonical is not None and path:
+            path = _concretize(model, path, self.canonical, info.get("post"),
+                               info.get("holds"))
+        elif "post" in info:
+            path.append(info["post"])
+        trace = _trace(model, path) if path else ()
+        if kind in ("invariant", "transition"):
+            props = model.invariants if kind == "invariant" else model.transition_invariants
+            name = next(p.name for p in props if p.holds is info["holds"])
+            return Result(status=Status.VIOLATION, violation=Violation(
+                kind=kind, property=name, trace=trace), **base)
+        if kind == "deadlock":
+            return Result(status=Status.DEADLOCK, violation=Violation(
+                kind="deadlock", property=None, trace=trace), **base)
+        message = _error_message(model, info.get("state"), info["exc"], info["where"])
+        return Result(status=Status.ERROR, violation=Violation(
+            kind="error", property=None, trace=trace, message=message), **base)
+
+    def _path(self, state) -> list | None:
+        """The stored states from an initial state to ``state``."""
+        if self.exact:
+            seen = self.seen.map
+            path = [state]
+            parent = seen[state]
+            while parent is not _ROOT:
+                path.append(parent)
+                parent = seen[parent]
+            path.reverse()
+            return path
+        return regenerate_path(self.model, self.canonical, self.seen, fingerprint(state))
+
+
+def regenerate_path(model: Model, canonical, table: FingerprintTable, fp: int
+                    ) -> list | None:
+    """TLC's way: follow parent fingerprints back to an initial state, then replay the
+    model forward choosing the successor with the next fingerprint. None if the chain
+    cannot be replayed (only after a fingerprint collision)."""
+    chain = [fp]
+    while True:
+        parent = table.parent(chain[-1])
+        if parent is None:
+            return None
+        if parent == 0:
+            break
+        chain.append(parent)
+        if len(chain) > len(table) + 1:
+            return None
+    chain.reverse()
+
+    def canon(s):
+        return canonical(s) if canonical is not None else s
+
+    current = next((canon(s) for s in model.initial_states()
+                    if fingerprint(canon(s)) == chain[0]), None)
+    if current is None:
+        return None
+    path = [current]
+    for want in chain[1:]:
+        current = next((canon(t) for t in model.successors(current)
+                        if fingerprint(canon(t)) == want), None)
+        if current is None:
+            return None
+        path.append(current)
+    return path
+
+
+def _check_invariants(invs, t) -> None:
+    for holds in invs:
+        try:
+            ok = holds(t)
+        except MODEL_ERRORS as e:
+            raise _Stop("error", state=t, exc=e, where=("invariant", holds)) from None
+        if not ok:
+            raise _Stop("invariant", state=t, holds=holds)
+
+
+def explore_compact(
+    target,
+    *,
+    max_states: int | None = None,
+    max_depth: int | None = None,
+    time_limit: float | None = None,
+    check_deadlock: bool | None = None,
+    progress: Callable[[ProgressInfo], None] | None = None,
+    progress_interval: float = 1.0,
+    canonical: Callable[[State], State] | None = None,
+    exact: bool = False,
+    memory_limit: int | None | str = "default",
+    frontier_limit: int | None = 1_000_000,
+    spill_dir: str | None = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_interval: float = 300.0,
+) -> Result:
+    """``explore`` with a compact seen set (see the module docstring): the same counts,
+    verdicts and counterexamples. ``target`` is a ``Model`` (with ``canonical`` for
+    symmetry) or a recipe (``ModelSpec``); checkpoints need a ``ModelSpec``.
+
+    ``memory_limit``: bytes ("default": ``default_memory_limit()``; None: no limit).
+    ``frontier_limit``: states of a frontier kept in memory before spilling to disk.
+    ``checkpoint_dir``: write the search's state there every ``checkpoint_interval``
+    seconds (``checker.checkpoint``; resume it with ``checker.checkpoint.resume``)."""
+    from .parallel import as_recipe
+
+    recipe = as_recipe(target, canonical)
+    if memory_limit == "default":
+        memory_limit = default_memory_limit()
+    if checkpoint_dir is not None:
+        from .checkpoint import run_with_checkpoints
+
+        return run_with_checkpoints(
+            recipe, checkpoint_dir, checkpoint_interval=checkpoint_interval,
+            time_limit=time_limit, progress=progress, progress_interval=progress_interval,
+            exact=exact, max_states=max_states, max_depth=max_depth,
+            check_deadlock=check_deadlock, memory_limit=memory_limit,
+            frontier_limit=frontier_limit, spill_dir=spill_dir)
+    search = CompactSearch(recipe, exact=exact, max_states=max_states, max_depth=max_depth,
+                           check_deadlock=check_deadlock, memory_limit=memory_limit,
+                           frontier_limit=frontier_limit, spill_dir=spill_dir)
+    try:
+        return search.run(time_limit=time_limit, progress=progress,
+                          progress_interval=progress_interval)
+    finally:
+        search.close()

@@ -1,0 +1,1028 @@
+"""Breadth-first search on every core: the seen set partitioned by state, level by level.
+
+Each of N workers owns the states whose *owner* (a hash of the state, or of the few
+variables ``choose_key`` picks so that most transitions stay with one worker, modulo N)
+is its index, and stores only those: its seen set, the states in the order it stored them, and
+for each the reference ``index * N + owner`` of the state it was first reached from.
+A BFS level runs in two phases, with a barrier after each:
+
+1. **expand**: every worker computes the successors of its states of the current level.
+   A successor it owns is stored at once; the others are batched by owner (each sent at
+   most once per level and sender) and written out (to a file per sender and receiver,
+   or to Ray's object store).
+2. **ingest**: every worker reads the batches addressed to it and stores those states
+   it has not seen.
+
+Because a level is finished by every worker before the next one starts, the states of
+each level, and therefore the distinct and generated counts and the depth, are exactly
+those of the single-process search (``checker.explore``). A violation is reported only
+when its level is finished: among all violations of that level the one with the
+shortest counterexample is chosen, ties broken by a stable key (kind, property, the
+state's ``repr``), so the verdict and the counts do not depend on the number of workers
+or on timing. (The single-process search stops at the *first* violation in its order;
+here the counts include the whole level in which it was found.) The counterexample is
+rebuilt by following parent references from worker to worker, so it is a shortest one.
+
+Workers are processes that rebuild the model from a small picklable recipe
+(``ModelSpec``): compiled models hold generated code and cannot be pickled. With the
+``fork`` start method (Linux) they inherit the coordinator's compiled model instead.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import marshal
+import multiprocessing as mp
+import os
+import pickle
+import shutil
+import signal
+import sys
+import tempfile
+import traceback
+import zlib
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from operator import itemgetter
+from time import monotonic, perf_counter, process_time
+from typing import Any
+
+from .explore import (
+    MODEL_ERRORS,
+    ProgressInfo,
+    _concretize,
+    _error_message,
+    _trace,
+    peak_memory_bytes,
+)
+from .model import Model, State
+from .result import Result, Stats, Status, Violation
+
+ENGINE = "explicit-parallel"
+
+# States per batch written to another worker.
+BATCH = 8192
+# Expanded states between two looks at the clock (time limit) inside a level.
+_CLOCK_EVERY = 256
+
+
+# --------------------------------------------------------------------------- recipes
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A picklable recipe for a model: everything ``load_spec`` needs, with the spec's
+    text itself (so that every worker, and a resumed run, compiles the same spec).
+
+    ``build()`` compiles it (once per process) and returns ``(model, canonical)``, where
+    ``canonical`` is the symmetry reduction's canonicalization (None without symmetry).
+    Anything with such a ``build()`` method can be passed to the engines in its place.
+    """
+
+    path: str
+    text: str
+    consts: tuple[str, ...] = ()          # NAME=VALUE, as for --const
+    faults: tuple[str, ...] = ()
+    check_deadlock: bool | None = None
+    max_faults: int | None = None
+    invariants: tuple[str, ...] | None = None   # check only these (None: all)
+    symmetry: bool = False                # use the spec's symmetry declarations
+
+    @classmethod
+    def from_file(cls, path: str, consts: Mapping[str, Any] | Sequence[str] = (),
+                  faults: Sequence[str] = (), check_deadlock: bool | None = None,
+                  max_faults: int | None = None, invariants: Sequence[str] | None = None,
+                  symmetry: bool = False, text: str | None = None) -> ModelSpec:
+        """Read the spec now (raises SpecError when it cannot be read)."""
+        if text is None:
+            from .parser import read_source
+
+            text = read_source(path).text
+        if isinstance(consts, Mapping):
+            consts = tuple(f"{k}={v}" for k, v in consts.items())
+        return cls(str(path), text, tuple(consts), tuple(faults), check_deadlock,
+                   max_faults, None if invariants is None else tuple(invariants), symmetry)
+
+    def with_const(self, name: str, value: str) -> ModelSpec:
+        """The same recipe with constant ``name`` set to ``value`` (spec syntax)."""
+        kept = tuple(c for c in self.consts if c.partition("=")[0].strip() != name)
+        return replace(self, consts=(*kept, f"{name}={value}"))
+
+    def compile(self):
+        """The ``CompiledSpec`` (cached per process; raises SpecError)."""
+        key = (self.path, self.text, self.consts, self.faults, self.check_deadlock,
+               self.max_faults)
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            from .api import load_spec
+
+            compiled = load_spec(self.path, self.consts, self.faults, self.check_deadlock,
+                                 max_faults=self.max_faults, text=self.text)
+            _COMPILED[key] = compiled
+        return compiled
+
+    def build(self) -> tuple[Model, Callable[[State], State] | None]:
+        built = _BUILT.get(self)
+        if built is not None:
+            return built
+        compiled = self.compile()
+        model = compiled.model
+        if self.invariants is not None:
+            known = [i.name for i in model.invariants] + [
+                i.name for i in model.transition_invariants]
+            unknown = [n for n in self.invariants if n not in known]
+            if unknown:
+                raise ValueError(f"no such invariant: {', '.join(unknown)}")
+            model = model.select_invariants(self.invariants)
+        canonical = None
+        if self.symmetry and compiled.typed.symmetry:
+            from .symmetry import Symmetry, check_symmetry
+
+            check_symmetry(compiled.typed, compiled.universe)
+            extra = 1 if compiled.max_faults is not None else 0
+            canonical = Symmetry(compiled.typed, compiled.universe, compiled.typed.symmetry,
+                                 extra).canonical
+        _BUILT[self] = model, canonical
+        return model, canonical
+
+    def digest(self) -> str:
+        """Identifies the spec and settings (and the checker version): what a checkpoint
+        must match to be resumed."""
+        from . import __version__
+
+        invariants = None if self.invariants is None else list(self.invariants)
+        blob = json.dumps([__version__, self.text, list(self.consts), list(self.faults),
+                           self.check_deadlock, self.max_faults, invariants, self.symmetry])
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "text": self.text, "consts": list(self.consts),
+                "faults": list(self.faults), "check_deadlock": self.check_deadlock,
+                "max_faults": self.max_faults,
+                "invariants": None if self.invariants is None else list(self.invariants),
+                "symmetry": self.symmetry}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelSpec:
+        invariants = data["invariants"]
+        return cls(data["path"], data["text"], tuple(data["consts"]), tuple(data["faults"]),
+                   data["check_deadlock"], data["max_faults"],
+                   None if invariants is None else tuple(invariants), bool(data["symmetry"]))
+
+
+_COMPILED: dict[tuple, Any] = {}
+_BUILT: dict[Any, tuple] = {}
+
+
+@dataclass(frozen=True)
+class GivenModel:
+    """A recipe for a model already built in this process (hand-written models, tests).
+    Worker processes get it only by ``fork``; it is not picklable in general."""
+
+    model: Model = field(compare=False)
+    canonical: Callable[[State], State] | None = field(default=None, compare=False)
+
+    def build(self):
+        return self.model, self.canonical
+
+
+def as_recipe(target, canonical=None):
+    """A ``Model`` becomes a ``GivenModel``; recipes are returned unchanged."""
+    if isinstance(target, Model):
+        return GivenModel(target, canonical)
+    if canonical is not None:
+        raise ValueError("canonical= is only for a Model; a recipe brings its own symmetry")
+    return target
+
+
+# --------------------------------------------------------------------------- owners
+#
+# Which worker owns a state: a hash of the state, or of a few of its variables. Hashing
+# only the variables that most transitions leave unchanged keeps most successors with
+# the worker that found them (for 2pc, hashing `tmPrepared` alone keeps 99% of the
+# transitions local; hashing whole states sends half of them across). The variables are
+# chosen by ``choose_key`` from a small deterministic sample of the state graph.
+
+def _key_getter(key: tuple[int, ...] | None):
+    if key is None:
+        return None
+    # (a 1-tuple key still hashes as a tuple: hash(int) % n would be the low bit)
+    return itemgetter(key[0], key[0]) if len(key) == 1 else itemgetter(*key)
+
+
+def owner_function(key: tuple[int, ...] | None, stable: bool) -> Callable[[State], int]:
+    """``state -> int``; the owner of a state is that number modulo the worker count.
+
+    ``stable``: the same in every process and on every machine. (``hash()`` is not: in
+    Python < 3.12 ``hash(None)`` depends on an address, and strings are hashed with a
+    per-process key; it is the same only in processes forked from one parent.)"""
+    getter = _key_getter(key)
+    if stable:
+        dumps, crc = marshal.dumps, zlib.crc32
+        if getter is None:
+            return lambda s: crc(dumps(s, 2))
+        return lambda s: crc(dumps(getter(s), 2))
+    if getter is None:
+        return hash
+    return lambda s: hash(getter(s))
+
+
+def key_names(model: Model, key: tuple[int, ...]) -> str:
+    names = model.variables
+    return ", ".join(names[j] if j < len(names) else f"slot {j}" for j in key)
+
+
+def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int = 0
+               ) -> tuple[int, ...] | None:
+    """The state variables (slot indices) to partition by, or None for whole states.
+
+    Random walks (seeded, at most ``budget`` successor computations) sample states and
+    transitions; among keys (each variable alone, each pair, all but one variable) that
+    spread the sampled states evenly over ``n`` workers at every walk depth, the one
+    keeping the most sampled transitions local wins."""
+    if n < 2:
+        return None
+    import random
+
+    rng = random.Random(seed)
+    try:
+        inits = list(model.initial_states())
+    except MODEL_ERRORS:
+        return None
+    if canonical is not None:
+        inits = [canonical(s) for s in inits]
+    if not inits or not all(isinstance(s, tuple) for s in inits):
+        return None
+    width = len(inits[0])
+    if width < 2 or any(len(s) != width for s in inits):
+        return None
+    states: dict = {}           # state -> depth first seen in a walk
+    edges: list = []
+    calls = 0
+    while calls < budget:
+        s = rng.choice(inits)
+        states.setdefault(s, 0)
+        stale = 0               # steps since the walk last found a new state
+        for depth in range(1, 1000):
+            if calls >= budget or stale >= 8:
+                break
+            calls += 1
+            try:
+                succs = model.successors(s)
+            except MODEL_ERRORS:
+                break
+            if canonical is not None:
+                succs = [canonical(t) for t in succs]
+            edges.extend((s, t) for t in succs)
+            fresh = [t for t in succs if t not in states]
+            moves = fresh or [t for t in succs if t != s]
+            if not moves:
+                break
+            s = rng.choice(moves)
+            stale = 0 if fresh else stale + 1
+            states.setdefault(s, depth)
+    if len(states) < 16 * n or not edges:
+        return None
+    if not all(isinstance(s, tuple) and len(s) == width for s in states):
+        return None
+    slots = range(width)
+    keys: list[tuple[int, ...]] = [(j,) for j in slots]
+    if width <= 12:
+        keys += [(a, b) for a in slots for b in slots if a < b]
+    keys += [tuple(j for j in slots if j != x) for x in slots]
+    keys = list(dict.fromkeys(keys))
+    buckets: dict[int, list] = {}
+    for st, depth in states.items():
+        buckets.setdefault(depth // 4, []).append(st)
+    best, best_local = None, -1.0
+    for key in keys:
+        get = _key_getter(key)
+        owner = {}
+
+        def own(st, get=get, owner=owner):
+            o = owner.get(st)
+            if o is None:
+                o = owner[st] = hash(get(st)) % n
+            return o
+
+        # balance: at each depth bucket, the largest share must stay near 1/n
+        worst = 0.0
+        total = 0
+        for members in buckets.values():
+            if len(members) < 4 * n:
+                continue
+            counts = [0] * n
+            for st in members:
+                counts[own(st)] += 1
+            worst += max(counts)
+            total += len(members) / n
+        if total == 0 or worst / total > 1.15:
+            continue
+        local = sum(1 for a, b in edges if own(a) == own(b)) / len(edges)
+        if local > best_local + 0.02 or (local > best_local - 0.02 and best is not None
+                                         and len(key) > len(best)):
+            best, best_local = key, max(local, best_local)
+    whole_local = 1.0 / n
+    if best is None or best_local < whole_local + 0.1:
+        return None
+    return best
+
+
+# --------------------------------------------------------------------------- candidates
+
+_RANK = {"invariant": 0, "transition": 1, "deadlock": 2, "error": 3}
+
+
+@dataclass
+class Candidate:
+    """A violation found by a worker: where its path ends (owner, local index), how long
+    the counterexample is, and what to report."""
+
+    key: tuple                     # (length, rank, property index, repr) : smaller wins
+    kind: str
+    owner: int
+    index: int
+    prop: int = -1                 # the property's index in the model's tuple
+    post: Any = None               # for transition violations and their errors
+    message: str | None = None     # for errors
+    has_post: bool = False
+
+
+def better(a: Candidate | None, b: Candidate | None) -> Candidate | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if b.key < a.key else a
+
+
+# --------------------------------------------------------------------------- a partition
+
+class Partition:
+    """One worker's share of the search. Used in-process (one worker), in a worker
+    process, and inside a Ray actor."""
+
+    def __init__(self, index: int, count: int, recipe, check_deadlock: bool | None = None,
+                 stable: bool = True, key: tuple[int, ...] | None = None):
+        self.index = index
+        self.count = count
+        model, canonical = recipe.build()
+        self.model = model
+        self.canonical = canonical
+        self.deadlock = model.check_deadlock if check_deadlock is None else check_deadlock
+        self.stable = stable
+        self.key = key
+        self.owner = owner_function(key, stable)
+        self.invs = tuple(i.holds for i in model.invariants)
+        self.seen: set = set()
+        self.states: list = []
+        self.parents = array("q")
+        self.level_start = 0
+        self._reset_level()
+
+    def _reset_level(self) -> None:
+        self.new = 0
+        self.cut = False
+        self.best: Candidate | None = None
+        self.generated = 0
+        self.expanded = 0
+
+    # -- storing a state (and checking the invariants in it)
+    def _add(self, t, ref: int, length: int) -> None:
+        """Stores a new state (the hot loops inline this)."""
+        self.seen.add(t)
+        self.states.append(t)
+        self.parents.append(ref)
+        self.new += 1
+        try:
+            for holds in self.invs:
+                if not holds(t):
+                    self._invariant_failed(t, len(self.states) - 1, length)
+                    break
+        except MODEL_ERRORS:
+            self._invariant_failed(t, len(self.states) - 1, length)
+
+    def _invariant_failed(self, t, idx: int, length: int) -> None:
+        """Which invariant fails (or raises) in ``t``: the first, in declaration order."""
+        for k, inv in enumerate(self.model.invariants):
+            try:
+                ok = inv.holds(t)
+            except MODEL_ERRORS as e:
+                self._found(length, "error", idx, t, message=_error_message(
+                    self.model, t, e, ("invariant", inv.holds)))
+                return
+            if not ok:
+                self._found(length, "invariant", idx, t, prop=k)
+                return
+
+    def _found(self, length: int, kind: str, idx: int, state, prop: int = -1,
+               post: Any = None, has_post: bool = False, message: str | None = None) -> None:
+        shown = repr((state, post)) if has_post else repr(state)
+        key = (length, _RANK[kind], prop, shown)
+        if self.best is not None and self.best.key <= key:
+            return
+        self.best = Candidate(key, kind, self.index, idx, prop, post, message, has_post)
+
+    def _report(self, **extra) -> dict:
+        out = dict(new=self.new, cut=self.cut, best=self.best, generated=self.generated,
+                   expanded=self.expanded, stored=len(self.states),
+                   rss=peak_memory_bytes(), cpu=process_time())
+        out.update(extra)
+        return out
+
+    # -- level 1
+    def init(self) -> dict:
+        self._reset_level()
+        model, canonical = self.model, self.canonical
+        inits = model.initial_states()
+        if canonical is not None:
+            inits = [canonical(s) for s in inits]
+        me, n, owner = self.index, self.count, self.owner
+        for s in inits:
+            if s in self.seen or (n > 1 and owner(s) % n != me):
+                continue
+            self._add(s, -1, 1)
+        return self._report()
+
+    # -- phase 1: expand the current level
+    def expand(self, level: int, store: bool, time_left: float | None, sink) -> dict:
+        self._reset_level()
+        model, canonical = self.model, self.canonical
+        successors = model.successors
+        check_transitions = self._check_transitions if model.transition_invariants else None
+        deadlock = self.deadlock
+        seen, states = self.seen, self.states
+        me, n = self.index, self.count
+        start, end = self.level_start, len(states)
+        self.level_start = end
+        deadline = None if time_left is None else monotonic() + time_left
+        timed_out = False
+        pending: list[list] = [[] for _ in range(n)]
+        pending_refs = [array("q") for _ in range(n)]
+        sent: set = set()
+        sent_add = sent.add
+        seen_add, states_append, parents_append = seen.add, states.append, self.parents.append
+        invs, failed = self.invs, self._invariant_failed
+        # the owner computation, inlined for the common cases
+        stable = self.stable
+        owner_of = self.owner
+        getter = None if stable else _key_getter(self.key)
+        generated = expanded = new = 0
+        countdown = _CLOCK_EVERY
+        nxt = level + 1
+        for i in range(start, end):
+            if deadline is not None:
+                countdown -= 1
+                if countdown == 0:
+                    countdown = _CLOCK_EVERY
+                    if monotonic() >= deadline:
+                        timed_out = True
+                        break
+            s = states[i]
+            try:
+                succs = successors(s)
+            except MODEL_ERRORS as e:
+                self._found(level, "error", i, s,
+                            message=_error_message(model, s, e, "successors"))
+                continue
+            expanded += 1
+            if not succs:
+                if deadlock:
+                    self._found(level, "deadlock", i, s)
+                continue
+            generated += len(succs)
+            if check_transitions is not None:
+                check_transitions(s, succs, i, nxt)
+            ref = i * n + me
+            for t in succs:
+                # Most successors are states this worker already has: one lookup.
+                if t in seen:
+                    continue
+                if canonical is not None:
+                    t = canonical(t)
+                    if t in seen:
+                        continue
+                if n > 1:
+                    if stable:
+                        d = owner_of(t) % n
+                    elif getter is None:
+                        d = hash(t) % n
+                    else:
+                        d = hash(getter(t)) % n
+                    if d != me:
+                        k = len(sent)
+                        sent_add(t)
+                        if len(sent) == k:
+                            continue        # already sent in this level
+                        batch = pending[d]
+                        batch.append(t)
+                        pending_refs[d].append(ref)
+                        if len(batch) >= BATCH:
+                            sink.write(d, pack(pending_refs[d], batch))
+                            pending[d] = []
+                            pending_refs[d] = array("q")
+                        continue
+                if not store:
+                    self.cut = True
+                    continue
+                # (self._add, inlined)
+                seen_add(t)
+                states_append(t)
+                parents_append(ref)
+                new += 1
+                try:
+                    for holds in invs:
+                        if not holds(t):
+                            failed(t, len(states) - 1, nxt)
+                            break
+                except MODEL_ERRORS:
+                    failed(t, len(states) - 1, nxt)
+        self.new += new
+        for d in range(n):
+            if pending[d]:
+                sink.write(d, pack(pending_refs[d], pending[d]))
+        self.generated, self.expanded = generated, expanded
+        return self._report(timed_out=timed_out, out=sink.finish())
+
+    def _check_transitions(self, s, succs, i: int, length: int) -> None:
+        model = self.model
+        for t in succs:
+            for k, inv in enumerate(model.transition_invariants):
+                try:
+                    ok = inv.holds(s, t)
+                except MODEL_ERRORS as e:
+                    self._found(length, "error", i, s, post=t, has_post=True,
+                                message=_error_message(
+                                    model, s, e, ("transition invariant", inv.holds)))
+                    break
+                if not ok:
+                    self._found(length, "transition", i, s, prop=k, post=t, has_post=True)
+                    break
+
+    # -- phase 2: store the states other workers found for us
+    def ingest(self, level: int, store: bool, payloads) -> dict:
+        seen, states = self.seen, self.states
+        seen_add, states_append, parents_append = seen.add, states.append, self.parents.append
+        invs, failed = self.invs, self._invariant_failed
+        nxt = level + 1
+        new = 0
+        for payload in payloads:
+            refs, ts = unpack(payload)
+            for ref, t in zip(refs, ts):
+                if t in seen:
+                    continue
+                if not store:
+                    self.cut = True
+                    continue
+                seen_add(t)
+                states_append(t)
+                parents_append(ref)
+                new += 1
+                try:
+                    for holds in invs:
+                        if not holds(t):
+                            failed(t, len(states) - 1, nxt)
+                            break
+                except MODEL_ERRORS:
+                    failed(t, len(states) - 1, nxt)
+        self.new += new
+        return self._report()
+
+    def node(self, idx: int) -> tuple[State, int]:
+        """A stored state and its parent reference (-1 for an initial state)."""
+        return self.states[idx], self.parents[idx]
+
+
+def pack(refs: array, states: list) -> bytes:
+    return pickle.dumps((refs.tobytes(), states), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(payload: bytes) -> tuple[array, list]:
+    raw, states = pickle.loads(payload)
+    refs = array("q")
+    refs.frombytes(raw)
+    return refs, states
+
+
+class ListSink:
+    """Collects a level's outgoing batches in memory (one worker, Ray)."""
+
+    def __init__(self):
+        self.out: dict[int, list[bytes]] = {}
+
+    def write(self, dest: int, payload: bytes) -> None:
+        self.out.setdefault(dest, []).append(payload)
+
+    def finish(self):
+        out, self.out = self.out, {}
+        return out
+
+
+class FileSink:
+    """Writes a level's outgoing batches to one file per receiver (length-prefixed)."""
+
+    def __init__(self, directory: str, index: int):
+        self.directory = directory
+        self.index = index
+        self.level = 0
+        self.files: dict[int, Any] = {}
+
+    def write(self, dest: int, payload: bytes) -> None:
+        fh = self.files.get(dest)
+        if fh is None:
+            path = os.path.join(self.directory, f"l{self.level}-{self.index}-{dest}.bin")
+            fh = self.files[dest] = open(path, "wb")  # noqa: SIM115 (closed in finish)
+        fh.write(len(payload).to_bytes(8, "little"))
+        fh.write(payload)
+
+    def finish(self) -> dict[int, str]:
+        out = {}
+        for dest, fh in self.files.items():
+            fh.close()
+            out[dest] = fh.name
+        self.files = {}
+        return out
+
+
+def read_batches(paths: Sequence[str]):
+    """The payloads in the files (deleting each file once read)."""
+    for path in paths:
+        with open(path, "rb") as fh:
+            while True:
+                head = fh.read(8)
+                if not head:
+                    break
+                yield fh.read(int.from_bytes(head, "little"))
+        os.unlink(path)
+
+
+# --------------------------------------------------------------------------- worker process
+
+def _worker_main(index: int, count: int, recipe, conn, directory: str,
+                 check_deadlock: bool | None, stable: bool, key) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator handles Ctrl-C
+    # The search allocates millions of tuples and makes no reference cycles: the cyclic
+    # collector would only cost time (as in checker.explore).
+    gc.disable()
+    try:
+        part = Partition(index, count, recipe, check_deadlock, stable, key)
+    except BaseException:  # noqa: BLE001 (reported to the coordinator)
+        conn.send(("fail", traceback.format_exc()))
+        return
+    conn.send(("ok", None))
+    sink = FileSink(directory, index)
+    while True:
+        try:
+            cmd, *args = conn.recv()
+        except EOFError:
+            return
+        try:
+            if cmd == "stop":
+                return
+            if cmd == "init":
+                reply = part.init()
+            elif cmd == "expand":
+                level, store, time_left = args
+                sink.level = level
+                reply = part.expand(level, store, time_left, sink)
+            elif cmd == "ingest":
+                level, store, paths = args
+                reply = part.ingest(level, store, read_batches(paths))
+            elif cmd == "node":
+                reply = part.node(args[0])
+            else:
+                raise ValueError(f"unknown command {cmd!r}")
+        except BaseException:  # noqa: BLE001
+            conn.send(("fail", traceback.format_exc()))
+            return
+        conn.send(("ok", reply))
+
+
+class WorkerDiedError(RuntimeError):
+    pass
+
+
+class _ProcessWorker:
+    def __init__(self, ctx, index, count, recipe, directory, check_deadlock, stable, key):
+        self.index = index
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, name=f"modelcheck-worker-{index}",
+                                args=(index, count, recipe, child, directory, check_deadlock,
+                                      stable, key), daemon=True)
+        self.proc.start()
+        child.close()
+
+    def send(self, *cmd) -> None:
+        try:
+            self.conn.send(cmd)
+        except (BrokenPipeError, OSError):
+            raise WorkerDiedError(self._why()) from None
+
+    def recv(self):
+        try:
+            status, value = self.conn.recv()
+        except (EOFError, OSError):
+            raise WorkerDiedError(self._why()) from None
+        if status == "fail":
+            raise RuntimeError(f"worker {self.index} failed:\n{value}")
+        return value
+
+    def _why(self) -> str:
+        self.proc.join(1)
+        code = self.proc.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+        return f"worker {self.index} stopped unexpectedly ({how})"
+
+    def close(self) -> None:
+        if self.proc.is_alive():
+            try:
+                self.conn.send(("stop",))
+            except (BrokenPipeError, OSError):
+                pass
+            self.proc.join(2)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(2)
+        self.conn.close()
+
+
+class _LocalWorker:
+    """The one-worker case: the partition lives in this process."""
+
+    def __init__(self, recipe, check_deadlock):
+        self.part = Partition(0, 1, recipe, check_deadlock)
+        self.sink = ListSink()
+        self.reply = None
+
+    def send(self, cmd, *args) -> None:
+        p = self.part
+        if cmd == "init":
+            self.reply = p.init()
+        elif cmd == "expand":
+            self.reply = p.expand(args[0], args[1], args[2], self.sink)
+        elif cmd == "ingest":
+            self.reply = p.ingest(args[0], args[1], args[2])
+        elif cmd == "node":
+            self.reply = p.node(args[0])
+
+    def recv(self):
+        reply, self.reply = self.reply, None
+        return reply
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- coordinator
+
+def explore_parallel(
+    recipe,
+    *,
+    workers: int | None = None,
+    max_states: int | None = None,
+    max_depth: int | None = None,
+    time_limit: float | None = None,
+    check_deadlock: bool | None = None,
+    progress: Callable[[ProgressInfo], None] | None = None,
+    canonical: Callable[[State], State] | None = None,
+    start_method: str | None = None,
+    partition: str | Sequence[int] = "auto",
+) -> Result:
+    """Explore in ``workers`` processes (default: the number of cores); see the module
+    docstring. ``recipe`` is a ``ModelSpec`` (or anything with ``build()``), or a
+    ``Model`` (with ``canonical``, for symmetry), which worker processes then inherit by
+    ``fork``. The limits are those of ``explore``; they are checked when a level ends
+    (``max_states``: the run stops after the level in which the count passed it), the
+    time limit also inside a level.
+
+    ``partition``: "auto" (hash the variables ``choose_key`` picks), "state" (hash whole
+    states), or the slot indices to hash."""
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    _check_limits(max_states, max_depth)
+    recipe = as_recipe(recipe, canonical)
+    model, _ = recipe.build()
+    if start_method is None:
+        start_method = "fork" if sys.platform.startswith("linux") else "spawn"
+    if isinstance(recipe, GivenModel) and workers > 1 and start_method != "fork":
+        raise ValueError("a Model can be explored by several workers only with the fork "
+                         "start method; pass a ModelSpec")
+
+    start = perf_counter()
+    directory = None
+    handles: list = []
+    gc_off = False
+    notes: tuple[str, ...] = (f"{workers} workers",)
+    try:
+        inits_or_error = _initial_states(model)
+        if isinstance(inits_or_error, Result):
+            return inits_or_error
+        if workers == 1:
+            handles = [_LocalWorker(recipe, check_deadlock)]
+            if gc.isenabled():
+                gc.disable()
+                gc_off = True
+        else:
+            ctx = mp.get_context(start_method)
+            directory = tempfile.mkdtemp(prefix="modelcheck-")
+            stable = start_method != "fork"
+            if partition == "auto":
+                key = choose_key(model, recipe.build()[1], workers)
+            elif partition == "state":
+                key = None
+            else:
+                key = tuple(partition)
+            if key is not None:
+                notes += (f"partitioned by {key_names(model, key)}",)
+            handles = [_ProcessWorker(ctx, i, workers, recipe, directory, check_deadlock,
+                                      stable, key) for i in range(workers)]
+            for h in handles:
+                h.recv()
+        return search(handles, model, recipe, n_initial=len(inits_or_error), start=start,
+                      max_states=max_states, max_depth=max_depth, time_limit=time_limit,
+                      progress=progress, engine=ENGINE, notes=notes)
+    finally:
+        if gc_off:
+            gc.enable()
+        for h in handles:
+            h.close()
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _check_limits(max_states, max_depth) -> None:
+    if max_states is not None and max_states < 1:
+        raise ValueError(f"max_states must be at least 1, not {max_states}")
+    if max_depth is not None and max_depth < 1:
+        raise ValueError(f"max_depth must be at least 1, not {max_depth}")
+
+
+def _initial_states(model: Model, engine: str = ENGINE):
+    """The initial states, or an ERROR result when computing them fails."""
+    try:
+        return model.initial_states()
+    except MODEL_ERRORS as e:
+        message = _error_message(model, None, e, "initial")
+        return Result(engine=engine, spec=model.name, status=Status.ERROR,
+                      constants=dict(model.constants), properties=properties_of(model),
+                      violation=Violation(kind="error", property=None, trace=(),
+                                          message=message),
+                      stats=Stats(elapsed_s=0.0, peak_memory_bytes=peak_memory_bytes()))
+
+
+def properties_of(model: Model) -> tuple[str, ...]:
+    return (tuple(i.name for i in model.invariants)
+            + tuple(i.name for i in model.transition_invariants))
+
+
+def _broadcast(handles, *cmd) -> list:
+    for h in handles:
+        h.send(*cmd)
+    return [h.recv() for h in handles]
+
+
+def search(handles, model: Model, recipe, *, n_initial: int, start: float,
+           max_states, max_depth, time_limit, progress, engine: str,
+           notes: tuple[str, ...] = (), collect=None) -> Result:
+    """The level-synchronous coordinator, over worker handles with ``send(cmd, ...)`` and
+    ``recv()`` (processes, the in-process worker, Ray actors). ``collect(replies, dest)``
+    gathers the batches addressed to worker ``dest`` from the expand replies."""
+    n = len(handles)
+    if collect is None:
+        def collect(replies, dest):
+            out = []
+            for r in replies:
+                got = r["out"].get(dest)
+                if isinstance(got, list):
+                    out.extend(got)
+                elif got:
+                    out.append(got)
+            return out
+    deadline = None if time_limit is None else start + time_limit
+    last_level = max_depth if max_depth is not None else sys.maxsize
+    generated = n_initial
+    distinct = expanded = 0
+    level = 1
+    cut = False
+    best: Candidate | None = None
+    rss = [0] * n
+    limit: str | None = None
+    # Each worker's CPU seconds, and the sum over phases of the busiest worker's: what
+    # the run would take on idle cores (a busy machine stretches the wall time).
+    cpu_first: list[float | None] = [None] * n
+    cpu_last = [0.0] * n
+    critical = 0.0
+
+    def tally(replies):
+        nonlocal best, critical
+        slowest = 0.0
+        for i, r in enumerate(replies):
+            best = better(best, r["best"])
+            rss[i] = max(rss[i], r["rss"])
+            if cpu_first[i] is None:
+                cpu_first[i] = cpu_last[i] = r["cpu"]
+            slowest = max(slowest, r["cpu"] - cpu_last[i])
+            cpu_last[i] = r["cpu"]
+        critical += slowest
+
+    try:
+        replies = _broadcast(handles, "init")
+        tally(replies)
+        new = sum(r["new"] for r in replies)
+        distinct = new
+        if max_states is not None and distinct > max_states:
+            limit = f"max states {max_states} reached"
+        while best is None and limit is None and new:
+            now = perf_counter()
+            if deadline is not None and now >= deadline:
+                limit = f"time limit of {time_limit:g}s reached"
+                break
+            store = level < last_level
+            time_left = None if deadline is None else deadline - now
+            replies = _broadcast(handles, "expand", level, store, time_left)
+            tally(replies)
+            generated += sum(r["generated"] for r in replies)
+            expanded += sum(r["expanded"] for r in replies)
+            timed_out = any(r["timed_out"] for r in replies)
+            for dest, h in enumerate(handles):
+                h.send("ingest", level, store, collect(replies, dest))
+            replies = [h.recv() for h in handles]
+            tally(replies)
+            # (the ingest replies count the whole level: the states stored while
+            # expanding and those stored from other workers' batches)
+            new = sum(r["new"] for r in replies)
+            cut = cut or any(r["cut"] for r in replies)
+            distinct += new
+            if new:
+                level += 1
+            if timed_out:
+                limit = f"time limit of {time_limit:g}s reached"
+            elif max_states is not None and distinct > max_states and best is None:
+                limit = f"max states {max_states} reached"
+            if progress is not None:
+                progress(ProgressInfo(distinct, generated, level, distinct - expanded,
+                                      perf_counter() - start))
+        if best is None and limit is None and cut:
+            limit = f"max depth {max_depth} reached"
+    except KeyboardInterrupt:
+        limit = "interrupted"
+    except WorkerDiedError as err:
+        limit = str(err)
+
+    elapsed = perf_counter() - start
+    if n > 1 and all(c is not None for c in cpu_first):
+        busy = " + ".join(f"{cpu_last[i] - cpu_first[i]:.2f}" for i in range(n))
+        notes = (*notes, f"workers' CPU seconds: {busy}; busiest worker per phase, "
+                         f"summed: {critical:.2f} s")
+    peak = sum(rss) + (peak_memory_bytes() if n > 1 else 0)
+    stopped = best is not None or limit is not None
+    stats = Stats(distinct_states=distinct, generated_states=generated,
+                  depth=level if distinct else 0, elapsed_s=elapsed,
+                  peak_memory_bytes=peak,
+                  queue_left=max(distinct - expanded, 0) if stopped else 0)
+    base = dict(engine=engine, spec=model.name, constants=dict(model.constants),
+                properties=properties_of(model), stats=stats, notes=notes)
+    if limit is not None and best is None:
+        return Result(status=Status.LIMIT, limit_reason=limit, **base)
+    if best is None:
+        return Result(status=Status.OK, **base)
+    path = []
+    owner, idx = best.owner, best.index
+    while True:
+        handles[owner].send("node", idx)
+        state, parent = handles[owner].recv()
+        path.append(state)
+        if parent < 0:
+            break
+        owner, idx = parent % n, parent // n
+    path.reverse()
+    return violation_result(model, recipe, best, path, base)
+
+
+def violation_result(model: Model, recipe, best: Candidate, path: list, base: dict) -> Result:
+    """The Result for a chosen candidate whose path (of stored states) is known."""
+    _, canonical = recipe.build()
+    holds = None
+    if best.kind == "transition":
+        holds = model.transition_invariants[best.prop].holds
+    if canonical is not None:
+        path = _concretize(model, path, canonical, best.post if best.has_post else None, holds)
+    elif best.has_post:
+        path = [*path, best.post]
+    trace = _trace(model, path)
+    if best.kind == "invariant":
+        return Result(status=Status.VIOLATION, violation=Violation(
+            kind="invariant", property=model.invariants[best.prop].name, trace=trace), **base)
+    if best.kind == "transition":
+        return Result(status=Status.VIOLATION, violation=Violation(
+            kind="transition", property=model.transition_invariants[best.prop].name,
+            trace=trace), **base)
+    if best.kind == "deadlock":
+        return Result(status=Status.DEADLOCK, violation=Violation(
+            kind="deadlock", property=None, trace=trace), **base)
+    return Result(status=Status.ERROR, violation=Violation(
+        kind="error", property=None, trace=trace, message=best.message), **base)

@@ -1,0 +1,348 @@
+"""Simulation: random walks through a state space too large to enumerate.
+
+Each run starts in a random initial state and takes up to ``depth`` random steps,
+checking the invariants in every state it visits and the transition invariants on
+every step (and, when deadlock is checked, that every visited state has a successor).
+Run ``k`` draws from its own generator seeded by ``(seed, k)``, so a seed reproduces
+the runs exactly, and one run can be replayed alone.
+
+A counterexample found this way is usually long and full of irrelevant steps, so it is
+*shrunk* before it is reported, the way Hypothesis shrinks a failing example: the
+behaviour is a sequence of labelled steps (action and arguments) from an initial state;
+candidates drop blocks of steps, swap adjacent steps into a canonical order, and start
+from an earlier initial state, and each candidate is replayed against the model (a step
+is valid only if the action with those arguments is enabled there) and kept only if it
+still ends in the same kind of failure of the same property. The result's notes give the
+length before shrinking.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
+
+from .explore import MODEL_ERRORS, _error_message, _trace, peak_memory_bytes
+from .model import Model, State
+from .result import Result, Stats, Status, Violation
+
+ENGINE = "simulate"
+
+
+def _model_of(target) -> Model:
+    if isinstance(target, Model):
+        return target
+    if hasattr(target, "model") and isinstance(target.model, Model):   # CompiledSpec
+        return target.model
+    if hasattr(target, "build"):                                       # a recipe
+        return target.build()[0]
+    raise TypeError(f"cannot simulate a {type(target).__name__}")
+
+
+@dataclass
+class _Failure:
+    kind: str                  # "invariant" | "transition" | "deadlock" | "error"
+    prop: str | None           # property name (invariant, transition)
+    where: str | None = None   # for errors: "successors", "initial", or the property
+    message: str | None = None
+
+
+def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
+             check_deadlock: bool | None = None, shrink: bool = True,
+             time_limit: float | None = None, max_shrink_steps: int = 5000,
+             progress: Callable[[int, int], None] | None = None) -> Result:
+    """``runs`` random walks of up to ``depth`` steps (see the module docstring).
+    ``target``: a CompiledSpec, a Model or a recipe. OK means no violation was found,
+    not that none exists. ``progress(run, runs)`` is called after each run."""
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1, not {runs}")
+    if depth < 0:
+        raise ValueError(f"depth must be at least 0, not {depth}")
+    model = _model_of(target)
+    deadlock = model.check_deadlock if check_deadlock is None else check_deadlock
+    start = perf_counter()
+    deadline = None if time_limit is None else start + time_limit
+    properties = (tuple(i.name for i in model.invariants)
+                  + tuple(i.name for i in model.transition_invariants))
+    visited: set = set()
+    generated = 0
+    longest = 0
+    found: tuple[list, _Failure, int] | None = None
+    limit = None
+    fp = _fingerprinter()
+
+    try:
+        inits = model.initial_states()
+    except MODEL_ERRORS as e:
+        return _result(model, properties, start, Status.ERROR, 0, 0, 0, Violation(
+            kind="error", property=None, trace=(),
+            message=_error_message(model, None, e, "initial")), ())
+    if not inits:
+        return _result(model, properties, start, Status.OK, 0, 0, 0, None,
+                       ("simulation: the spec has no initial state",))
+
+    done = 0
+    for run in range(runs):
+        if deadline is not None and perf_counter() >= deadline:
+            limit = f"time limit of {time_limit:g}s reached"
+            break
+        rng = random.Random(f"{seed}:{run}")
+        s = inits[rng.randrange(len(inits))]
+        path = [s]
+        generated += 1
+        visited.add(fp(s))
+        failure = _state_failure(model, s)
+        steps = 0
+        while failure is None and steps < depth:
+            try:
+                succs = model.successors(s)
+            except MODEL_ERRORS as e:
+                failure = _Failure("error", None, "successors",
+                                   _error_message(model, s, e, "successors"))
+                break
+            if not succs:
+                if deadlock:
+                    failure = _Failure("deadlock", None)
+                break
+            t = succs[rng.randrange(len(succs))]
+            failure = _step_failure(model, s, t)
+            path.append(t)
+            generated += 1
+            steps += 1
+            visited.add(fp(t))
+            if failure is None:
+                failure = _state_failure(model, t)
+            s = t
+        longest = max(longest, len(path))
+        done = run + 1
+        if progress is not None:
+            progress(done, runs)
+        if failure is not None:
+            found = (path, failure, run)
+            break
+
+    notes = [f"simulation: {done} of {runs} runs of up to {depth} steps, seed {seed}; "
+             "not exhaustive"]
+    if found is None:
+        status = Status.LIMIT if limit else Status.OK
+        return _result(model, properties, start, status, len(visited), generated, longest,
+                       None, tuple(notes), limit)
+    path, failure, run = found
+    before = len(path) - 1
+    if shrink:
+        init_index = _index_in(inits, path[0])
+        path = Shrinker(model, inits, failure, deadlock, max_shrink_steps).shrink(
+            path, init_index)
+        notes.append(f"counterexample found by run {run} with {before} steps, shrunk to "
+                     f"{len(path) - 1} steps")
+    else:
+        notes.append(f"counterexample found by run {run} with {before} steps (not shrunk)")
+    trace = _trace(model, path)
+    status = {"invariant": Status.VIOLATION, "transition": Status.VIOLATION,
+              "deadlock": Status.DEADLOCK, "error": Status.ERROR}[failure.kind]
+    violation = Violation(kind=failure.kind, property=failure.prop, trace=trace,
+                          message=failure.message if failure.kind == "error" else None)
+    return _result(model, properties, start, status, len(visited), generated, longest,
+                   violation, tuple(notes))
+
+
+def _result(model, properties, start, status, distinct, generated, longest, violation,
+            notes, limit=None) -> Result:
+    stats = Stats(distinct_states=distinct, generated_states=generated, depth=longest,
+                  elapsed_s=perf_counter() - start, peak_memory_bytes=peak_memory_bytes())
+    return Result(engine=ENGINE, spec=model.name, status=status,
+                  constants=dict(model.constants), properties=properties,
+                  violation=violation, stats=stats, notes=notes, limit_reason=limit)
+
+
+def _fingerprinter():
+    from .fingerprints import fingerprint
+
+    def fp(s):
+        try:
+            return fingerprint(s)
+        except TypeError:
+            return s
+    return fp
+
+
+def _index_in(states: list, s) -> int:
+    for i, x in enumerate(states):
+        if x == s:
+            return i
+    return 0
+
+
+def _state_failure(model: Model, s) -> _Failure | None:
+    for inv in model.invariants:
+        try:
+            ok = inv.holds(s)
+        except MODEL_ERRORS as e:
+            return _Failure("error", None, inv.name,
+                            _error_message(model, s, e, ("invariant", inv.holds)))
+        if not ok:
+            return _Failure("invariant", inv.name)
+    return None
+
+
+def _step_failure(model: Model, s, t) -> _Failure | None:
+    for inv in model.transition_invariants:
+        try:
+            ok = inv.holds(s, t)
+        except MODEL_ERRORS as e:
+            return _Failure("error", None, inv.name,
+                            _error_message(model, s, e, ("transition invariant", inv.holds)))
+        if not ok:
+            return _Failure("transition", inv.name)
+    return None
+
+
+# --------------------------------------------------------------------------- shrinking
+
+class Shrinker:
+    """Shrinks a failing behaviour: fewer steps, then earlier initial states and steps in
+    a canonical order, keeping only candidates that still fail the same way."""
+
+    def __init__(self, model: Model, inits: list, failure: _Failure, deadlock: bool,
+                 budget: int = 5000):
+        self.model = model
+        self.inits = inits
+        self.failure = failure
+        self.deadlock = deadlock
+        self.budget = budget        # candidate replays still allowed
+
+    # -- a behaviour as labels
+    def labels(self, path: list) -> list[tuple]:
+        out = []
+        for pre, post in zip(path, path[1:]):
+            label = None
+            try:
+                for step in self.model.steps(pre):
+                    if step.state == post:
+                        label = (step.action, step.args)
+                        break
+            except MODEL_ERRORS:
+                pass
+            if label is None:        # no labelled step leads there: keep the state
+                label = ("", post)
+            out.append(label)
+        return out
+
+    def replay(self, init_index: int, labels: list[tuple]) -> list | None:
+        """The shortest prefix of the behaviour that fails the same way, or None when a
+        step is not enabled or the behaviour does not fail so."""
+        self.budget -= 1
+        s = self.inits[init_index]
+        path = [s]
+        if self._fails_at(path):
+            return path
+        for action, args in labels:
+            nxt = None
+            try:
+                for step in self.model.steps(s):
+                    if (step.action, step.args) == (action, args) or (
+                            action == "" and step.state == args):
+                        nxt = step.state
+                        break
+            except MODEL_ERRORS:
+                return None
+            if nxt is None:
+                return None
+            if self.failure.kind == "transition" and self._transition_fails(s, nxt):
+                return [*path, nxt]
+            path.append(nxt)
+            s = nxt
+            if self._fails_at(path):
+                return path
+        if self.failure.kind in ("deadlock", "error") and self._ends_badly(s):
+            return path
+        return None
+
+    def _fails_at(self, path: list) -> bool:
+        f = self.failure
+        s = path[-1]
+        if f.kind == "invariant":
+            got = _state_failure(self.model, s)
+            return got is not None and got.kind == "invariant" and got.prop == f.prop
+        if f.kind == "error" and f.where not in (None, "successors", "initial"):
+            got = _state_failure(self.model, s)
+            return got is not None and got.kind == "error" and got.where == f.where
+        return False
+
+    def _transition_fails(self, s, t) -> bool:
+        got = _step_failure(self.model, s, t)
+        return got is not None and got.kind == "transition" and got.prop == self.failure.prop
+
+    def _ends_badly(self, s) -> bool:
+        f = self.failure
+        try:
+            succs = self.model.successors(s)
+        except MODEL_ERRORS as e:
+            return f.kind == "error" and f.where == "successors" and \
+                _error_message(self.model, s, e, "successors") == f.message
+        return f.kind == "deadlock" and not succs
+
+    # -- the passes
+    def shrink(self, path: list, init_index: int) -> list:
+        labels = self.labels(path)
+        best = self.replay(init_index, labels)
+        if best is None:            # cannot be replayed by labels: keep it as found
+            return path
+        labels = self.labels(best)
+        changed = True
+        while changed and self.budget > 0:
+            changed = False
+            # 1. drop blocks of steps, largest first
+            size = max(len(labels) // 2, 1)
+            while size >= 1 and self.budget > 0:
+                i = len(labels) - size
+                while i >= 0 and self.budget > 0:
+                    cand = labels[:i] + labels[i + size:]
+                    got = self.replay(init_index, cand)
+                    if got is not None and len(got) < len(best):
+                        best, labels, changed = got, self.labels(got), True
+                        i = min(i, len(labels) - size)
+                    else:
+                        i -= 1
+                size //= 2
+            # 2. an earlier initial state
+            for k in range(init_index):
+                if self.budget <= 0:
+                    break
+                got = self.replay(k, labels)
+                if got is not None and len(got) <= len(best):
+                    best, labels, init_index, changed = got, self.labels(got), k, True
+                    break
+            # 3. adjacent steps into a canonical order (may enable more drops)
+            i = 0
+            while i + 1 < len(labels) and self.budget > 0:
+                a, b = labels[i], labels[i + 1]
+                if _order_key(b) < _order_key(a):
+                    cand = labels[:i] + [b, a] + labels[i + 2:]
+                    got = self.replay(init_index, cand)
+                    if got is not None and len(got) <= len(best):
+                        best, labels, changed = got, self.labels(got), True
+                i += 1
+        return best
+
+
+def _order_key(label: tuple) -> tuple:
+    action, args = label
+    return (action, repr(args))
+
+
+def replay_run(target, seed: int, run: int, depth: int) -> list[State]:
+    """The states of run ``run`` of ``simulate(..., seed=seed)`` (without checking)."""
+    model = _model_of(target)
+    inits = model.initial_states()
+    rng = random.Random(f"{seed}:{run}")
+    s = inits[rng.randrange(len(inits))]
+    path = [s]
+    for _ in range(depth):
+        succs = model.successors(s)
+        if not succs:
+            break
+        s = succs[rng.randrange(len(succs))]
+        path.append(s)
+    return path

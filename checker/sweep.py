@@ -1,0 +1,356 @@
+"""Sweeps: the same check for a range of one constant's values, as a table and a chart.
+
+Each value is checked in a fresh process (so that each row's peak memory is its own),
+in order; the sweep stops at the first value whose check does not pass (a violation,
+or a limit: larger values would only be worse). ``write_svg`` draws distinct states and
+time against the value (hand-written SVG, no plotting library).
+
+Values are given as spec text; ``parse_sweep("N=2..6")`` expands the short forms:
+
+* ``2..6``: the integers 2 to 6;
+* ``a|b|c``: the values listed;
+* ``{r1..r4}``: shorthand for ``{r1, r2, r3, r4}`` inside any value;
+* ``3..6`` for a constant whose default is a set of numbered symbols (``RM = {r1, r2,
+  r3}``): the sets of 3 to 6 such symbols, ``{r1, r2, r3}`` to ``{r1, .., r6}``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import multiprocessing as mp
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from time import perf_counter
+
+from .result import Result, Status
+
+_RANGE = re.compile(r"^\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
+_SYMS = re.compile(r"\{\s*([A-Za-z_]\w*?)(\d+)\s*\.\.\s*([A-Za-z_]\w*?)(\d+)\s*\}")
+
+
+class SweepError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    value: str
+    status: str                 # Status.value: ok, violation, deadlock, limit, error
+    distinct: int
+    generated: int
+    depth: int
+    elapsed_s: float            # the search's own time
+    wall_s: float               # including compiling the spec and starting the process
+    peak_memory_bytes: int
+    result: Result | None = None
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "status": self.status, "distinct_states": self.distinct,
+                "generated_states": self.generated, "depth": self.depth,
+                "elapsed_s": round(self.elapsed_s, 6), "wall_s": round(self.wall_s, 6),
+                "peak_memory_bytes": self.peak_memory_bytes}
+
+
+def expand_symbols(text: str) -> str:
+    """``{r1..r4}`` -> ``{r1, r2, r3, r4}``."""
+    def repl(m: re.Match) -> str:
+        p1, a, p2, b = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
+        if p1 != p2 or b < a:
+            raise SweepError(f"cannot expand {m.group(0)!r}")
+        return "{" + ", ".join(f"{p1}{i}" for i in range(a, b + 1)) + "}"
+    return _SYMS.sub(repl, text)
+
+
+def parse_values(text: str, default=None) -> list[str]:
+    """The values of one sweep (see the module docstring); ``default`` is the
+    constant's value in the spec (a readable value), used for the set-size form."""
+    text = text.strip()
+    if not text:
+        raise SweepError("no values to sweep")
+    m = _RANGE.match(text)
+    if m:
+        lo, hi = int(m.group(1)), int(m.group(2))
+        if hi < lo:
+            raise SweepError(f"empty range {text!r}")
+        if hi - lo > 1000:
+            raise SweepError(f"range {text!r} has more than 1000 values")
+        prefix = _symbol_prefix(default)
+        if prefix is not None:
+            if lo < 0:
+                raise SweepError(f"a set cannot have {lo} elements")
+            return ["{" + ", ".join(f"{prefix}{i}" for i in range(1, k + 1)) + "}"
+                    for k in range(lo, hi + 1)]
+        return [str(i) for i in range(lo, hi + 1)]
+    return [expand_symbols(v.strip()) for v in text.split("|") if v.strip()]
+
+
+def _symbol_prefix(default) -> str | None:
+    from .values import SetValue
+
+    if not isinstance(default, SetValue) or not default.items:
+        return None
+    prefixes = set()
+    for item in default.items:
+        if not isinstance(item, str):
+            return None
+        m = re.fullmatch(r"([A-Za-z_]\w*?)(\d+)", item)
+        if not m:
+            return None
+        prefixes.add(m.group(1))
+    return prefixes.pop() if len(prefixes) == 1 else None
+
+
+def parse_sweep(item: str, defaults: dict | None = None) -> tuple[str, list[str]]:
+    """``NAME=VALUES`` -> (name, values)."""
+    name, sep, rest = item.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise SweepError(f"--const expects NAME=VALUES, e.g. N=2..6, got {item!r}")
+    return name, parse_values(rest, (defaults or {}).get(name))
+
+
+# --------------------------------------------------------------------------- running
+
+def _check(recipe, engine: str, options: dict) -> Result:
+    if engine == "explicit":
+        from .explore import explore
+
+        model, canonical = recipe.build()
+        return explore(model, canonical=canonical, **options)
+    if engine == "compact":
+        from .fingerprints import explore_compact
+
+        return explore_compact(recipe, **options)
+    if engine == "parallel":
+        from .parallel import explore_parallel
+
+        return explore_parallel(recipe, **options)
+    raise ValueError(f"unknown engine {engine!r}")
+
+
+def _child(conn, recipe, engine, options) -> None:
+    try:
+        started = perf_counter()
+        result = _check(recipe, engine, options)
+        conn.send(("ok", result, perf_counter() - started))
+    except BaseException as err:  # noqa: BLE001 (reported to the parent)
+        from .source import SpecError
+
+        text = err.render() if isinstance(err, SpecError) else f"{type(err).__name__}: {err}"
+        conn.send(("fail", text, 0.0))
+    finally:
+        conn.close()
+
+
+def run_isolated(recipe, engine: str = "explicit", options: dict | None = None
+                 ) -> tuple[Result, float]:
+    """Runs one check in a child process; (result, wall seconds). The result's peak
+    memory is the child's."""
+    options = options or {}
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    ctx = mp.get_context(method)
+    parent, child = ctx.Pipe(duplex=False)
+    started = perf_counter()
+    proc = ctx.Process(target=_child, args=(child, recipe, engine, options), daemon=False)
+    proc.start()
+    child.close()
+    try:
+        status, value, _ = parent.recv()
+    except EOFError:
+        proc.join()
+        raise SweepError(f"the check stopped unexpectedly (exit {proc.exitcode})") from None
+    finally:
+        proc.join()
+        parent.close()
+    if status != "ok":
+        raise SweepError(value)
+    return value, perf_counter() - started
+
+
+def sweep(recipe_factory, name: str, values: Sequence[str], *, engine: str = "explicit",
+          options: dict | None = None, isolate: bool = True, chart: str | None = None,
+          on_row: Callable[[SweepRow], None] | None = None) -> list[SweepRow]:
+    """Checks ``recipe_factory(value)`` for each value in order and returns a row per
+    value checked, stopping after the first that does not pass. ``recipe_factory`` may
+    also be a ``ModelSpec``, whose constant ``name`` is then set to each value.
+    ``engine``: "explicit", "compact" or "parallel" (``options`` are its keyword
+    arguments). ``chart``: where to write the SVG chart. ``on_row`` sees each row as
+    soon as it is done."""
+    if not values:
+        raise SweepError("no values to sweep")
+    if not callable(recipe_factory):
+        spec = recipe_factory
+        def recipe_factory(v, spec=spec):
+            return spec.with_const(name, v)
+    rows: list[SweepRow] = []
+    for value in values:
+        recipe = recipe_factory(value)
+        if isolate:
+            result, wall = run_isolated(recipe, engine, options)
+        else:
+            started = perf_counter()
+            result = _check(recipe, engine, options or {})
+            wall = perf_counter() - started
+        s = result.stats
+        row = SweepRow(value, result.status.value, s.distinct_states, s.generated_states,
+                       s.depth, s.elapsed_s, wall, s.peak_memory_bytes, result)
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+        if result.status is not Status.OK:
+            break
+    if chart is not None:
+        write_svg(rows, name, chart)
+    return rows
+
+
+def format_table(rows: Sequence[SweepRow], name: str) -> str:
+    """The rows as an aligned text table."""
+    head = (f"{name:<24} {'status':<9} {'distinct':>12} {'generated':>13} {'depth':>6} "
+            f"{'time s':>9} {'peak MiB':>9}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{_short(r.value, 24):<24} {r.status:<9} {r.distinct:>12,} "
+                     f"{r.generated:>13,} {r.depth:>6} {r.elapsed_s:>9.2f} "
+                     f"{r.peak_memory_bytes / 2**20:>9.1f}")
+    return "\n".join(lines)
+
+
+def _short(text: str, width: int) -> str:
+    text = _compress(text)
+    return text if len(text) <= width else text[: width - 2] + ".."
+
+
+def _compress(text: str) -> str:
+    """``{r1, r2, r3, r4}`` -> ``{r1..r4}`` (numbered symbols in a row)."""
+    m = re.fullmatch(r"\{\s*([^{}]*)\}", text.strip())
+    if not m:
+        return text
+    items = [x.strip() for x in m.group(1).split(",") if x.strip()]
+    parts = [re.fullmatch(r"([A-Za-z_]\w*?)(\d+)", x) for x in items]
+    if len(items) < 3 or not all(parts):
+        return text
+    prefix = {p.group(1) for p in parts}
+    nums = [int(p.group(2)) for p in parts]
+    if len(prefix) != 1 or nums != list(range(nums[0], nums[0] + len(nums))):
+        return text
+    pre = prefix.pop()
+    return f"{{{pre}{nums[0]}..{pre}{nums[-1]}}}"
+
+
+# --------------------------------------------------------------------------- the chart
+
+_W, _H = 720, 400
+_L, _R, _T, _B = 80, 80, 48, 72       # margins
+
+
+def svg_chart(rows: Sequence[SweepRow], name: str) -> str:
+    """An SVG line chart: distinct states (left axis; logarithmic when they span more
+    than two orders of magnitude) and search time in seconds (right axis) against the
+    swept value."""
+    if not rows:
+        raise SweepError("nothing to chart")
+    pw, ph = _W - _L - _R, _H - _T - _B
+    n = len(rows)
+
+    def x(i: int) -> float:
+        return _L + (pw * (i + 0.5) / n)
+
+    states = [max(r.distinct, 0) for r in rows]
+    times = [max(r.elapsed_s, 0.0) for r in rows]
+    positive = [s for s in states if s > 0]
+    log = bool(positive) and max(positive) / min(positive) > 100
+    if log:
+        lo = 10 ** math.floor(math.log10(min(positive)))
+        hi = 10 ** math.ceil(math.log10(max(max(positive), 10)))
+        span = math.log10(hi) - math.log10(lo)
+
+        def ys(v: float) -> float:
+            v = max(v, lo)
+            return _T + ph - ph * (math.log10(v) - math.log10(lo)) / span
+        s_ticks = [lo * 10 ** k for k in range(int(round(span)) + 1)]
+    else:
+        hi = _nice(max(states) or 1)
+
+        def ys(v: float) -> float:
+            return _T + ph - ph * v / hi
+        s_ticks = [hi * k / 4 for k in range(5)]
+    t_hi = _nice(max(times) or 1.0)
+
+    def yt(v: float) -> float:
+        return _T + ph - ph * v / t_hi
+    t_ticks = [t_hi * k / 4 for k in range(5)]
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
+           f'viewBox="0 0 {_W} {_H}" font-family="sans-serif" font-size="12">',
+           f'<title>modelcheck sweep over {html.escape(name)}</title>',
+           f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="white"/>',
+           f'<text x="{_W / 2}" y="22" text-anchor="middle" font-size="15">'
+           f'States and time against {html.escape(name)}</text>',
+           f'<rect x="{_L}" y="{_T}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>']
+    for v in s_ticks:
+        y = ys(v)
+        out.append(f'<line x1="{_L - 4}" y1="{y:.1f}" x2="{_L + pw}" y2="{y:.1f}" '
+                   'stroke="#ddd"/>')
+        out.append(f'<text x="{_L - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#1f5fa8">'
+                   f'{_fmt_count(v)}</text>')
+    for v in t_ticks:
+        y = yt(v)
+        out.append(f'<text x="{_L + pw + 8}" y="{y + 4:.1f}" fill="#c0392b">{v:g}</text>')
+    for i, r in enumerate(rows):
+        out.append(f'<text x="{x(i):.1f}" y="{_T + ph + 18}" text-anchor="middle">'
+                   f'{html.escape(_short(r.value, 18))}</text>')
+        if r.status != "ok":
+            out.append(f'<text x="{x(i):.1f}" y="{_T + ph + 34}" text-anchor="middle" '
+                       f'fill="#c0392b">{html.escape(r.status)}</text>')
+    out.append(f'<text x="{_L + pw / 2}" y="{_H - 14}" text-anchor="middle">'
+               f'{html.escape(name)}</text>')
+    out.append(f'<text x="18" y="{_T + ph / 2}" text-anchor="middle" fill="#1f5fa8" '
+               f'transform="rotate(-90 18 {_T + ph / 2})">distinct states'
+               f'{" (log scale)" if log else ""}</text>')
+    out.append(f'<text x="{_W - 18}" y="{_T + ph / 2}" text-anchor="middle" fill="#c0392b" '
+               f'transform="rotate(90 {_W - 18} {_T + ph / 2})">search time (s)</text>')
+    for series, y, color in ((states, ys, "#1f5fa8"), (times, yt, "#c0392b")):
+        pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(series))
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" '
+                   'stroke-width="2"/>')
+        for i, v in enumerate(series):
+            shown = _fmt_count(v) if series is states else f"{v:.2f} s"
+            out.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" fill="{color}">'
+                       f'<title>{html.escape(rows[i].value)}: {shown}</title></circle>')
+    lx = _L + 10
+    out.append(f'<line x1="{lx}" y1="{_T + 12}" x2="{lx + 20}" y2="{_T + 12}" '
+               'stroke="#1f5fa8" stroke-width="2"/>')
+    out.append(f'<text x="{lx + 26}" y="{_T + 16}">distinct states</text>')
+    out.append(f'<line x1="{lx}" y1="{_T + 30}" x2="{lx + 20}" y2="{_T + 30}" '
+               'stroke="#c0392b" stroke-width="2"/>')
+    out.append(f'<text x="{lx + 26}" y="{_T + 34}">search time (s)</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def write_svg(rows: Sequence[SweepRow], name: str, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(svg_chart(rows, name))
+
+
+def _nice(v: float) -> float:
+    """A round number at least ``v`` (1, 2 or 5 times a power of ten)."""
+    if v <= 0:
+        return 1.0
+    e = 10 ** math.floor(math.log10(v))
+    for m in (1, 2, 5, 10):
+        if v <= m * e:
+            return m * e
+    return 10 * e
+
+
+def _fmt_count(v: float) -> str:
+    if v >= 1e6:
+        return f"{v / 1e6:g}M"
+    if v >= 1e3:
+        return f"{v / 1e3:g}k"
+    return f"{v:g}"
