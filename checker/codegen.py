@@ -78,7 +78,9 @@ class ExprGen:
     # ------------------------------------------------------- packed maps
     def entry_to_value(self, v: T.Type, raw: str) -> str:
         """A packed map entry (an integer) as a value of type ``v``."""
-        if isinstance(v, (T.EnumT, T.SymT, T.SetT, T.MapT, T.BoolT)):
+        if isinstance(v, T.BoolT):
+            return f"({raw} == 1)"  # a bool, never 1: states must compare and marshal alike
+        if isinstance(v, (T.EnumT, T.SymT, T.SetT, T.MapT)):
             return raw
         if isinstance(v, T.IntT):
             return raw if v.lo == 0 else f"({raw} + {v.lo})"

@@ -17,7 +17,6 @@ orbit: exact, and usually one or two permutations per state instead of n!.
 from __future__ import annotations
 
 import itertools
-import marshal
 from collections.abc import Callable
 from typing import Any
 
@@ -201,6 +200,9 @@ class Symmetry:
             self.groups.append((len(sym.members), fns, columns, complete))
         self.n_slots = len(var_types) + extra_slots
         self._identity = {n: tuple(range(n)) for n, *_ in self.groups}
+        self._all_perms = list(itertools.product(
+            *(itertools.permutations(range(n)) for n, *_ in self.groups))) \
+            if len(self.groups) > 1 else []
 
     def _column(self, slot: int, t: T.Type, sym: T.SymT):
         """A function giving, for each element of ``sym``, what the variable in ``slot``
@@ -239,9 +241,25 @@ class Symmetry:
         return None
 
     def canonical(self, state: tuple) -> tuple:
-        for n, fns, columns, complete in self.groups:
-            state = self._canonical_one(state, n, fns, columns, complete)
-        return state
+        if len(self.groups) == 1:
+            n, fns, columns, complete = self.groups[0]
+            return self._canonical_one(state, n, fns, columns, complete)
+        # Several symmetric sets: a signature of one set's elements may mention another
+        # set's elements, so sorting one set at a time is not a function of the orbit.
+        # Take the least image over every combination of permutations (exact).
+        best = best_key = None
+        for combo in self._all_perms:
+            image = state
+            for (n, fns, _, _), p in zip(self.groups, combo):
+                if p != self._identity[n]:
+                    image = list(image)
+                    for i, f in fns:
+                        image[i] = f(image[i], p)
+                    image = tuple(image)
+            key = _order_key(image)
+            if best is None or key < best_key:
+                best, best_key = image, key
+        return best
 
     def _canonical_one(self, state, n, fns, columns, complete):
         # Signature of element e: what each variable says about e alone.
@@ -265,12 +283,21 @@ class Symmetry:
                 image = tuple(image)
             if len(perms) == 1:
                 return image
-            # marshal's bytes, not hash(): the same in every process (hash(None) is not,
-            # before Python 3.12), so workers and resumed runs agree on representatives.
-            key = marshal.dumps(image)
+            # Compare by value, with none and booleans made plain integers: the order is
+            # the same in every process (unlike hash(None) before Python 3.12) and does
+            # not depend on whether a flag is stored as True or 1.
+            key = _order_key(image)
             if best is None or key < best_key:
                 best, best_key = image, key
         return best
+
+
+def _order_key(x):
+    if isinstance(x, tuple):
+        return tuple(_order_key(y) for y in x)
+    if x is None:
+        return -(1 << 62)
+    return int(x)
 
 
 def _sorting_permutations(sig: list) -> list[tuple[int, ...]]:

@@ -53,15 +53,15 @@ def case(name: str, *values, slow: bool = False):
 # ------------------------------------------------------------- specs that hold
 # (id, spec, options, distinct states, depth)
 HOLDS = [
-    case("primary_backup", "specs/replication/primary_backup.spec", {}, 1578, 21),
+    case("primary_backup", "specs/replication/primary_backup.spec", {}, 1158, 21),
     case("primary_backup-faults", "specs/replication/primary_backup.spec",
-         {"faults": ("all",)}, 46314, 27, slow=True),
+         {"faults": ("all",)}, 38258, 27, slow=True),
     case("primary_backup_lazy-nofaults", "specs/replication/primary_backup_lazy.spec", {},
          10, 5),
     case("multi_master", "specs/replication/multi_master.spec", {}, 901, 16),
     case("multi_master-faults", "specs/replication/multi_master.spec", {"faults": ("all",)},
          31923, 18, slow=True),
-    case("dns-nofaults", "specs/loadbalancing/dns.spec", {}, 32, 9),
+    case("dns-nofaults", "specs/loadbalancing/dns.spec", {}, 25, 9),
     case("health_checked_lb-faults", "specs/loadbalancing/health_checked_lb.spec",
          {"faults": ("all",)}, 328, 14),
     case("2pc_faults-nofaults", "specs/variants/2pc_faults.spec", {}, 80, 11),
