@@ -289,11 +289,12 @@ def _property_name(model: Model, kind: str, holds: Callable) -> str:
     raise AssertionError("unknown property")  # pragma: no cover
 
 
-def _path(seen: dict[State, object], state: State) -> list[State]:
-    """The states from an initial state to ``state``, following parent links."""
+def _path(seen: dict[State, object], state: State, root: object = _ROOT) -> list[State]:
+    """The states from an initial state to ``state``, following parent links (an initial
+    state's parent is ``root``)."""
     path = [state]
     parent = seen[state]
-    while parent is not _ROOT:
+    while parent is not root:
         path.append(parent)
         parent = seen[parent]
     path.reverse()

@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from time import perf_counter
 
-from .explore import MODEL_ERRORS, ProgressInfo, _concretize, _error_message, _trace
+from .explore import MODEL_ERRORS, ProgressInfo, _concretize, _error_message, _path, _trace
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
 
@@ -802,14 +802,7 @@ class CompactSearch:
     def _path(self, state) -> list | None:
         """The stored states from an initial state to ``state``."""
         if self.exact:
-            seen = self.seen.map
-            path = [state]
-            parent = seen[state]
-            while parent is not _ROOT:
-                path.append(parent)
-                parent = seen[parent]
-            path.reverse()
-            return path
+            return _path(self.seen.map, state, _ROOT)
         return regenerate_path(self.model, self.canonical, self.seen, fingerprint(state))
 
 
