@@ -4,8 +4,10 @@ model. The CLI, the benchmarks and the tests all load specs through here."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
-from .compile import CompiledSpec, FaultSelectionError, compile_spec, select_faults
+from .compile import CompiledSpec, compile_spec
+from .faults import FaultSelectionError, select_faults
 from .parser import parse, parse_expression, read_source
 from .source import Diagnostic, Source, Span, SpecError
 from .typecheck import check
@@ -41,4 +43,6 @@ def load_spec(path: str, consts: Mapping[str, str] | Sequence[str] = (),
     except FaultSelectionError as err:
         raise SpecError([Diagnostic(str(err), Span.unknown())],
                         Source("--faults", ",".join(faults))) from None
-    return compile_spec(typed, chosen, check_deadlock, max_faults)
+    compiled = compile_spec(typed, chosen.actions, check_deadlock, max_faults)
+    return replace(compiled, unmodelled_faults=chosen.unmodelled) if chosen.unmodelled \
+        else compiled

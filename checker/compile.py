@@ -40,23 +40,8 @@ class CompiledSpec:
     # Each action switched on, with its generated function: state -> [(packed args,
     # next state)]. For engines that take one chosen action (trace validation).
     action_functions: tuple[tuple[ir.Action, Callable], ...] = ()
-
-
-class FaultSelectionError(ValueError):
-    pass
-
-
-def select_faults(typed: ir.TypedSpec, requested: tuple[str, ...]) -> tuple[str, ...]:
-    """Which fault actions to switch on; ``all`` means every one."""
-    names = [a.name for a in typed.actions if a.fault]
-    if "all" in requested:
-        return tuple(names)
-    unknown = [r for r in requested if r not in names]
-    if unknown:
-        known = ", ".join(names) if names else "none"
-        raise FaultSelectionError(f"unknown fault {', '.join(unknown)} (this spec's faults: "
-                                  f"{known}, or all)")
-    return tuple(n for n in names if n in requested)
+    # Fault kinds asked for on the command line that no fault action of the spec has.
+    unmodelled_faults: tuple[str, ...] = ()
 
 
 def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),

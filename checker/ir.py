@@ -288,6 +288,7 @@ class VarInfo:
     slot: int
     t: Type
     span: Span = _span()
+    durable: bool = False
 
 
 @dataclass(frozen=True)
@@ -308,6 +309,7 @@ class Action:
     body: tuple[Stmt, ...]
     fault: bool = False
     span: Span = _span()
+    fault_kind: str | None = None  # crash, loss, ... (checker.faults.FAULT_KINDS)
 
 
 @dataclass(frozen=True)

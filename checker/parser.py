@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import gc
 import sys
+from dataclasses import dataclass
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
@@ -74,6 +75,12 @@ def _tok_span(tok: Token) -> Span:
     return Span(tok.line, tok.column, tok.end_line, tok.end_column)
 
 
+@dataclass(frozen=True)
+class _FaultMarker:
+    kind: str | None
+    kind_span: Span | None
+
+
 @v_args(meta=True, inline=True)
 class _ToAst(Transformer):
     """One short method per grammar rule; the grammar already shaped the tree."""
@@ -115,15 +122,21 @@ class _ToAst(Transformer):
     def param(self, meta, name, type_):
         return S.Param(str(name), type_, _span(meta))
 
-    def var_decl(self, meta, *parts):
+    def var_decl(self, meta, durable, *parts):
         *names, type_ = parts
-        return [S.VarDecl(str(n), type_, _tok_span(n)) for n in names]
+        return [S.VarDecl(str(n), type_, _tok_span(n), durable is not None) for n in names]
 
     def init_decl(self, meta, body):
         return S.InitDecl(body, span=_span(meta))
 
+    def fault_marker(self, meta, _fault, kind):
+        return _FaultMarker(None if kind is None else str(kind),
+                            None if kind is None else _tok_span(kind))
+
     def action_decl(self, meta, fault, name, params, body):
-        return S.ActionDecl(str(name), tuple(params or ()), body, fault is not None, _span(meta))
+        return S.ActionDecl(str(name), tuple(params or ()), body, fault is not None, _span(meta),
+                            None if fault is None else fault.kind,
+                            (fault and fault.kind_span) or S._NOSPAN)
 
     def action_params(self, meta, *binders):
         return [b for b in binders if b is not None]

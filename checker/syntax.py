@@ -295,6 +295,7 @@ class VarDecl(Decl):
     name: str
     type: Expr
     span: Span = _span()
+    durable: bool = False  # survives a crash: a `fault(crash)` action may not assign it
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,8 @@ class ActionDecl(Decl):
     body: tuple[Stmt, ...]
     fault: bool = False
     span: Span = _span()
+    fault_kind: str | None = None  # `fault(crash)`: the kind `--faults crash` selects
+    fault_kind_span: Span = _span()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 from . import ir
 from . import syntax as S
 from . import types as T
+from .faults import FAULT_KINDS
 from .ir import ir_nodes
 from .source import Diagnostic, Source, Span, SpecError
 from .universe import Universe, UniverseError, iter_bits
@@ -152,7 +153,7 @@ class Checker:
             if isinstance(d, S.VarDecl) and self.decls.get(d.name) is d:
                 t = self._guard(self.resolve_type, d.type)
                 if t is not None:
-                    self.vars[d.name] = ir.VarInfo(d.name, slot, t, d.span)
+                    self.vars[d.name] = ir.VarInfo(d.name, slot, t, d.span, d.durable)
                     slot += 1
                 else:
                     self.broken.add(d.name)
@@ -397,7 +398,21 @@ class Checker:
                 params.append(binding)
                 scope = scope.child(**{binding.local.name: binding.local})
         body, _ = self.block(d.body, scope, None)
-        return ir.Action(d.name, tuple(params), body, d.fault, d.span)
+        if d.fault_kind is not None and d.fault_kind not in FAULT_KINDS:
+            raise self.error(f"unknown fault kind `{d.fault_kind}`", d.fault_kind_span,
+                             expected=FAULT_KINDS)
+        if d.fault_kind == "crash":
+            self._check_crash_keeps_durable(d.name, body)
+        return ir.Action(d.name, tuple(params), body, d.fault, d.span, d.fault_kind)
+
+    def _check_crash_keeps_durable(self, action: str, body: tuple[ir.Stmt, ...]) -> None:
+        """A crash loses volatile state only: the point of declaring a variable durable."""
+        for node in ir_nodes(body):
+            if isinstance(node, ir.Assign) and self.vars[node.var.name].durable:
+                self.error(f"`{action}` is a crash fault and `{node.var.name}` is declared "
+                           "durable: a crash cannot change durable state", node.span,
+                           notes=("a crash loses only volatile variables; change the variable "
+                                  "in a restart action, or do not declare it durable",))
 
     def _invariant(self, d: S.InvariantDecl) -> ir.Invariant:
         e = self.expr(d.body, _Scope(primes=d.transition, predicate=True))

@@ -255,12 +255,14 @@ def _decl(d: S.Decl) -> list[str]:
         params = "" if d.params is None else "(" + ", ".join(_param(p) for p in d.params) + ")"
         return [f"def {d.name}{params} = {_expr(d.body, 0, True)}"]
     if isinstance(d, S.VarDecl):
-        return [f"var {d.name}: {_expr(d.type, 0, True)}"]
+        return [("durable " if d.durable else "") + f"var {d.name}: {_expr(d.type, 0, True)}"]
     if isinstance(d, S.InitDecl):
         return ["init:", *_block(d.body, 1)]
     if isinstance(d, S.ActionDecl):
         params = f"({_binders(d.params)})" if d.params else ""
-        head = ("fault " if d.fault else "") + f"action {d.name}{params}:"
+        marker = "" if not d.fault else "fault " if d.fault_kind is None else \
+            f"fault({d.fault_kind}) "
+        head = marker + f"action {d.name}{params}:"
         return [head, *_block(d.body, 1)]
     if isinstance(d, S.InvariantDecl):
         head = ("transition " if d.transition else "") + ("lemma" if d.lemma else "invariant")

@@ -276,6 +276,24 @@ fault action Glitch:
     assert (doc["distinct_states"], doc["generated_states"]) == (9, 15)
 
 
+def test_faults_by_kind_and_unmodelled_kinds():
+    """`--faults crash,loss` selects fault actions by their declared kind; a kind the spec
+    does not model is named in the header, not an error."""
+    result = cli(PAXOS, "--const", "MaxBallot=0", "--faults", "crash,duplication")
+    assert result.exit_code == 0, result.output
+    assert "faults:     crash: Crash (at most 2 per behaviour)" in result.stdout
+    assert "not modelled: duplication" in result.stdout
+    result = cli(PAXOS, "--const", "MaxBallot=0", "--faults", "crash,restart,loss")
+    assert "faults:     crash: Crash; restart: Restart; loss: Lose" in result.stdout
+
+
+def test_unknown_fault_lists_names_and_kinds():
+    result = cli(PAXOS, "--faults", "crsh")
+    assert result.exit_code == 2
+    assert "unknown fault crsh (this spec's faults: Crash (crash), Restart (restart), " \
+        "Lose (loss); kinds: crash, restart, loss, duplication" in result.stderr
+
+
 # ------------------------------------------------------------- input errors
 def test_missing_spec_file_exits_2(tmp_path):
     result = cli(str(tmp_path / "missing.spec"))

@@ -49,19 +49,24 @@ def test_2pc_tree():
     spec = p((ROOT / "specs/2pc.spec").read_text())
     assert spec.name == "TwoPhase"
     kinds = [type(d).__name__ for d in spec.decls]
-    assert kinds[:6] == ["ConstDecl", "SymmetryDecl", "OptionDecl", "EnumDecl", "EnumDecl",
-                         "RecordDecl"]
+    assert kinds[:7] == ["ConstDecl", "SymmetryDecl", "OptionDecl", "OptionDecl", "EnumDecl",
+                         "EnumDecl", "RecordDecl"]
     const = spec.decls[0]
     assert const == S.ConstDecl("RM", S.SetLit((S.Name("r1"), S.Name("r2"), S.Name("r3"))))
-    assert spec.decls[3] == S.EnumDecl("RMState", ("working", "prepared", "committed",
+    assert spec.decls[4] == S.EnumDecl("RMState", ("working", "prepared", "committed",
                                                    "aborted"))
     prepared = next(d for d in spec.decls if d.name == "Prepared")
     assert prepared == S.RecordDecl("message", "Prepared", (S.FieldDecl("rm", S.Name("RM")),))
     commit = next(d for d in spec.decls if d.name == "Commit")
     assert commit == S.RecordDecl("message", "Commit", ())
-    actions = [d.name for d in spec.decls if isinstance(d, S.ActionDecl)]
-    assert actions == ["TMRcvPrepared", "TMCommit", "TMAbort", "RMPrepare", "RMChooseToAbort",
-                       "RMRcvCommitMsg", "RMRcvAbortMsg"]
+    actions = [(d.name, d.fault_kind) for d in spec.decls if isinstance(d, S.ActionDecl)]
+    assert actions == [("TMRcvPrepared", None), ("TMCommit", None), ("TMAbort", None),
+                       ("RMPrepare", None), ("RMChooseToAbort", None),
+                       ("RMRcvCommitMsg", None), ("RMRcvAbortMsg", None),
+                       ("RMCrash", "crash"), ("RMRestart", "restart"), ("TMCrash", "crash"),
+                       ("TMRestart", "restart")]
+    durable = [d.name for d in spec.decls if isinstance(d, S.VarDecl) and d.durable]
+    assert durable == ["rmState", "tmState"]
     rm_prepare = next(d for d in spec.decls if d.name == "RMPrepare")
     assert rm_prepare.params == (S.Binder(("r",), S.Name("RM")),)
     assert rm_prepare.body[1] == S.Assign(S.Index(S.Name("rmState"), (S.Name("r"),)),

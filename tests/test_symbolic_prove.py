@@ -109,8 +109,9 @@ def load(name, text=None, consts=(), faults=()):
 def test_two_phase_commit_is_proved(rms):
     report = prove_report(load("2pc.spec", consts=[f"RM={rms}"]))
     assert report.result.status is Status.OK, render_proof(report)
-    assert report.conjuncts[0] == "Consistent" and len(report.conjuncts) == 8
-    assert len(report.obligations) == 8 * 8
+    # Consistent, NotBlocked and nine lemmas; seven actions and init.
+    assert report.conjuncts[0] == "Consistent" and len(report.conjuncts) == 11
+    assert len(report.obligations) == 11 * 8
     assert all(s.status == "ok" for s in report.sanity)
 
 
@@ -120,6 +121,26 @@ def test_paxos_agreement_is_proved_with_three_ballots():
     assert report.result.status is Status.OK, render_proof(report)
     assert "Agreement" in report.conjuncts and len(report.actions) == 4
     assert all(s.status == "ok" for s in report.sanity)
+
+
+def test_paxos_agreement_is_proved_under_its_faults():
+    """Loss of 1a/1b messages and crash-restart with durable acceptor state keep the same
+    invariant inductive: the proof covers the faulty protocol too."""
+    report = prove_report(load("paxos.spec", consts=["MaxBallot=1"], faults=["all"]))
+    assert report.result.status is Status.OK, render_proof(report)
+    assert {"Crash", "Restart", "Lose"} <= set(report.actions)
+
+
+def test_2pc_lemmas_under_crashes_fail_from_reachable_states():
+    """The 2PC proof is of the protocol without faults. With the TM's crash switched on,
+    the lemmas that say so (NoCrash; TMCommitted, since the TM forgets its votes) fail
+    from reachable pre-states, each with its path: the prover says the protocol changed,
+    not that the invariant is too weak."""
+    report = prove_report(load("2pc.spec", faults=["TMCrash"]))
+    assert report.result.status is Status.VIOLATION
+    reachable = {(cti.action, cti.conjunct) for cti in report.ctis if cti.reachable}
+    assert {("TMCrash", "NoCrash"), ("TMCrash", "TMCommitted")} <= reachable, \
+        render_proof(report)
 
 
 def test_lemmas_do_not_change_the_state_space():
@@ -183,6 +204,7 @@ def test_reachable_cti_under_symmetry(symmetry):
     # reachable state. RM is symmetric, so the search may store one state per orbit; the
     # path shown still ends in the CTI's own pre-state.
     lemmas = (SPECS / "2pc.spec").read_text().split("# ---- The inductive invariant")[1]
+    lemmas = lemmas.split("# For NotBlocked")[0]  # the rest names the fault-only variables
     text = (SPECS / "buggy" / "2pc_early_commit.spec").read_text() + "\n#" + lemmas
     compiled = load("early", text)
     report = prove_report(compiled, symmetry=symmetry)
@@ -287,7 +309,7 @@ def test_render_proof_text_and_json():
     # The Result renders with the ordinary text renderer too.
     assert "Invariant Consistent is violated." in render_text(report.result)
     proved = render_proof(prove_report(load("2pc.spec")))
-    assert "Proved: the conjunction is inductive (64 obligations" in proved
+    assert "Proved: the conjunction is inductive (88 obligations" in proved
 
 
 def test_queries_can_be_dumped_as_smt2(tmp_path):

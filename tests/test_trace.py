@@ -67,7 +67,7 @@ def test_rejected_guard_is_explained(tmp_path):
     assert why["kind"] == "guard" and why["action"] == "TMCommit"
     assert why["conditions"][0]["condition"] == "tmPrepared == {r1, r2, r3}"
     assert why["conditions"][0]["values"] == {"tmPrepared": "{r1, r2}"}
-    assert why["line"] == 38
+    assert why["line"] == 69
     # The witness matches events 1-5: six states, the last with tmPrepared = {r1, r2}.
     assert len(r.violation.trace) == 6
     assert r.violation.trace[-1].label == "TMRcvPrepared(r2)"
@@ -195,7 +195,8 @@ def test_rejected_at_the_initial_state(tmp_path):
 def test_initial_state_given_by_the_header(tmp_path):
     start = {"rmState": {"r1": "prepared", "r2": "prepared", "r3": "prepared"},
              "tmState": "init", "tmPrepared": ["r1", "r2", "r3"],
-             "msgs": [{"tag": "Prepared", "rm": r} for r in ("r1", "r2", "r3")]}
+             "msgs": [{"tag": "Prepared", "rm": r} for r in ("r1", "r2", "r3")],
+             "rmUp": {"r1": True, "r2": True, "r3": True}, "tmUp": True}
     path = jsonl(tmp_path, [{"header": {"init": start, "initial": "given"}},
                             {"event": "TMCommit"}])
     assert validate(TPC, path).status is Status.OK

@@ -60,9 +60,13 @@ def test_2pc_types():
     assert [c.name for c in types["msgs"].elem.cases] == ["Prepared", "Commit", "Abort"]
     assert spec.options["deadlock"] is False
     assert spec.symmetry == ("RM",)
-    assert [a.name for a in spec.actions] == [
+    assert [a.name for a in spec.actions if not a.fault] == [
         "TMRcvPrepared", "TMCommit", "TMAbort", "RMPrepare", "RMChooseToAbort",
         "RMRcvCommitMsg", "RMRcvAbortMsg"]
+    assert [(a.name, a.fault_kind) for a in spec.actions if a.fault] == [
+        ("RMCrash", "crash"), ("RMRestart", "restart"), ("TMCrash", "crash"),
+        ("TMRestart", "restart")]
+    assert [v.name for v in spec.variables if v.durable] == ["rmState", "tmState"]
 
 
 def test_paxos_types_and_constants():
@@ -180,6 +184,9 @@ TYPE_ERRORS = {
                              "var msgs: set[Message]\ninit:\n    msgs = {}\n"
                              "invariant I: forall m in msgs: not (m is Prepare)\n",
     "tc_no_init": "spec Bad\nvar x: 0..1\n",
+    "tc_unknown_fault_kind": BASE + INIT + "fault(crahs) action Crash:\n    count = 0\n",
+    "tc_crash_changes_durable": BASE.replace("var count", "durable var count") + INIT
+                                + "fault(crash) action Crash:\n    count = 0\n",
 }
 
 

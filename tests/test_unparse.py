@@ -52,8 +52,10 @@ def test_printed_2pc_reads_like_the_source():
     text = unparse(spec)
     assert "spec TwoPhase\n" in text
     assert "enum RMState = working | prepared | committed | aborted\n" in text
-    assert ("action RMPrepare(r in RM):\n    require rmState[r] == working\n"
+    assert ("action RMPrepare(r in RM):\n    require rmUp[r] and rmState[r] == working\n"
             "    rmState[r] = prepared\n") in text
+    assert "durable var rmState: map[RM, RMState]\n" in text
+    assert "fault(crash) action TMCrash:\n" in text
     assert ("invariant Consistent: forall r1, r2 in RM: "
             "not (rmState[r1] == aborted and rmState[r2] == committed)\n") in text
 
@@ -277,6 +279,8 @@ def _stmts(depth: int):
 
 
 BLOCKS = _tuple_of(_stmts(2), 1, 4)
+from checker.faults import FAULT_KINDS  # noqa: E402
+
 DECLS = st.one_of(
     st.builds(S.ConstDecl, NAMES, st.none() | stmt_exprs),
     st.builds(S.SymmetryDecl, NAMES),
@@ -286,10 +290,12 @@ DECLS = st.one_of(
     st.builds(S.DefDecl, NAMES,
               st.none() | _tuple_of(st.builds(S.Param, NAMES, st.none() | stmt_exprs), 0, 2),
               stmt_exprs),
-    st.builds(S.VarDecl, NAMES, stmt_exprs),
+    st.builds(S.VarDecl, NAMES, stmt_exprs, durable=st.booleans()),
     st.builds(S.InitDecl, BLOCKS),
     st.builds(S.ActionDecl, NAMES, _tuple_of(_binder(stmt_exprs), 0, 2), BLOCKS,
               st.booleans()),
+    st.builds(S.ActionDecl, NAMES, _tuple_of(_binder(stmt_exprs), 0, 2), BLOCKS,
+              st.just(True), fault_kind=st.sampled_from(FAULT_KINDS)),
     st.builds(S.InvariantDecl, NAMES, stmt_exprs, st.booleans(), lemma=st.booleans()),
     st.builds(S.OptionDecl, NAMES, stmt_exprs),
 )
