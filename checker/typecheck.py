@@ -1018,7 +1018,12 @@ class Checker:
         arity = {"append": 2, "put": 2, "take": 2, "count": 2}.get(f, 1)
         if n != arity:
             raise self.error(f"`{f}` takes {arity} argument(s), given {n}", e.span)
-        a = self.expr(e.args[0], scope)
+        # put(put({}, x), y): the bag argument of put/take has the result's type, so an
+        # empty literal there is read as a bag.
+        bag_hint = expected if f in ("put", "take") and isinstance(expected, T.BagT) else None
+        a = self.expr(e.args[0], scope, bag_hint)
+        if bag_hint is not None and isinstance(a, ir.SetLit) and not a.elems:
+            a = ir.SetLit((), bag_hint, a.span)  # the empty bag
         t = a.t
         if isinstance(t, T.BagT) and f in ("size", "put", "take", "count"):
             if f == "size":
