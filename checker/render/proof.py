@@ -44,6 +44,11 @@ def render_proof(report: Any, *, color: bool = False, header_lines: Sequence[str
     lines.extend(_table(report, paint))
     lines.append("")
     lines.extend(_sanity(report, paint))
+    fragment = getattr(report, "fragment", None)
+    if fragment is not None:
+        lines.append("")
+        lines.append(paint("Quantifier alternation (decidable-fragment check):", "head"))
+        lines.extend("  " + x for x in fragment.lines())
     for i, ob in enumerate(report.ctis, start=1):
         lines.append("")
         lines.extend(_cti(report, ob, i, paint))
@@ -121,6 +126,7 @@ def _cti(report: Any, ob: Any, i: int, paint) -> list[str]:
                          + ("in an initial state" if len(trace) == 1 else
                             f"{len(trace) - 1} step(s) from an initial state"), "bad"))
         out.append(f"  Verdict: {ob.verdict}.")
+        out.extend(_universe(ob))
         out.extend(_states(trace, paint, first_title="initial state"))
         out.append(f"  {ob.conjunct} is false in the last state.")
         return out
@@ -128,6 +134,7 @@ def _cti(report: Any, ob: Any, i: int, paint) -> list[str]:
     label = step.label if step is not None else ob.action
     out.append(paint(f"CTI {i}: {ob.conjunct} is not preserved by {label}", "bad"))
     out.append(f"  Verdict: {ob.verdict}.")
+    out.extend(_universe(ob))
     if ob.reachable and ob.witness is not None:
         path = " -> ".join(s.label for s in ob.witness[1:]) or "(an initial state)"
         out.append(f"  The pre-state is reached in {len(ob.witness) - 1} step(s): {path}")
@@ -139,6 +146,12 @@ def _cti(report: Any, ob: Any, i: int, paint) -> list[str]:
     out.extend(_states(trace, paint, first_title=title))
     out.append(f"  {ob.conjunct} is false in the post-state.")
     return out
+
+
+def _universe(ob: Any) -> list[str]:
+    """For an unbounded proof's CTI: the finite model's sorts and their elements."""
+    lines = getattr(ob, "universe", ())
+    return [f"  Model: {line}" for line in lines]
 
 
 def _states(trace, paint, first_title: str) -> list[str]:
@@ -174,7 +187,10 @@ def _verdict(report: Any, paint) -> str:
         n = len(report.ctis)
         unreachable = sum(1 for o in report.ctis if o.reachable is False)
         hint = ""
-        if unreachable == n:
+        if getattr(report, "fragment", None) is not None:
+            hint = (" Unbounded CTIs: check each with bounded constants (`modelcheck prove` "
+                    "without --unbounded, with --const for the sizes shown).")
+        elif unreachable == n:
             hint = " Every CTI starts from an unreachable state: add a lemma that rules it out."
         elif any(o.reachable is True for o in report.ctis):
             hint = " Some CTI starts from a reachable state: a real bug, not a weak invariant."
@@ -196,7 +212,7 @@ def proof_to_json(report: Any) -> dict:
         return [{"action": s.action, "args": [to_json(a) for a in s.args],
                  "state": {k: to_json(v) for k, v in s.state.items()}} for s in steps]
 
-    return {
+    out = {
         "engine": "prove",
         "spec": report.spec,
         "status": report.result.status.value,
@@ -217,6 +233,17 @@ def proof_to_json(report: Any) -> dict:
         "limit_reason": report.result.limit_reason,
         "elapsed_s": round(report.elapsed_s, 4),
     }
+    fragment = getattr(report, "fragment", None)
+    if fragment is not None:
+        out["unbounded"] = {
+            "sorts": list(report.sorts), "quorums": list(report.quorums),
+            "fixed": list(report.fixed), "decidable": not fragment.cycles,
+            "fragment": fragment.lines(),
+            "alternations": sorted({f"{e.src} -> {e.dst}" for e in fragment.edges}),
+        }
+        for o, j in zip(report.obligations, out["obligations"]):
+            j["model"] = list(getattr(o, "universe", ())) or None
+    return out
 
 
 def render_proof_json(report: Any) -> str:
