@@ -11,11 +11,19 @@ measures the other load; "crit s" against one worker's CPU seconds does not.
     python benchmarks/bench_scale.py                      # 2pc RM=8, paxos MaxBallot=2
     python benchmarks/bench_scale.py --quick              # 2pc RM=7, paxos MaxBallot=1
     python benchmarks/bench_scale.py --repeat 3 --workers 2 4
+    python benchmarks/bench_scale.py --cases paxos-3 --compact --no-parallel  # ballots 0..3
+    python benchmarks/bench_scale.py --auto               # also the CLI's default engine
+
+Cases check the properties the CLI checks by default (no lemmas). Engines: "explicit"
+(one process), "parallel" (N processes from the start), "auto" (the CLI's default: one
+process until a level has 20,000 new states, then one worker per core), "compact"
+(fingerprints, one process).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -28,6 +36,7 @@ CASES = {
     "paxos-2": ("specs/paxos.spec", ["MaxBallot=2"]),
     "2pc-7": ("specs/2pc.spec", ["RM={r1,r2,r3,r4,r5,r6,r7}"]),
     "paxos-1": ("specs/paxos.spec", ["MaxBallot=1"]),
+    "paxos-3": ("specs/paxos.spec", ["MaxBallot=3"]),
 }
 
 
@@ -37,6 +46,12 @@ def one(case: str, engine: str, workers: int, symmetry: bool) -> dict:
 
     path, consts = CASES[case]
     recipe = ModelSpec.from_file(path, consts, symmetry=symmetry)
+    # the properties the CLI checks by default: every invariant but the lemmas
+    lemmas = {i.name for i in recipe.compile().typed.invariants if i.lemma}
+    model, canonical = recipe.build()
+    names = [i.name for i in (*model.invariants, *model.transition_invariants)
+             if i.name not in lemmas]
+    recipe = dataclasses.replace(recipe, invariants=tuple(names))
     model, canonical = recipe.build()
     t0 = os.times()
     wall = time.perf_counter()
@@ -48,6 +63,10 @@ def one(case: str, engine: str, workers: int, symmetry: bool) -> dict:
         from checker.parallel import explore_parallel
 
         result = explore_parallel(recipe, workers=workers)
+    elif engine == "auto":
+        from checker.parallel import HANDOVER_AT, explore_parallel
+
+        result = explore_parallel(recipe, workers=workers, handover_at=HANDOVER_AT)
     elif engine == "compact":
         from checker.fingerprints import explore_compact
 
@@ -91,6 +110,12 @@ def main() -> None:
     parser.add_argument("--workers", nargs="*", type=int, default=[2])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--compact", action="store_true", help="also the compact engine")
+    parser.add_argument("--auto", action="store_true",
+                        help="also the CLI's default engine (one process, then N workers)")
+    parser.add_argument("--no-parallel", action="store_true",
+                        help="no runs with several processes from the start")
+    parser.add_argument("--no-explicit", action="store_true",
+                        help="no one-process baseline (the compact engine alone)")
     parser.add_argument("--symmetry", action="store_true")
     parser.add_argument("--one", nargs=4, metavar=("CASE", "ENGINE", "WORKERS", "SYM"),
                         help=argparse.SUPPRESS)
@@ -106,10 +131,14 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.machine()} {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, load average {' '.join(load)}")
     print(f"{'case':<9} {'engine':<9} {'w':>2} {'status':<7} {'distinct':>10} {'generated':>11} "
-          f"{'search s':>9} {'wall s':>7} {'cpu s':>7} {'crit s':>7} {'peak MiB':>9} "
-          f"{'speedup':>8}")
+          f"{'search s':>9} {'wall s':>7} {'cpu s':>7} {'crit s':>7} {'states/s':>9} "
+          f"{'peak MiB':>9} {'speedup':>8}")
     for case in cases:
-        configs = [("explicit", 1)] + [("parallel", w) for w in opts.workers]
+        configs = [] if opts.no_explicit else [("explicit", 1)]
+        if not opts.no_parallel:
+            configs += [("parallel", w) for w in opts.workers]
+        if opts.auto:
+            configs += [("auto", w) for w in opts.workers]
         if opts.compact:
             configs.append(("compact", 1))
         for _ in range(opts.repeat):
@@ -122,12 +151,13 @@ def main() -> None:
                 # speedup: one worker's search time over this one's, and (in brackets)
                 # one worker's CPU time over the critical path, for busy machines
                 speed = f"{base['search_s'] / d['search_s']:.2f}x" if base else ""
-                if crit:
+                if crit and base:
                     speed += f" ({base['cpu_s'] / crit:.2f}x)"
+                rate = d["distinct"] / d["search_s"] if d["search_s"] > 0 else 0.0
                 print(f"{case:<9} {engine:<9} {workers:>2} {d['status']:<7} {d['distinct']:>10,} "
                       f"{d['generated']:>11,} {d['search_s']:>9.2f} {d['wall_s']:>7.2f} "
-                      f"{d['cpu_s']:>7.2f} {crit or 0:>7.2f} {d['peak_mib']:>9.1f} {speed}",
-                      flush=True)
+                      f"{d['cpu_s']:>7.2f} {crit or 0:>7.2f} {rate:>9,.0f} {d['peak_mib']:>9.1f} "
+                      f"{speed}", flush=True)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ def _faults_option(f):
     f = click.option("--max-faults", type=click.IntRange(min=0), default=None,
                      help="At most this many fault steps in any behaviour.")(f)
     return click.option("--faults", default="", metavar="NAMES",
-                        help="Fault actions to switch on: comma-separated names, or 'all'.")(f)
+                        help="Faults to switch on: comma-separated kinds (crash, restart, loss, "
+                        "duplication, reordering, partition, heal), fault action names, or "
+                        "'all'.")(f)
 
 
 def _format_option(choices=("text", "json")):
@@ -102,6 +104,7 @@ def _select_invariants(compiled, inv: tuple[str, ...], lemmas: bool = True):
 
 
 def _header(spec_path: str, compiled, model, deadlock: bool) -> list[str]:
+    from .faults import describe_switched_on
     from .values import format_value
 
     lines = [f"Checking {model.name} ({spec_path})"]
@@ -120,10 +123,13 @@ def _header(spec_path: str, compiled, model, deadlock: bool) -> list[str]:
         lines.append(f"  lemmas:     {len(lemmas)} not checked (--lemmas checks them too)")
     if compiled.faults:
         budget = compiled.max_faults
-        lines.append("  faults:     " + ", ".join(compiled.faults)
+        lines.append("  faults:     " + describe_switched_on(compiled.typed, compiled.faults)
                      + (f" (at most {budget} per behaviour)" if budget is not None else ""))
     elif any(a.fault for a in compiled.typed.actions):
         lines.append("  faults:     none switched on (use --faults)")
+    if compiled.unmodelled_faults:
+        lines.append("  not modelled: " + ", ".join(compiled.unmodelled_faults)
+                     + " (no fault action of that kind in this spec)")
     return lines
 
 
@@ -178,10 +184,12 @@ def _scale_options(f):
                      show_default=True,
                      help="Where the workers run: processes on this machine, or Ray "
                           "actors (pip install 'modelcheck[ray]').")(f)
-    return click.option("--workers", type=click.IntRange(min=1), default=1, metavar="N",
-                        show_default=True,
+    return click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
                         help="Explore in N processes, the seen set partitioned by state "
-                             "hash (the same counts and verdicts as one).")(f)
+                             "hash (the same counts and verdicts as one). Default: one per "
+                             "core, started only once a BFS level has 20,000 new states "
+                             "(smaller runs stay in one process); one with --checkpoint, "
+                             "--memory-limit or --fingerprints.")(f)
 
 
 @main.command("check")
@@ -242,6 +250,12 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     if canonical is not None:
         header.append(f"  symmetry:   {', '.join(compiled.typed.symmetry)} (one state per "
                       "orbit; --no-symmetry for the full state space)")
+    if workers is None and backend == "local" and (checkpoint_dir or memory_limit or compact):
+        from .parallel import default_workers
+
+        if default_workers() > 1:
+            header.append("  workers:    1 (--checkpoint, --memory-limit and --fingerprints "
+                          "work on one worker)")
     result = _explained(spec, compiled, result)
     _emit(result, fmt, color, header, compiled=compiled, report=report)
 
@@ -254,7 +268,7 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
         from .ray_backend import RayUnavailableError, explore_ray
 
         try:
-            return explore_ray(recipe, workers=workers if workers > 1 else None,
+            return explore_ray(recipe, workers=workers if workers and workers > 1 else None,
                                address=address, progress=progress, **limits)
         except RayUnavailableError as err:
             click.echo(f"error: {err}", err=True)
@@ -262,6 +276,16 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
     if address is not None:
         click.echo("error: --address needs --backend ray", err=True)
         sys.exit(EXIT_INPUT)
+    if workers is None:
+        # one per core, once the frontier is worth the processes; the one-worker
+        # features (--checkpoint, --memory-limit, --fingerprints) run on one
+        from .parallel import HANDOVER_AT, default_workers, explore_parallel
+
+        cores = default_workers()
+        if cores > 1 and not (checkpoint_dir or memory_limit or compact):
+            return explore_parallel(recipe, workers=cores, progress=progress,
+                                    handover_at=HANDOVER_AT, **limits)
+        workers = 1
     if workers > 1:
         if checkpoint_dir or memory_limit or compact:
             click.echo("error: --checkpoint, --memory-limit and --fingerprints need one "
@@ -526,11 +550,14 @@ def bmc_cmd(spec, depth, consts, inv, deadlock, solver_timeout, smt2, faults, ma
               help="Write every solver query to DIR as SMT-LIB 2.")
 @click.option("--symmetry/--no-symmetry", default=True,
               help="Use symmetry in the reachability search that classifies each CTI.")
+@click.option("--unbounded", is_flag=True,
+              help="Prove for any number of nodes: each `symmetry` set becomes an "
+                   "uninterpreted sort, majority quorums a sort whose elements intersect.")
 @_faults_option
 @_format_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
-def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, faults, max_faults, fmt,
-              color):
+def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, unbounded, faults,
+              max_faults, fmt, color):
     """Prove with Z3 that the invariants are inductive: initiation, and consecution for
     every (action, conjunct) pair; each failure comes with a counterexample to induction
     and whether its pre-state is reachable."""
@@ -538,9 +565,19 @@ def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, faults, max_
     from .symbolic import prove_report
 
     compiled = _load(spec, consts, faults, None, max_faults)
+    if unbounded and k > 1:
+        click.echo("error: --unbounded proves by induction (k = 1); leave out --k", err=True)
+        sys.exit(EXIT_INPUT)
     try:
-        report = prove_report(compiled, list(inv) or None, k=k, timeout_s=solver_timeout,
-                              smt2_dir=smt2, symmetry=symmetry)
+        if unbounded:
+            from .parser import read_source
+            from .symbolic.unbounded import prove_unbounded_report
+
+            report = prove_unbounded_report(compiled, read_source(spec), list(inv) or None,
+                                            timeout_s=solver_timeout, smt2_dir=smt2)
+        else:
+            report = prove_report(compiled, list(inv) or None, k=k, timeout_s=solver_timeout,
+                                  smt2_dir=smt2, symmetry=symmetry)
     except SpecError as err:
         _fail_input(err)
     if fmt == "json":
@@ -548,8 +585,11 @@ def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, faults, max_
     else:
         use_color = sys.stdout.isatty() if color is None else color
         lines = [f"Proving {compiled.model.name} ({spec})" + (f" by {k}-induction" if k > 1
-                                                              else "")]
+                                                              else "")
+                 + (" for any number of nodes" if unbounded else "")]
         lines += _header(spec, compiled, compiled.model, False)[1:]
+        if unbounded:
+            lines += report.header_lines()
         click.echo(render_proof(report, color=use_color, header_lines=lines))
     sys.exit(report.result.exit_code)
 

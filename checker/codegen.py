@@ -14,13 +14,14 @@ assignment binds a fresh local, so alternatives never see each other's writes.
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from . import ir
 from . import runtime as rt
 from . import types as T
 from .optimize import miniscope
-from .universe import Universe
+from .universe import Universe, UniverseError, iter_bits
 
 _SCALARS = (int, bool, type(None))
 
@@ -34,6 +35,8 @@ class Pool:
         # Bound names known to hold one kind of message (by uid): their fields are read
         # at a fixed position. Uids are unique per spec, so this is safe to share.
         self.narrowed: dict[int, int] = {}
+        # element_mask's results, by (bound uid, condition, elements considered)
+        self.masks: dict[Any, tuple[int, int, int] | None] = {}
 
     def add(self, value: Any, key: Any = None) -> str:
         if key is not None and key in self._memo:
@@ -105,6 +108,8 @@ class ExprGen:
     def map_read(self, mt: T.MapT, code: str, key: ir.Expr) -> str:
         w = self.univ.entry_width(mt.value)
         sh, fixed = self.map_shift(mt, key)
+        if fixed is not None and isinstance(mt.value, T.BoolT):
+            return f"(({code} & {1 << fixed}) != 0)"  # one mask test, still a bool
         raw = f"({code} & {(1 << w) - 1})" if fixed == 0 else \
             f"(({code} >> {sh}) & {(1 << w) - 1})"
         return self.entry_to_value(mt.value, raw)
@@ -203,6 +208,16 @@ class ExprGen:
             if isinstance(dom, ir.Const):
                 dom = ir.Const(dom.value & mask, dom.t)
             else:
+                low = (mask & -mask).bit_length() - 1
+                span = (mask >> low).bit_length()
+                if span <= _LOOKUP_BITS:
+                    # a few possible elements (one message kind): the members of every
+                    # subset, listed once here; one index per state
+                    values = self.univ.table(elem)
+                    fn = rt.indexed if with_bits else rt.members
+                    lut = tuple(tuple(fn((m << low) & mask, values)) for m in range(1 << span))
+                    name = self.pool.add(lut, ("lookup", with_bits, elem, mask))
+                    return f"{name}[({self.expr(dom)} & {mask}) >> {low}]"
                 table = self.pool.add(self.univ.table(elem), ("table", elem))
                 fn = "_indexed" if with_bits else "_members"
                 return f"{fn}({self.expr(dom)} & {mask}, {table})"
@@ -221,6 +236,52 @@ class ExprGen:
             return f"{fn}({code}, {self.univ.int_base})"
         table = self.pool.add(self.univ.table(elem), ("table", elem))
         return f"{'_indexed' if with_bits else '_members'}({code}, {table})"
+
+    def element_mask(self, b: ir.Binding, cond: ir.Expr, conds
+                     ) -> tuple[int, int, int] | None:
+        """When ``cond`` depends on nothing but the element ``b`` binds (and constants),
+        and ``b`` ranges over a set: the bits of the elements satisfying it, among those
+        that narrowing leaves (``within``), as ``(true, within, raises)``, computed once
+        here; ``raises``: the elements on which evaluating ``cond`` fails (a field the
+        message lacks...). A filter or quantifier over the set is then one mask
+        operation per state, or the loop as before when the set holds an element of
+        ``raises`` (so that the same error is reported). None when it does not apply."""
+        dt = b.domain.t
+        if not isinstance(dt, T.SetT) or isinstance(dt.elem, T.AnyT):
+            return None
+        uid = b.local.uid
+        if not _element_only(cond, uid, self.defs):
+            return None
+        try:
+            n = self.univ.bits(dt.elem)
+        except UniverseError:
+            return None
+        if n > MASK_ELEMENTS:
+            return None
+        within = self.narrow(b, conds)
+        if within is None:
+            within = (1 << n) - 1
+        key = ("elemmask", uid, cond, within)
+        memo = self.pool.masks
+        if key in memo:
+            return memo[key]
+        result = None
+        try:
+            holds = _predicate(cond, uid, self.univ, self.defs)
+            true = raises = 0
+            for bit in iter_bits(within):
+                value = self.univ.at_bit(dt.elem, bit)
+                try:
+                    if holds(value):
+                        true |= 1 << bit
+                except Exception:  # noqa: BLE001 (left to run time)
+                    raises |= 1 << bit
+            if raises != within:
+                result = (true, within, raises)
+        except Exception:  # noqa: BLE001 (left to run time)
+            result = None
+        memo[key] = result
+        return result
 
     def loops(self, bindings: tuple[ir.Binding, ...], conds=()) -> str:
         return " ".join(
@@ -376,6 +437,23 @@ class ExprGen:
                 return "True" if e.kind == "forall" else "False"
             joiner = " and " if e.kind == "forall" else " or "
             return "(" + joiner.join(self.expr(ir.substitute(e.body, m)) for m in combos) + ")"
+        if len(e.bindings) == 1:
+            b = e.bindings[0]
+            conds = (e.body,) if e.kind == "exists" else (_antecedent(e.body),)
+            masks = self.element_mask(b, e.body, conds)
+            if masks is not None:
+                true, within, raises = masks
+                dom = self.expr(b.domain)
+                if e.kind == "exists":
+                    fast = f"(({dom} & {true}) != 0)"
+                else:
+                    fast = f"(({dom} & {within & ~true}) == 0)"
+                if not raises:
+                    return fast
+                return f"({fast} if not ({dom} & {raises}) else {self._quant_loop(e)})"
+        return self._quant_loop(e)
+
+    def _quant_loop(self, e: ir.Quant) -> str:
         fn = "all" if e.kind == "forall" else "any"
         if e.kind == "exists":
             loops = self.loops(e.bindings, (e.body,))
@@ -385,8 +463,15 @@ class ExprGen:
 
     def _SetFilter(self, e: ir.SetFilter) -> str:
         b = e.binding
+        masks = self.element_mask(b, e.cond, (e.cond,))
         dom = self.domain(b.domain, True, self.narrow(b, (e.cond,)))
-        return f"sum(_b for _b, l{b.local.uid} in {dom} if {self.expr(e.cond)})"
+        loop = f"sum(_b for _b, l{b.local.uid} in {dom} if {self.expr(e.cond)})"
+        if masks is None:
+            return loop
+        code = self.expr(b.domain)
+        if not masks[2]:
+            return f"({code} & {masks[0]})"
+        return f"(({code} & {masks[0]}) if not ({code} & {masks[2]}) else {loop})"
 
     def _SetMap(self, e: ir.SetMap) -> str:
         assert isinstance(e.t, T.SetT)
@@ -462,6 +547,8 @@ class ExprGen:
         return f"_chkv({a}, {valid}, {what}, {show})"
 
 
+_LOOKUP_BITS = 10     # iterating a kind of at most this many elements: a lookup table
+_MAX_SPLIT_DEPTH = 40  # a require's conjuncts become nested ifs up to this indentation
 UNROLL_QUANT = 64    # quantifiers over at most this many constant combinations are unrolled
 UNROLL_PARAMS = 64   # likewise action parameters
 UNROLL_CHOOSE = 16   # likewise choose
@@ -607,12 +694,47 @@ def _validator_compound(univ: Universe, t: T.Type):
     return lambda v: True
 
 
+_IDENT = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+_ASSIGN = re.compile(r"([A-Za-z_][\w, ]*?) = ")
+
+
+def _targets(text: str) -> list[str]:
+    """The names a generated statement line binds (assignment or ``for`` targets)."""
+    if text.startswith("for "):
+        return [x.strip() for x in text[4:text.index(" in ")].split(",")]
+    m = _ASSIGN.match(text)
+    return [x.strip() for x in m.group(1).split(",")] if m else []
+
+
 class Lines:
+    """Generated source, line by line. An ``if`` line identical to its previous sibling
+    (the last line at the same indentation, with nothing shallower since) is merged into
+    it, when the statements in between (its body) bind none of the names it tests: the
+    unrolled copies of an action then test a shared guard once, not once per copy
+    (``if tmState == init:`` over every ``TMRcvPrepared(r)``). Order is unchanged."""
+
     def __init__(self) -> None:
         self.lines: list[str] = []
+        # indent -> (index of the last line at that indent, names bound in its body
+        # since), for the lines still open (no shallower line added after them)
+        self._open: dict[int, tuple[int, set[str]]] = {}
 
     def add(self, indent: int, text: str) -> None:
-        self.lines.append("    " * indent + text)
+        line = "    " * indent + text
+        is_if = text.startswith("if ") and text.endswith(":")
+        if is_if:
+            prev = self._open.get(indent)
+            if prev is not None and self.lines[prev[0]] == line and \
+                    prev[1].isdisjoint(_IDENT.findall(text[3:])):
+                return  # what follows goes on in the previous copy's body
+        for k in [k for k in self._open if k >= indent]:
+            del self._open[k]
+        bound = _targets(text)
+        if bound:
+            for _, names in self._open.values():
+                names.update(bound)
+        self._open[indent] = (len(self.lines), set())
+        self.lines.append(line)
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
@@ -625,6 +747,32 @@ def def_functions(defs, univ: Universe, pool: Pool, out: Lines) -> None:
         params = [f"l{p.uid}" for p in d.params] + [f"v{s}" for s in d.reads]
         out.add(0, f"def d{d.uid}({', '.join(params)}):")
         out.add(1, f"return {gen.expr(d.body)}")
+
+
+MASK_ELEMENTS = 4096  # element-only filters over sets of at most this many elements fold
+
+
+def _element_only(e: ir.Expr, uid: int, defs) -> bool:
+    """Reads no state: only the bound name ``uid``, names bound inside, constants."""
+    nodes = list(ir.ir_nodes(e))
+    bound = {x.local.uid for x in nodes if isinstance(x, ir.Binding)} | {uid}
+    return not any(
+        isinstance(x, (ir.Var, ir.Enabled)) or (isinstance(x, ir.Local) and x.uid not in bound)
+        or (isinstance(x, ir.CallDef) and defs[x.def_id].reads)
+        for x in nodes)
+
+
+def _predicate(cond: ir.Expr, uid: int, univ: Universe, defs):
+    """``cond`` as a Python function of the element bound to ``uid`` (compiled by the
+    same code generator, so it means exactly what the code it replaces means)."""
+    pool = Pool()
+    out = Lines()
+    def_functions([d for d in defs if not d.reads], univ, pool, out)
+    out.add(0, f"def _pred(l{uid}):")
+    out.add(1, f"return {ExprGen(univ, pool, tuple(defs), {}).expr(cond)}")
+    ns = pool.namespace()
+    exec(compile(out.text(), "<predicate>", "exec"), ns)  # noqa: S102 (generated code only)
+    return ns["_pred"]
 
 
 def evaluate_constant(e: ir.Expr, univ: Universe, defs) -> Any:
@@ -667,8 +815,18 @@ class StmtGen:
             if isinstance(st.cond, ir.Const) and st.cond.value is True:
                 self.block(more, env, ind, rest)
                 return
-            self.out.add(ind, f"if {g.expr(st.cond)}:")
-            self.block(more, env, ind + 1, rest)
+            # One `if` per conjunct (the same tests, in the same order): the unrolled
+            # copies of an action then share their leading tests (see Lines).
+            parts = list(conjuncts(st.cond))
+            if len(parts) == 1 or ind + len(parts) > _MAX_SPLIT_DEPTH:
+                parts = [st.cond]
+            for c in parts:
+                code = g.expr(c)
+                if code == "True":  # e.g. a variable the compiler found never changes
+                    continue
+                self.out.add(ind, f"if {code}:")
+                ind += 1
+            self.block(more, env, ind, rest)
         elif isinstance(st, ir.Let):
             self.out.add(ind, f"l{st.local.uid} = {g.expr(st.value)}")
             self.block(more, env, ind, rest)

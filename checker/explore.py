@@ -62,6 +62,23 @@ class ProgressInfo:
         return self.distinct / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+@dataclass
+class Handover:
+    """Where ``explore(..., handover_at=N)`` stopped, at the end of a level whose new
+    states number at least N, so that several workers can go on
+    (``checker.parallel``): every distinct state with the state it was first reached
+    from (``_ROOT`` for an initial state), in the order stored; the last
+    ``len(frontier)`` of them are the next level, not yet expanded, and their
+    invariants hold."""
+
+    seen: dict
+    frontier: list
+    generated: int
+    expanded: int
+    level: int           # the level of ``frontier`` (1 = the initial states)
+    elapsed_s: float
+
+
 class _Stop(Exception):  # noqa: N818 (control flow, not an error)
     """Leaves the search loop with an outcome (internal)."""
 
@@ -81,7 +98,8 @@ def explore(
     progress: Callable[[ProgressInfo], None] | None = None,
     progress_interval: float = 1.0,
     canonical: Callable[[State], State] | None = None,
-) -> Result:
+    handover_at: int | None = None,
+) -> Result | Handover:
     """Check ``model``'s invariants (and deadlock freedom) in every reachable state.
 
     ``max_states`` bounds the number of distinct states, ``max_depth`` the number of BFS
@@ -91,6 +109,9 @@ def explore(
     ``canonical`` (symmetry reduction) maps each state to the representative of its
     orbit; the search stores representatives only, and a counterexample is replayed
     into a concrete behaviour of the unreduced model.
+
+    ``handover_at`` (for ``checker.parallel``): when a level ends with at least this
+    many new states, return a ``Handover`` instead of going on.
     """
     if max_states is not None and max_states < 1:
         raise ValueError(f"max_states must be at least 1, not {max_states}")
@@ -110,6 +131,8 @@ def explore(
     invs = tuple(i.holds for i in model.invariants)
     tinvs = tuple(i.holds for i in model.transition_invariants)
     root = _ROOT
+    plain = not tinvs and canonical is None
+    tcheck = transition_checker(tinvs) if tinvs else None
     seen: dict[State, object] = {}
     room = sys.maxsize if max_states is None else max_states  # distinct states still allowed
     last_level = max_depth if max_depth is not None else sys.maxsize
@@ -192,16 +215,39 @@ def explore(
                         raise _Stop("deadlock", state=s)
                     continue
                 generated += len(succs)
-                for t in succs:
-                    if tinvs:
-                        for holds in tinvs:
-                            try:
-                                ok = holds(s, t)
-                            except MODEL_ERRORS as e:
-                                raise _Stop("error", state=s, exc=e, post=t,
-                                            where=("transition invariant", holds)) from None
-                            if not ok:
-                                raise _Stop("transition", state=s, post=t, holds=holds)
+                if plain:
+                    # The common case (no transition invariants, no symmetry), on its
+                    # own: a successor equal to its parent (a step that changes
+                    # nothing) is known without a look-up in the seen set.
+                    for t in succs:
+                        if t != s and t not in seen:
+                            if not store:
+                                cut = True
+                                continue
+                            if room == 0:
+                                raise _Stop("limit", reason=f"max states {max_states} reached")
+                            room -= 1
+                            seen[t] = s
+                            append(t)
+                            for holds in invs:
+                                try:
+                                    ok = holds(t)
+                                except MODEL_ERRORS as e:
+                                    raise _Stop("error", state=t, exc=e,
+                                                where=("invariant", holds)) from None
+                                if not ok:
+                                    raise _Stop("invariant", state=t, holds=holds)
+                    continue
+                # the first failing transition, if any (reported when the loop
+                # reaches it: a new state before it is stored and checked first)
+                bad = tcheck(s, succs) if tcheck is not None else None
+                for k, t in enumerate(succs):
+                    if bad is not None and k == bad[0]:
+                        _, holds, exc = bad
+                        if exc is not None:
+                            raise _Stop("error", state=s, exc=exc, post=t,
+                                        where=("transition invariant", holds))
+                        raise _Stop("transition", state=s, post=t, holds=holds)
                     if canonical is not None and t not in seen:
                         # (a state already seen is a representative: no work needed)
                         t = canonical(t)
@@ -225,6 +271,9 @@ def explore(
             frontier = nxt
             if nxt:
                 level += 1
+                if handover_at is not None and len(nxt) >= handover_at and not cut:
+                    return Handover(seen, nxt, generated, expanded, level,
+                                    perf_counter() - start)
         if cut:
             raise _Stop("limit", reason=f"max depth {max_depth} reached")
     except _Stop as stop:
@@ -279,6 +328,114 @@ def explore(
     message = _error_message(model, info.get("state"), info["exc"], info["where"])
     return Result(status=Status.ERROR, violation=Violation(
         kind="error", property=None, trace=trace, message=message), **base)
+
+
+def transition_checker(tinvs: tuple[Callable, ...]):
+    """``check(s, succs)``: the first transition from ``s`` (in the order of ``succs``,
+    then of ``tinvs``) that violates a transition invariant, as ``(index, holds,
+    exception or None)``, or None when all hold.
+
+    A compiled transition invariant reads only some variables of the next state (known
+    from its code, see ``next_state_reads``); a successor that agrees with ``s`` on those
+    (a step that changes nothing, or only other variables) gives the same verdict as
+    ``holds(s, s)``, computed once per state."""
+    info = [(holds, next_state_reads(holds)) for holds in tinvs]
+
+    def check(s, succs):
+        best = None
+        for j, (holds, get) in enumerate(info):
+            limit = len(succs) if best is None else best[0] + 1
+            sk = get(s) if get is not None else None
+            base = None     # holds(s, s), once needed: True, or False on a failure
+            for k in range(limit):
+                t = succs[k]
+                if get is not None and get(t) == sk:
+                    if base is None:
+                        try:
+                            base = bool(holds(s, s))
+                        except MODEL_ERRORS:
+                            base = False
+                    if base:
+                        continue
+                try:
+                    ok = holds(s, t)
+                    exc = None
+                except MODEL_ERRORS as e:
+                    ok, exc = False, e
+                if not ok:
+                    if best is None or (k, j) < (best[0], best[3]):
+                        best = (k, holds, exc, j)
+                    break
+        return None if best is None else best[:3]
+    return check
+
+
+def transition_failures(tinvs: tuple[Callable, ...]):
+    """``failures(s, succs)``: for each successor with a failing transition invariant,
+    in order, ``(index, invariant's index, exception or None)`` for the first that
+    fails (the same shortcut as ``transition_checker``)."""
+    info = [(holds, next_state_reads(holds)) for holds in tinvs]
+
+    def failures(s, succs):
+        failed: dict[int, tuple] = {}
+        for j, (holds, get) in enumerate(info):
+            sk = get(s) if get is not None else None
+            base = None
+            for k, t in enumerate(succs):
+                if k in failed:
+                    continue
+                if get is not None and get(t) == sk:
+                    if base is None:
+                        try:
+                            base = bool(holds(s, s))
+                        except MODEL_ERRORS:
+                            base = False
+                    if base:
+                        continue
+                try:
+                    if holds(s, t):
+                        continue
+                    failed[k] = (k, j, None)
+                except MODEL_ERRORS as e:
+                    failed[k] = (k, j, e)
+        return [failed[k] for k in sorted(failed)]
+    return failures
+
+
+def next_state_reads(holds: Callable):
+    """For a compiled transition invariant (``def invariantN(s, t): v0, ... = s;
+    w0, ... = t; return ...``): an ``itemgetter`` of the next state's variables it reads
+    (a state's own ``t == s`` comparison when none); None for any other function."""
+    import dis
+    from operator import itemgetter
+
+    code = getattr(holds, "__code__", None)
+    if code is None or code.co_argcount != 2 or code.co_flags & 0x0C:  # *args, **kw
+        return None
+    t_name = code.co_varnames[1]
+    ins = list(dis.get_instructions(code))
+    stores = ("STORE_FAST", "STORE_DEREF")
+    loads_t = [i for i, x in enumerate(ins) if x.opname == "LOAD_FAST" and x.argval == t_name]
+    if len(loads_t) != 1 or any(x.argval == t_name for x in ins
+                                if x.opname in ("LOAD_CLOSURE", "LOAD_DEREF", "DELETE_FAST")
+                                or x.opname in stores):
+        return None
+    at = loads_t[0]
+    if at + 1 >= len(ins) or ins[at + 1].opname != "UNPACK_SEQUENCE":
+        return None
+    n = ins[at + 1].argval
+    targets = ins[at + 2:at + 2 + n]
+    if len(targets) != n or any(x.opname not in stores for x in targets):
+        return None
+    names = [x.argval for x in targets]
+    if len(set(names)) != n or any(
+            x.opname in stores and x.argval in names for x in ins[:at + 2] + ins[at + 2 + n:]):
+        return None     # a name of the next state's variables is also bound elsewhere
+    used = {x.argval for x in ins if x.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE")}
+    slots = [k for k, name in enumerate(names) if name in used]
+    if not slots:
+        return lambda state: ()
+    return itemgetter(*slots) if len(slots) > 1 else itemgetter(slots[0])
 
 
 def _property_name(model: Model, kind: str, holds: Callable) -> str:

@@ -37,7 +37,15 @@ from collections import deque
 from collections.abc import Callable
 from time import perf_counter
 
-from .explore import MODEL_ERRORS, ProgressInfo, _concretize, _error_message, _path, _trace
+from .explore import (
+    MODEL_ERRORS,
+    ProgressInfo,
+    _concretize,
+    _error_message,
+    _path,
+    _trace,
+    transition_checker,
+)
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
 
@@ -451,6 +459,7 @@ class CompactSearch:
         self.started = False          # the initial states are stored
         self.elapsed_before = 0.0     # seconds spent by earlier runs (resumed searches)
         self.peak_rss = 0
+        self._tcheck = None
         # False while a chunk is being expanded: a stop then leaves the search in a state
         # that cannot be checkpointed (the chunk's states are neither queued nor done).
         self.consistent = True
@@ -609,7 +618,10 @@ class CompactSearch:
     def _expand(self, states: list) -> None:
         model, canonical = self.model, self.canonical
         successors = model.successors
-        tinvs = tuple(i.holds for i in model.transition_invariants)
+        if self._tcheck is None and model.transition_invariants:
+            self._tcheck = transition_checker(
+                tuple(i.holds for i in model.transition_invariants))
+        tcheck = self._tcheck
         deadlock = self.deadlock
         recent_new, recent_old = self.recent_new, self.recent_old
         flat: list = []
@@ -633,21 +645,15 @@ class CompactSearch:
                     stop = _Stop("deadlock", state=s)
                     break
                 continue
-            if tinvs:
-                for k, t in enumerate(succs):
-                    for holds in tinvs:
-                        try:
-                            ok = holds(s, t)
-                        except MODEL_ERRORS as e:
-                            stop = _Stop("error", state=s, exc=e, post=t,
-                                         where=("transition invariant", holds))
-                            break
-                        if not ok:
-                            stop = _Stop("transition", state=s, post=t, holds=holds)
-                            break
-                    if stop is not None:
-                        succs = succs[:k]
-                        break
+            if tcheck is not None:
+                bad = tcheck(s, succs)
+                if bad is not None:
+                    k, holds, exc = bad
+                    t = succs[k]
+                    stop = (_Stop("transition", state=s, post=t, holds=holds) if exc is None
+                            else _Stop("error", state=s, exc=exc, post=t,
+                                       where=("transition invariant", holds)))
+                    succs = succs[:k]
             # States stored in this level or the previous one need no fingerprint.
             keep = [t for t in succs if t not in recent_new and t not in recent_old]
             if canonical is not None and keep:
