@@ -55,7 +55,7 @@ class Pool:
             "_range": rt.range_mask, "_subsets": rt.subsets, "_union": rt.union,
             "_min": rt.set_min, "_max": rt.set_max, "_seq_at": rt.seq_at, "_seq_pos": rt.seq_pos,
             "_head": rt.head, "_last": rt.last, "_tail": rt.tail, "_chk": rt.check_int,
-            "_chkv": rt.check_value, "_nofield": rt.field_missing,
+            "_chkv": rt.check_value, "_chkseq": rt.check_seq, "_nofield": rt.field_missing,
             "_bag_members": rt.bag_members, "_bag_indexed": rt.bag_indexed,
             "_bag_size": rt.bag_size, "_bag_put": rt.bag_put, "_bag_take": rt.bag_take,
             "_slice": rt.seq_slice,
@@ -517,10 +517,13 @@ class ExprGen:
             pos = self.bit(bt.elem, e.args[1])
             if name == "count":
                 return f"(({args[0]} >> ({pos} * {w})) & {(1 << w) - 1})"
+            what = self.pool.add(f"a {bt}", ("what", f"a {bt}"))
+            element = self.pool.add(
+                lambda b, t=bt.elem: _show(self.univ, t, self.univ.at_bit(t, b)),
+                ("element", bt.elem))
             if name == "take":
-                return f"_bag_take({args[0]}, {pos}, {w})"
-            what = self.pool.add("a bag", ("what", "a bag"))
-            return f"_bag_put({args[0]}, {pos}, {w}, {bt.capacity}, {what})"
+                return f"_bag_take({args[0]}, {pos}, {w}, {what}, {element})"
+            return f"_bag_put({args[0]}, {pos}, {w}, {bt.capacity}, {what}, {element})"
         raise AssertionError(name)
 
     def _CallDef(self, e: ir.CallDef) -> str:
@@ -541,6 +544,8 @@ class ExprGen:
             return f"_chk({a}, {t.lo}, {t.hi}, {what})"
         valid = self.pool.add(validator(self.univ, t), ("valid", t))
         show = self.pool.add(lambda v, t=t: _show(self.univ, t, v), ("show", t))
+        if isinstance(t, T.SeqT):
+            return f"_chkseq({a}, {t.capacity}, {valid}, {what}, {show})"
         if isinstance(t, T.MapT) and isinstance(e.arg.t, T.MapT):
             conv = self.pool.add(map_converter(self.univ, e.arg.t, t), ("conv", e.arg.t, t))
             return f"_chkv({conv}({a}), {valid}, {what}, {show})"

@@ -3,6 +3,8 @@ once per state, or once per set element."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .model import EvaluationError
 
 
@@ -152,18 +154,21 @@ def bag_size(bag: int, width: int) -> int:
     return total
 
 
-def bag_put(bag: int, pos: int, width: int, capacity: int, what: str) -> int:
+def bag_put(bag: int, pos: int, width: int, capacity: int, what: str,
+            element: Callable[[int], str]) -> int:
     shift = pos * width
     n = (bag >> shift) & ((1 << width) - 1)
     if n >= capacity:
-        fail(f"{what} would hold more than {capacity} copies of one element")
+        copies = "copy" if capacity == 1 else "copies"
+        fail(f"put: {what} would hold {n + 1} copies of {element(pos)}, more than its bound "
+             f"of {capacity} {copies} of one element")
     return bag + (1 << shift)
 
 
-def bag_take(bag: int, pos: int, width: int) -> int:
+def bag_take(bag: int, pos: int, width: int, what: str, element: Callable[[int], str]) -> int:
     shift = pos * width
     if not (bag >> shift) & ((1 << width) - 1):
-        fail("take: the bag holds no copy of that element")
+        fail(f"take: {what} holds no copy of {element(pos)}")
     return bag - (1 << shift)
 
 
@@ -179,6 +184,12 @@ def check_int(v: int, lo: int, hi: int, what: str) -> int:
     if lo <= v <= hi:
         return v
     fail(f"{what} would be {v}, outside its range {lo}..{hi}")
+
+
+def check_seq(v: tuple, capacity: int, valid, what: str, show):
+    if len(v) > capacity:
+        fail(f"{what} would have {len(v)} elements, more than its bound {capacity}: {show(v)}")
+    return check_value(v, valid, what, show)
 
 
 def check_value(v, valid, what: str, show):
