@@ -74,19 +74,11 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
         out.add(ind, f"app({_tuple([env[s] for s in slots])})")
 
     # Initial states.
-    _initial_function(typed, univ, pool, out, slots, counter)
-
-    # A variable that no switched-on action assigns and that starts with one value keeps
-    # it: the code reads it as that constant (e.g. the fault-only `up` flags when faults
-    # are off). States still carry it, so counts, traces and output do not change.
-    properties = typed.invariants
-    fixed = _unchanging_variables(typed, actions, slots, counter)
-    if fixed:
-        switched_on = actions
-        actions = [ir.substitute_vars(a, fixed) for a in actions]
-        properties = tuple(ir.substitute_vars(inv, fixed) for inv in properties)
-    else:
-        switched_on = list(actions)
+    out.add(0, "def initial():")
+    out.add(1, "out = []")
+    out.add(1, "app = out.append")
+    StmtGen(univ, pool, defs, out, finish_state).block(typed.init, {counter: "0"}, 1)
+    out.add(1, "return out")
 
     # Successors, every action inlined: the hot path.
     budget = max_faults if budgeted else None
@@ -108,18 +100,17 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
         out.add(1, "return out")
 
     # Enabledness of each declared action (for `enabled(...)` and `quiescent`).
-    compiled_action = {a.name: c for a, c in zip(switched_on, actions)}
     if any(isinstance(x, ir.Enabled) for inv in typed.invariants for x in ir.ir_nodes(inv.body)):
         for i, a in enumerate(typed.actions):
             out.add(0, f"def _en{i}(s):")
-            if a.name in compiled_action:
+            if a in actions:
                 out.add(1, f"{unpack} = s")
-                _action_body(compiled_action[a.name], univ, pool, defs, out, state_env,
+                _action_body(a, univ, pool, defs, out, state_env,
                              lambda args: lambda env, ind: out.add(ind, "return True"),
                              counter, budget)
             out.add(1, "return False")
 
-    for i, inv in enumerate(properties):
+    for i, inv in enumerate(typed.invariants):
         gen = ExprGen(univ, pool, defs, state_env, {s: f"w{s}" for s in slots})
         if inv.transition:
             out.add(0, f"def invariant{i}(s, t):")
@@ -140,7 +131,7 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
             "split long expressions with `let` or a `def`", Span.unknown())]) from None
     exec(code, ns)  # noqa: S102 (generated code)
 
-    labelled = [(a, ns[f"action{i}"]) for i, a in enumerate(switched_on)]
+    labelled = [(a, ns[f"action{i}"]) for i, a in enumerate(actions)]
     var_types = [(v.name, v.t) for v in typed.variables]
 
     def decode(state) -> dict[str, Value]:
@@ -177,44 +168,6 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
         check_deadlock=bool(deadlock), constants=constants, diagnose=diagnose)
     return CompiledSpec(model, typed, univ, source, tuple(faults),
                         max_faults if budgeted else None, tuple(labelled))
-
-
-def _initial_function(typed: ir.TypedSpec, univ: Universe, pool: Pool, out: Lines,
-                      slots: list[int], counter: int) -> None:
-    def finish_state(env, ind):
-        out.add(ind, f"app({_tuple([env[s] for s in slots])})")
-
-    out.add(0, "def initial():")
-    out.add(1, "out = []")
-    out.add(1, "app = out.append")
-    StmtGen(univ, pool, typed.defs, out, finish_state).block(typed.init, {counter: "0"}, 1)
-    out.add(1, "return out")
-
-
-def _unchanging_variables(typed: ir.TypedSpec, actions: list[ir.Action], slots: list[int],
-                          counter: int) -> dict[int, ir.Const]:
-    """Slot -> its only value, for the variables that no action in ``actions`` assigns
-    and that have a single initial value."""
-    assigned = {x.var.slot for a in actions for x in ir.ir_nodes(a.body)
-                if isinstance(x, ir.Assign)}
-    candidates = [v for v in typed.variables if v.slot not in assigned]
-    if not candidates:
-        return {}
-    univ, pool, out = Universe(typed.int_base), Pool(), Lines()
-    def_functions(typed.defs, univ, pool, out)
-    _initial_function(typed, univ, pool, out, slots, counter)
-    ns = pool.namespace()
-    try:
-        exec(compile(out.text(), f"<init of {typed.name}>", "exec"), ns)  # noqa: S102
-        starts = ns["initial"]()
-    except Exception:  # noqa: BLE001 (the full compile reports it properly)
-        return {}
-    fixed = {}
-    for v in candidates:
-        values = {state[slots.index(v.slot)] for state in starts}
-        if len(values) == 1:
-            fixed[v.slot] = ir.Const(values.pop(), v.t)
-    return fixed
 
 
 def _tuple(items: list[str]) -> str:

@@ -6,7 +6,6 @@ Every expression node carries its type (``t``); spans stay for error messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -366,35 +365,22 @@ def is_constant(e: Expr, defs) -> bool:
 def substitute(node: Any, mapping: dict[int, Expr]) -> Any:
     """``node`` with each bound name in ``mapping`` (by uid) replaced by an expression
     (the compiler uses it to unroll loops over small constant sets)."""
-    return _replace_leaves(node, lambda x: mapping.get(x.uid, x) if isinstance(x, Local)
-                           else None)
-
-
-def substitute_vars(node: Any, mapping: dict[int, Expr]) -> Any:
-    """``node`` with each read of a state variable in ``mapping`` (by slot, primed or
-    not) replaced by an expression (the compiler folds variables no step changes)."""
-    return _replace_leaves(node, lambda x: mapping.get(x.slot, x) if isinstance(x, Var)
-                           else None)
-
-
-def _replace_leaves(node: Any, leaf: Callable[[Any], Any]) -> Any:
     from dataclasses import fields as dc_fields
     from dataclasses import replace
 
-    hit = leaf(node)
-    if hit is not None:
-        return hit
-    if isinstance(node, (Expr, Binding, Stmt, PathStep, Action, Invariant)):
+    if isinstance(node, Local):
+        return mapping.get(node.uid, node)
+    if isinstance(node, (Expr, Binding, Stmt, PathStep)):
         changes = {}
         for f in dc_fields(node):
             if f.name in ("t", "span", "container"):
                 continue
             old = getattr(node, f.name)
-            new = _replace_leaves(old, leaf)
+            new = substitute(old, mapping)
             if new is not old:
                 changes[f.name] = new
         return replace(node, **changes) if changes else node
     if isinstance(node, tuple):
-        items = tuple(_replace_leaves(x, leaf) for x in node)
+        items = tuple(substitute(x, mapping) for x in node)
         return items if any(a is not b for a, b in zip(items, node)) else node
     return node

@@ -273,7 +273,7 @@ def test_bmc_selected_invariants_and_timeout():
     assert r.properties == ("Bounded", "NoShrink")
     # With PairOk left out, the first problem is a bag overflowing in Send.
     assert r.status is Status.ERROR is explicit.status
-    assert "more than 2 copies" in r.violation.message
+    assert "more than its bound of 2 copies" in r.violation.message
     assert len(r.violation.trace) == len(explicit.violation.trace)
     r = bmc(load("paxos.spec"), 10, timeout_s=0.001)
     assert r.status is Status.LIMIT and "solver timeout" in r.limit_reason
