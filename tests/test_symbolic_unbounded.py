@@ -256,3 +256,30 @@ def test_smt2_dumps_every_query(tmp_path):
     files = sorted(tmp_path.glob("*.smt2"))
     assert report.proved and files
     assert any("(declare-sort RM" in f.read_text() for f in files)
+
+
+# ------------------------------------------------ Paxos, and the frame shortcut
+def test_paxos_with_two_ballots_is_proved_for_any_number_of_acceptors():
+    """Majority quorums as a sort with the intersection axiom are enough for the whole
+    Paxos invariant (ballots 0..1; the spec's 0..2 needs more solver time than a test)."""
+    text = (SPECS / "paxos.spec").read_text()
+    report = unbounded(text, str(SPECS / "paxos.spec"), consts=["MaxBallot=1"],
+                       timeout_s=60)
+    assert report.result.status.value == "ok", render_proof(report)
+    assert report.quorums
+
+
+def test_same_formula_ignores_bound_names_only():
+    import z3
+
+    s = z3.DeclareSort("N")
+    p = z3.Function("p", s, z3.BoolSort())
+    a, b = z3.Const("a!1", s), z3.Const("b!2", s)
+    c, d = z3.Const("c", s), z3.Const("d", s)
+    assert U._same_formula(z3.ForAll(a, p(a)), z3.ForAll(b, p(b)))
+    assert U._same_formula(z3.And(z3.ForAll(a, p(a)), p(c)), z3.And(z3.ForAll(b, p(b)), p(c)))
+    assert not U._same_formula(z3.And(z3.ForAll(a, p(a)), p(c)),
+                               z3.And(z3.ForAll(b, p(b)), p(d)))
+    assert not U._same_formula(z3.ForAll(a, p(a)), z3.Exists(b, p(b)))
+    q = z3.Function("q", s, z3.BoolSort())
+    assert not U._same_formula(z3.ForAll(a, p(a)), z3.ForAll(a, q(a)))
