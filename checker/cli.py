@@ -172,7 +172,9 @@ def _scale_options(f):
                           "continue a stopped or killed run with `modelcheck resume DIR`.")(f)
     f = click.option("--memory-limit", default=None, metavar="SIZE",
                      help="Stop cleanly (exit 3) past this much memory, e.g. 4G or 500M "
-                          "(one worker; default: 80% of the available memory).")(f)
+                          "(one worker). Without it every run still stops cleanly, with its "
+                          "statistics, at 80% of the available memory (shared by the "
+                          "workers).")(f)
     f = click.option("--fingerprints", "compact", is_flag=True,
                      help="Store 64-bit fingerprints instead of full states: a few tens of "
                           "bytes per state, with a collision probability reported (one "
@@ -264,6 +266,8 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
                 checkpoint_dir, checkpoint_interval):
     """Picks the engine: Ray actors, worker processes, the compact one-process engine
     (for --fingerprints, --memory-limit and --checkpoint), or the plain one (fastest)."""
+    from .fingerprints import address_space_cap
+
     if backend == "ray":
         from .ray_backend import RayUnavailableError, explore_ray
 
@@ -283,8 +287,10 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
 
         cores = default_workers()
         if cores > 1 and not (checkpoint_dir or memory_limit or compact):
-            return explore_parallel(recipe, workers=cores, progress=progress,
-                                    handover_at=HANDOVER_AT, **limits)
+            # the coordinator and one process per core share the default memory limit
+            with address_space_cap(cores + 1):
+                return explore_parallel(recipe, workers=cores, progress=progress,
+                                        handover_at=HANDOVER_AT, **limits)
         workers = 1
     if workers > 1:
         if checkpoint_dir or memory_limit or compact:
@@ -293,12 +299,14 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
             sys.exit(EXIT_INPUT)
         from .parallel import explore_parallel
 
-        return explore_parallel(recipe, workers=workers, progress=progress, **limits)
+        with address_space_cap(workers + 1):
+            return explore_parallel(recipe, workers=workers, progress=progress, **limits)
     if not (checkpoint_dir or memory_limit or compact):
         from .explore import explore
 
         model, canonical = recipe.build()
-        return explore(model, progress=progress, canonical=canonical, **limits)
+        with address_space_cap():
+            return explore(model, progress=progress, canonical=canonical, **limits)
     from .checkpoint import CheckpointError
     from .fingerprints import explore_compact, parse_size
 

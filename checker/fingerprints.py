@@ -35,6 +35,7 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable
+from contextlib import contextmanager
 from time import perf_counter
 
 from .explore import (
@@ -384,6 +385,42 @@ def default_memory_limit() -> int | None:
     """80% of ``physical_memory()``."""
     mem = physical_memory()
     return None if mem is None else int(mem * 0.8)
+
+
+@contextmanager
+def address_space_cap(processes: int = 1):
+    """While the block runs, cap this process's address space (inherited by forked
+    workers) at its share of ``default_memory_limit()``, so that a search that outgrows
+    memory gets a MemoryError, which the engines turn into a clean stop with their
+    statistics (exit 3), instead of being killed by the kernel. A tighter limit already
+    set (``ulimit -v``) is kept."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        yield
+        return
+    limit = default_memory_limit()
+    old = resource.getrlimit(resource.RLIMIT_AS)
+    if limit is None:
+        yield
+        return
+    # Virtual size runs ahead of resident memory by the interpreter's mappings.
+    cap = limit // max(1, processes) + (256 << 20)
+    soft, hard = old
+    if soft != resource.RLIM_INFINITY and soft <= cap:
+        yield
+        return
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, old)
 
 
 def parse_size(text: str) -> int:

@@ -743,6 +743,13 @@ def _worker_main(index: int, count: int, recipe, conn, directory: str,
                 reply = part.node(args[0])
             else:
                 raise ValueError(f"unknown command {cmd!r}")
+        except MemoryError:
+            # A limit, not a bug: free this worker's states and let the coordinator stop
+            # the search cleanly with the statistics so far.
+            part = None
+            gc.collect()
+            conn.send(("memory", None))
+            return
         except BaseException:  # noqa: BLE001
             conn.send(("fail", traceback.format_exc()))
             return
@@ -775,6 +782,8 @@ class _ProcessWorker:
             status, value = self.conn.recv()
         except (EOFError, OSError):
             raise WorkerDiedError(self._why()) from None
+        if status == "memory":
+            raise WorkerDiedError(f"out of memory (worker {self.index})")
         if status == "fail":
             raise RuntimeError(f"worker {self.index} failed:\n{value}")
         return value

@@ -229,3 +229,32 @@ def test_a_worker_that_dies_stops_the_run_cleanly():
     assert r.status is Status.LIMIT and "stopped unexpectedly" in r.limit_reason
     assert "signal 9" in r.limit_reason
     assert 0 < r.stats.distinct_states < 36
+
+
+def test_a_worker_out_of_memory_stops_the_run_with_its_statistics():
+    """A MemoryError in a worker (the address-space cap the CLI sets is reached) is a
+    limit, exit 3 with the counts so far, not an internal error."""
+    import os
+
+    parent = os.getpid()
+
+    def nxt(s):
+        if s == (3, 3) and os.getpid() != parent:
+            raise MemoryError
+        return grid(6)(s)
+    m = make_model([(0, 0)], nxt, check_deadlock=False)
+    r = explore_parallel(m, workers=2)
+    assert r.status is Status.LIMIT and r.limit_reason.startswith("out of memory (worker")
+    assert r.exit_code == 3 and 0 < r.stats.distinct_states < 36
+
+
+def test_address_space_cap_is_set_and_restored():
+    resource = pytest.importorskip("resource")
+    from checker.fingerprints import address_space_cap, default_memory_limit
+
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    with address_space_cap(4):
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if before[0] == resource.RLIM_INFINITY and default_memory_limit():
+            assert soft <= default_memory_limit() // 4 + (256 << 20)
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
