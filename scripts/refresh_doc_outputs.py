@@ -31,10 +31,15 @@ def run(command: str) -> str | None:
         return None
     proc = subprocess.run([sys.executable, "-m", "checker", *argv[1:], "--no-color"],
                           capture_output=True, text=True, cwd=ROOT)
-    text = proc.stdout.rstrip("\n")
-    if text.startswith(("Proving ", "Checking ")) and "\n\n" in text:
-        text = text.split("\n\n", 1)[1]  # the docs show the run header once, not per step
-    return text
+    lines = proc.stdout.rstrip("\n").split("\n")
+    if lines[0].startswith(("Proving ", "Checking ")):
+        # the docs show the run header (spec, constants, properties) once, not per step
+        lines = lines[1:]
+        while lines and lines[0].startswith("  "):
+            lines = lines[1:]
+        if lines and not lines[0]:
+            lines = lines[1:]
+    return "\n".join(lines)
 
 
 def refresh(lines: list[str]) -> tuple[list[str], list[str]]:
