@@ -266,7 +266,7 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
                 checkpoint_dir, checkpoint_interval):
     """Picks the engine: Ray actors, worker processes, the compact one-process engine
     (for --fingerprints, --memory-limit and --checkpoint), or the plain one (fastest)."""
-    from .fingerprints import address_space_cap
+    from .memory import address_space_cap
 
     if backend == "ray":
         from .ray_backend import RayUnavailableError, explore_ray

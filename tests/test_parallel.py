@@ -247,14 +247,3 @@ def test_a_worker_out_of_memory_stops_the_run_with_its_statistics():
     assert r.status is Status.LIMIT and r.limit_reason.startswith("out of memory (worker")
     assert r.exit_code == 3 and 0 < r.stats.distinct_states < 36
 
-
-def test_address_space_cap_is_set_and_restored():
-    resource = pytest.importorskip("resource")
-    from checker.fingerprints import address_space_cap, default_memory_limit
-
-    before = resource.getrlimit(resource.RLIMIT_AS)
-    with address_space_cap(4):
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if before[0] == resource.RLIM_INFINITY and default_memory_limit():
-            assert soft <= default_memory_limit() // 4 + (256 << 20)
-    assert resource.getrlimit(resource.RLIMIT_AS) == before
