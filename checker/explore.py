@@ -345,27 +345,9 @@ def transition_checker(tinvs: tuple[Callable, ...]):
         best = None
         for j, (holds, get) in enumerate(info):
             limit = len(succs) if best is None else best[0] + 1
-            sk = get(s) if get is not None else None
-            base = None     # holds(s, s), once needed: True, or False on a failure
-            for k in range(limit):
-                t = succs[k]
-                if get is not None and get(t) == sk:
-                    if base is None:
-                        try:
-                            base = bool(holds(s, s))
-                        except MODEL_ERRORS:
-                            base = False
-                    if base:
-                        continue
-                try:
-                    ok = holds(s, t)
-                    exc = None
-                except MODEL_ERRORS as e:
-                    ok, exc = False, e
-                if not ok:
-                    if best is None or (k, j) < (best[0], best[3]):
-                        best = (k, holds, exc, j)
-                    break
+            first = next(_failing_steps(holds, get, s, succs, range(limit)), None)
+            if first is not None and (best is None or (first[0], j) < (best[0], best[3])):
+                best = (first[0], holds, first[1], j)
         return None if best is None else best[:3]
     return check
 
@@ -379,27 +361,35 @@ def transition_failures(tinvs: tuple[Callable, ...]):
     def failures(s, succs):
         failed: dict[int, tuple] = {}
         for j, (holds, get) in enumerate(info):
-            sk = get(s) if get is not None else None
-            base = None
-            for k, t in enumerate(succs):
-                if k in failed:
-                    continue
-                if get is not None and get(t) == sk:
-                    if base is None:
-                        try:
-                            base = bool(holds(s, s))
-                        except MODEL_ERRORS:
-                            base = False
-                    if base:
-                        continue
-                try:
-                    if holds(s, t):
-                        continue
-                    failed[k] = (k, j, None)
-                except MODEL_ERRORS as e:
-                    failed[k] = (k, j, e)
+            todo = [k for k in range(len(succs)) if k not in failed]
+            for k, exc in _failing_steps(holds, get, s, succs, todo):
+                failed[k] = (k, j, exc)
         return [failed[k] for k in sorted(failed)]
     return failures
+
+
+def _failing_steps(holds: Callable, get, s, succs, ks):
+    """The indices ``k`` in ``ks`` (in order) whose step ``s -> succs[k]`` violates
+    ``holds``, each with the exception raised while evaluating it, or None. A successor
+    that agrees with ``s`` on what ``get`` reads gets the verdict of ``holds(s, s)``."""
+    sk = get(s) if get is not None else None
+    base = None     # holds(s, s), once needed: True, or False on a failure
+    for k in ks:
+        t = succs[k]
+        if get is not None and get(t) == sk:
+            if base is None:
+                try:
+                    base = bool(holds(s, s))
+                except MODEL_ERRORS:
+                    base = False
+            if base:
+                continue
+        try:
+            if holds(s, t):
+                continue
+            yield k, None
+        except MODEL_ERRORS as e:
+            yield k, e
 
 
 def next_state_reads(holds: Callable):
