@@ -28,6 +28,8 @@ from typing import Any, NamedTuple
 
 import z3
 
+from . import terms
+
 
 class Opt(NamedTuple):
     some: Any
@@ -39,21 +41,9 @@ class MsgV(NamedTuple):
     fields: tuple
 
 
-class SortSet:
-    """A set over a sort, as its membership predicate."""
-
-    __slots__ = ("sort", "pred")
-
-    def __init__(self, sort: str, pred: Callable[[Any], Any]):
-        self.sort = sort
-        self.pred = pred
-
-    def __call__(self, x: Any) -> Any:
-        return self.pred(x)
-
-
-class SortFun:
-    """A map whose keys are a sort, as a function from the key to the value."""
+class _OverSort:
+    """A value indexed by the elements of a sort, kept as a Python function of the
+    element (a Z3 term) so that quantifiers instantiate it by calling it."""
 
     __slots__ = ("sort", "fn")
 
@@ -63,6 +53,18 @@ class SortFun:
 
     def __call__(self, x: Any) -> Any:
         return self.fn(x)
+
+
+class SortSet(_OverSort):
+    """A set over a sort, as its membership predicate."""
+
+    __slots__ = ()
+
+
+class SortFun(_OverSort):
+    """A map whose keys are a sort, as a function from the key to the value."""
+
+    __slots__ = ()
 
 
 class MsgSet:
@@ -95,32 +97,18 @@ def zval(x: Any) -> z3.ExprRef:
 
 
 def and_(xs: Iterable[Any]) -> Any:
-    out = []
+    """The conjunction, nested conjunctions flattened (so the fragment check and the
+    dumped queries see one level); constants folded as in ``terms.and_``."""
+    flat: list[Any] = []
     for x in xs:
-        if x is True:
-            continue
-        if x is False:
-            return False
-        if z3.is_and(x):
-            out.extend(x.children())
+        if z3.is_expr(x) and z3.is_and(x):
+            flat.extend(x.children())
         else:
-            out.append(x)
-    if not out:
-        return True
-    return out[0] if len(out) == 1 else z3.And(out)
+            flat.append(x)
+    return terms.and_(flat)
 
 
-def or_(xs: Iterable[Any]) -> Any:
-    out = []
-    for x in xs:
-        if x is False:
-            continue
-        if x is True:
-            return True
-        out.append(x)
-    if not out:
-        return False
-    return out[0] if len(out) == 1 else z3.Or(out)
+or_ = terms.or_
 
 
 def not_(x: Any) -> Any:
@@ -327,7 +315,7 @@ def subst(v: Any, pairs: Sequence[tuple[z3.ExprRef, Any]]) -> Any:
     if isinstance(v, MsgV):
         return MsgV(v.case, tuple(subst(f, pairs) for f in v.fields))
     if isinstance(v, SortSet):
-        pred = v.pred
+        pred = v.fn
         return SortSet(v.sort, lambda x: subst(pred(x), pairs))
     if isinstance(v, SortFun):
         fn = v.fn
