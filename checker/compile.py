@@ -21,6 +21,8 @@ from .codegen import (
     leading_conditions,
     small_product,
 )
+from .frame import UNROLL_INSTANCES, frame_of
+from .frame import writes as frame_writes
 from .model import EvaluationError, Invariant, Model, Step, TransitionInvariant
 from .source import Diagnostic, Span, SpecError
 from .universe import Universe
@@ -84,13 +86,38 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
     budget = max_faults if budgeted else None
     _function_head(out, "successors(s)", unpack)
     for a in actions:
-        _action_body(a, univ, pool, defs, out, state_env, lambda args: finish_state, counter,
-                     budget)
+        _action_body(a, univ, pool, defs, out, state_env, lambda args, body: finish_state,
+                     counter, budget)
     out.add(1, "return out")
+
+    # Successors with every transition invariant checked after each action instance:
+    # only what the instance may change (see ``frame``). None when a check fails.
+    transition = [inv for inv in typed.invariants if inv.transition]
+    if transition:
+        frames = [frame_of(inv.body, lambda bs: small_product(univ, bs, UNROLL_INSTANCES))
+                  for inv in transition]
+
+        def finish_checked(args, body):
+            may_write = frame_writes(body)
+
+            def finish(env, ind):
+                finish_state(env, ind)
+                changed = {s for s in slots if env[s] != f"v{s}"}
+                written = frozenset(loc for loc in may_write if loc[0] in changed)
+                gen = ExprGen(univ, pool, defs, state_env, env)
+                for fr in frames:
+                    for part in fr.residual(written):
+                        out.add(ind, f"if not {gen.expr(part)}: return None")
+            return finish
+
+        _function_head(out, "checked_successors(s)", unpack)
+        for a in actions:
+            _action_body(a, univ, pool, defs, out, state_env, finish_checked, counter, budget)
+        out.add(1, "return out")
 
     # One labelled function per action: (arguments, next state) pairs.
     for i, a in enumerate(actions):
-        def finish_for(args):
+        def finish_for(args, body):
             def finish_labelled(env, ind):
                 out.add(ind, f"app(({_tuple(args)}, {_tuple([env[s] for s in slots])}))")
             return finish_labelled
@@ -106,7 +133,7 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
             if a in actions:
                 out.add(1, f"{unpack} = s")
                 _action_body(a, univ, pool, defs, out, state_env,
-                             lambda args: lambda env, ind: out.add(ind, "return True"),
+                             lambda args, body: lambda env, ind: out.add(ind, "return True"),
                              counter, budget)
             out.add(1, "return False")
 
@@ -165,7 +192,8 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
         name=typed.name, variables=tuple(v.name for v in typed.variables),
         initial_states=ns["initial"], successors=ns["successors"], steps=steps,
         decode=decode, invariants=invariants, transition_invariants=transition,
-        check_deadlock=bool(deadlock), constants=constants, diagnose=diagnose)
+        check_deadlock=bool(deadlock), constants=constants, diagnose=diagnose,
+        checked_successors=ns.get("checked_successors"))
     return CompiledSpec(model, typed, univ, source, tuple(faults),
                         max_faults if budgeted else None, tuple(labelled))
 
@@ -194,8 +222,8 @@ def _action_body(a: ir.Action, univ, pool, defs, out: Lines, env, finish_for,
     if combos is not None:
         for m in combos:
             args = [ExprGen(univ, pool, defs, env).const(m[b.local.uid].value) for b in a.params]
-            StmtGen(univ, pool, defs, out, finish_for(args)).block(
-                ir.substitute(a.body, m), env, ind)
+            body = ir.substitute(a.body, m)
+            StmtGen(univ, pool, defs, out, finish_for(args, body)).block(body, env, ind)
         return
     gen = ExprGen(univ, pool, defs, env)
     conds = leading_conditions(a.body)
@@ -203,7 +231,7 @@ def _action_body(a: ir.Action, univ, pool, defs, out: Lines, env, finish_for,
         out.add(ind, f"for l{b.local.uid} in {gen.domain(b.domain, False, gen.narrow(b, conds))}:")
         ind += 1
     args = [f"l{b.local.uid}" for b in a.params]
-    StmtGen(univ, pool, defs, out, finish_for(args)).block(a.body, env, ind)
+    StmtGen(univ, pool, defs, out, finish_for(args, a.body)).block(a.body, env, ind)
 
 
 def _explain(err: Exception) -> str:

@@ -131,8 +131,9 @@ def explore(
     invs = tuple(i.holds for i in model.invariants)
     tinvs = tuple(i.holds for i in model.transition_invariants)
     root = _ROOT
-    plain = not tinvs and canonical is None
+    plain = canonical is None
     tcheck = transition_checker(tinvs) if tinvs else None
+    checked = model.checked_successors if tinvs else None
     seen: dict[State, object] = {}
     room = sys.maxsize if max_states is None else max_states  # distinct states still allowed
     last_level = max_depth if max_depth is not None else sys.maxsize
@@ -205,18 +206,26 @@ def explore(
                     last_check = now
                     countdown = check_every
 
+                bad = None      # the first failing transition, if any
                 try:
-                    succs = successors(s)
-                except MODEL_ERRORS as e:
-                    raise _Stop("error", state=s, exc=e, where="successors") from None
+                    succs = checked(s) if checked is not None else None
+                except MODEL_ERRORS:
+                    succs = None
+                if succs is None:
+                    try:
+                        succs = successors(s)
+                    except MODEL_ERRORS as e:
+                        raise _Stop("error", state=s, exc=e, where="successors") from None
+                    if tcheck is not None:
+                        bad = tcheck(s, succs)
                 expanded += 1
                 if not succs:
                     if deadlock:
                         raise _Stop("deadlock", state=s)
                     continue
                 generated += len(succs)
-                if plain:
-                    # The common case (no transition invariants, no symmetry), on its
+                if plain and bad is None:
+                    # The common case (no failing transition, no symmetry), on its
                     # own: a successor equal to its parent (a step that changes
                     # nothing) is known without a look-up in the seen set.
                     for t in succs:
@@ -238,9 +247,8 @@ def explore(
                                 if not ok:
                                     raise _Stop("invariant", state=t, holds=holds)
                     continue
-                # the first failing transition, if any (reported when the loop
-                # reaches it: a new state before it is stored and checked first)
-                bad = tcheck(s, succs) if tcheck is not None else None
+                # A failing transition is reported when the loop reaches it: a new
+                # state before it is stored and checked first.
                 for k, t in enumerate(succs):
                     if bad is not None and k == bad[0]:
                         _, holds, exc = bad

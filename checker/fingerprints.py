@@ -577,6 +577,7 @@ class CompactSearch:
             self._tcheck = transition_checker(
                 tuple(i.holds for i in model.transition_invariants))
         tcheck = self._tcheck
+        checked = model.checked_successors if tcheck is not None else None
         deadlock = self.deadlock
         recent_new, recent_old = self.recent_new, self.recent_old
         flat: list = []
@@ -586,12 +587,20 @@ class CompactSearch:
         stop: _Stop | None = None
         expanded = 0
         for j, s in enumerate(states):
-            try:
-                succs = successors(s)
-            except MODEL_ERRORS as e:
-                stop = _Stop("error", state=s, exc=e, where="successors")
-                gen_after.append(generated)
-                break
+            succs = recheck = None      # (see Model.checked_successors)
+            if checked is not None:
+                try:
+                    succs = checked(s)
+                except MODEL_ERRORS:
+                    pass
+            if succs is None:
+                try:
+                    succs = successors(s)
+                except MODEL_ERRORS as e:
+                    stop = _Stop("error", state=s, exc=e, where="successors")
+                    gen_after.append(generated)
+                    break
+                recheck = tcheck
             expanded += 1
             generated += len(succs)
             gen_after.append(generated)
@@ -600,8 +609,8 @@ class CompactSearch:
                     stop = _Stop("deadlock", state=s)
                     break
                 continue
-            if tcheck is not None:
-                bad = tcheck(s, succs)
+            if recheck is not None:
+                bad = recheck(s, succs)
                 if bad is not None:
                     k, holds, exc = bad
                     t = succs[k]

@@ -365,22 +365,30 @@ def is_constant(e: Expr, defs) -> bool:
 def substitute(node: Any, mapping: dict[int, Expr]) -> Any:
     """``node`` with each bound name in ``mapping`` (by uid) replaced by an expression
     (the compiler uses it to unroll loops over small constant sets)."""
+    return rewrite(node, lambda x: mapping.get(x.uid, x) if isinstance(x, Local) else None)
+
+
+def rewrite(node: Any, replacement) -> Any:
+    """``node`` with every sub-node for which ``replacement(sub-node)`` is not None
+    replaced by that (top-down; a replaced node is not looked into). Unchanged parts are
+    shared, not copied."""
     from dataclasses import fields as dc_fields
     from dataclasses import replace
 
-    if isinstance(node, Local):
-        return mapping.get(node.uid, node)
     if isinstance(node, (Expr, Binding, Stmt, PathStep)):
+        new_node = replacement(node)
+        if new_node is not None:
+            return new_node
         changes = {}
         for f in dc_fields(node):
             if f.name in ("t", "span", "container"):
                 continue
             old = getattr(node, f.name)
-            new = substitute(old, mapping)
+            new = rewrite(old, replacement)
             if new is not old:
                 changes[f.name] = new
         return replace(node, **changes) if changes else node
     if isinstance(node, tuple):
-        items = tuple(substitute(x, mapping) for x in node)
+        items = tuple(rewrite(x, replacement) for x in node)
         return items if any(a is not b for a, b in zip(items, node)) else node
     return node

@@ -83,10 +83,17 @@ class Model:
     # Explains why ``successors`` raised in a state (re-runs it with checks and labels);
     # engines call it only after a failure.
     diagnose: Callable[[State], EvaluationError | None] | None = None
+    # ``successors`` that also checks every transition invariant on each step, cheaply
+    # (only what the step may change, see ``checker.frame``), and returns None when
+    # some check fails or raises: the engine then re-checks that state's steps the
+    # general way, so only the common case (all hold) depends on it.
+    checked_successors: Callable[[State], Sequence[State] | None] | None = None
 
     def select_invariants(self, names: Sequence[str]) -> Model:
         chosen = tuple(i for i in self.invariants if i.name in names)
         chosen_t = tuple(i for i in self.transition_invariants if i.name in names)
         copy = Model(**{k: getattr(self, k) for k in self.__dataclass_fields__})
         copy.invariants, copy.transition_invariants = chosen, chosen_t
+        if chosen_t != self.transition_invariants:
+            copy.checked_successors = None   # it checks them all
         return copy

@@ -487,6 +487,7 @@ class Partition:
         model, canonical = self.model, self.canonical
         successors = model.successors
         check_transitions = self._check_transitions if model.transition_invariants else None
+        checked = model.checked_successors if check_transitions is not None else None
         deadlock = self.deadlock
         seen, states = self.seen, self.states
         me, n = self.index, self.count
@@ -516,20 +517,28 @@ class Partition:
                         timed_out = True
                         break
             s = states[i]
-            try:
-                succs = successors(s)
-            except MODEL_ERRORS as e:
-                self._found(level, "error", i, s,
-                            message=_error_message(model, s, e, "successors"))
-                continue
+            succs = recheck = None      # (see Model.checked_successors)
+            if checked is not None:
+                try:
+                    succs = checked(s)
+                except MODEL_ERRORS:
+                    pass
+            if succs is None:
+                try:
+                    succs = successors(s)
+                except MODEL_ERRORS as e:
+                    self._found(level, "error", i, s,
+                                message=_error_message(model, s, e, "successors"))
+                    continue
+                recheck = check_transitions
             expanded += 1
             if not succs:
                 if deadlock:
                     self._found(level, "deadlock", i, s)
                 continue
             generated += len(succs)
-            if check_transitions is not None:
-                check_transitions(s, succs, i, nxt)
+            if recheck is not None:
+                recheck(s, succs, i, nxt)
             ref = i * n + me
             for t in succs:
                 # Most successors are states this worker already has: one lookup (none

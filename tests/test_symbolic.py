@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from random_states import random_value
 
-from checker import types as T
 from checker.api import load_spec
 from checker.explore import MODEL_ERRORS, explore
 from checker.result import Status
@@ -415,37 +415,6 @@ def test_k_induction_on_2pc():
 
 
 # -------------------------------- 5: random states, the two encodings agree
-def random_value(univ, t, rng):
-    """A random packed value of type ``t`` (type-correct, unlike a random position)."""
-    if isinstance(t, T.BoolT):
-        return rng.random() < 0.5
-    if isinstance(t, T.IntT):
-        return rng.randint(t.lo, t.hi)
-    if isinstance(t, (T.EnumT, T.SymT)):
-        return rng.randrange(len(t.members))
-    if isinstance(t, T.OptionT):
-        return None if rng.random() < 0.3 else random_value(univ, t.inner, rng)
-    if isinstance(t, T.RecordT):
-        return tuple(random_value(univ, ft, rng) for _, ft in t.fields)
-    if isinstance(t, T.VariantT):
-        c = rng.randrange(len(t.cases))
-        return (c, *(random_value(univ, ft, rng) for _, ft in t.cases[c].fields))
-    lo = t.elem.lo - univ.int_base if isinstance(getattr(t, "elem", None), T.IntT) else 0
-    if isinstance(t, T.SetT):
-        p = rng.random()
-        return sum(1 << i for i in range(lo, univ.bits(t.elem)) if rng.random() < p)
-    if isinstance(t, T.BagT):
-        p, w = rng.random(), univ.bag_width(t)
-        return sum(rng.randint(1, t.capacity) << (i * w)
-                   for i in range(lo, univ.bits(t.elem)) if rng.random() < p)
-    if isinstance(t, T.MapT):
-        return univ.map_build(t, [random_value(univ, t.value, rng)
-                                  for _ in range(univ.size(t.key))])
-    if isinstance(t, T.SeqT):
-        return tuple(random_value(univ, t.elem, rng) for _ in range(rng.randint(0, t.capacity)))
-    raise TypeError(t)
-
-
 class _Agreement:
     """Compares the two engines on one packed state."""
 

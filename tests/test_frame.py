@@ -1,0 +1,189 @@
+"""checker.frame and the compiled ``checked_successors``: checking a transition invariant
+only where a step can change it must give the verdicts of checking all of it."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from random_states import random_state
+
+from checker import frame
+from checker.api import load_spec
+from checker.codegen import small_product
+from checker.explore import MODEL_ERRORS, explore
+from checker.result import Status
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+# Every shipped spec with a transition invariant, small, with all its faults on.
+WITH_TRANSITION_INVARIANTS = [
+    ("2pc.spec", ["RM={r1,r2,r3}"]),
+    ("raft.spec", []),
+    ("loadbalancing/dns.spec", []),
+    ("loadbalancing/health_checked_lb.spec", []),
+    ("replication/multi_master.spec", []),
+]
+
+SEEDED_2PC = [
+    # The TM may abort after committing: the decision `tmState` changes.
+    # (3 RMPrepare, 3 TMRcvPrepared, TMCommit, TMAbort: 8 steps)
+    ("action TMAbort:\n    require tmUp and tmState == init\n",
+     "action TMAbort:\n    require tmUp\n", 8),
+    # An RM may abort after committing: one entry `rmState[r]` changes.
+    # (the same 7 steps to the commit, then RMRcvCommitMsg and RMChooseToAbort of one RM)
+    ("action RMChooseToAbort(r in RM):\n    require rmUp[r] and rmState[r] == working\n",
+     "action RMChooseToAbort(r in RM):\n    require rmUp[r]\n", 9),
+]
+
+
+def _load(name: str, consts=(), faults=("all",), text=None):
+    return load_spec(str(SPECS / name), consts=consts, faults=faults, text=text)
+
+
+def _frames(compiled):
+    univ = compiled.universe
+    return {inv.name: frame.frame_of(inv.body, lambda bs: small_product(univ, bs, 64))
+            for inv in compiled.typed.invariants if inv.transition}
+
+
+def test_an_action_instance_checks_only_what_it_writes():
+    compiled = _load("2pc.spec", faults=())
+    fr = _frames(compiled)["DecisionsDurable"]
+    # tmState' == tmState under tmState != init, then one instance per RM
+    assert len(fr.instances) == 4
+    slot = {v.name: v.slot for v in compiled.typed.variables}
+    r2 = next(iter(i.reads for i in fr.instances[2:3]))
+    assert {loc[0] for loc in r2} == {slot["rmState"]}
+    # A step writing rmState at r2's key must check r2's instance and nothing else.
+    assert fr.residual(frozenset(r2)) == (fr.instances[2].expr,)
+    # A step writing only msgs checks nothing; one writing tmState checks its instance.
+    assert fr.residual(frozenset({(slot["msgs"], frame.WHOLE)})) == ()
+    assert fr.residual(frozenset({(slot["tmState"], frame.WHOLE)})) == (fr.instances[0].expr,)
+
+
+def test_what_is_not_true_when_unchanged_is_always_checked():
+    text = (SPECS / "2pc.spec").read_text().replace(
+        "transition invariant DecisionsDurable:\n",
+        "transition invariant DecisionsDurable:\n    tmPrepared' != tmPrepared and \\\n")
+    compiled = _load("2pc.spec", faults=(), text=text)
+    fr = _frames(compiled)["DecisionsDurable"]
+    assert not fr.instances[0].true_if_unchanged
+    assert fr.residual(frozenset()) == (fr.instances[0].expr,)
+    result = explore(compiled.model)
+    assert result.status is Status.VIOLATION and len(result.violation.trace) == 2
+
+
+def _verdict(model, s):
+    """What checked_successors must answer in ``s``: the successors when every step
+    satisfies every transition invariant, "fails" when some step does not (or raises),
+    "raises" when the successor function itself raises."""
+    try:
+        succs = model.successors(s)
+    except MODEL_ERRORS:
+        return "raises"
+    for t in succs:
+        for inv in model.transition_invariants:
+            try:
+                if not inv.holds(s, t):
+                    return "fails"
+            except MODEL_ERRORS:
+                return "fails"
+    return list(succs)
+
+
+def _answer(model, s):
+    try:
+        got = model.checked_successors(s)
+    except MODEL_ERRORS:
+        return "raises"
+    return "fails" if got is None else list(got)
+
+
+@pytest.mark.parametrize("name,consts", WITH_TRANSITION_INVARIANTS)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_checked_successors_agree_in_any_state(name, consts, seed):
+    compiled = _load(name, consts)
+    model = compiled.model
+    assert model.checked_successors is not None
+    s = random_state(compiled, random.Random(seed))
+    want, got = _verdict(model, s), _answer(model, s)
+    if want == "raises":
+        assert got in ("raises", "fails")  # a failing check may come before the error
+    else:
+        assert got == want
+
+
+def test_random_states_cover_both_outcomes():
+    """The law above is tested on states where the invariant holds on every step and on
+    states where it does not."""
+    compiled = _load("2pc.spec", ["RM={r1,r2,r3}"])
+    rng = random.Random(11)
+    answers = [_answer(compiled.model, random_state(compiled, rng)) for _ in range(200)]
+    assert "fails" in answers and any(isinstance(a, list) and a for a in answers)
+    assert answers.count("raises") < len(answers) / 2
+
+
+def _unchecked(model):
+    return replace(model, checked_successors=None)
+
+
+def _same(a, b):
+    assert (a.status, a.stats.distinct_states, a.stats.generated_states, a.stats.depth) == \
+        (b.status, b.stats.distinct_states, b.stats.generated_states, b.stats.depth)
+    assert a.violation == b.violation
+
+
+@pytest.mark.parametrize("name,consts", WITH_TRANSITION_INVARIANTS)
+def test_explore_gives_the_same_result_with_and_without(name, consts):
+    compiled = _load(name, consts)
+    _same(explore(compiled.model), explore(_unchecked(compiled.model)))
+
+
+@pytest.mark.parametrize("old,new,steps", SEEDED_2PC)
+def test_a_seeded_bug_is_found_with_its_shortest_counterexample(old, new, steps):
+    text = (SPECS / "2pc.spec").read_text()
+    assert old in text
+    compiled = _load("2pc.spec", ["RM={r1,r2,r3}"], faults=(), text=text.replace(old, new))
+    model = compiled.model.select_invariants(["DecisionsDurable"])
+    assert model.checked_successors is not None
+    found = explore(model)
+    assert found.status is Status.VIOLATION
+    assert found.violation.property == "DecisionsDurable"
+    _same(found, explore(_unchecked(model)))
+    assert len(found.violation.trace) == steps + 1   # the shortest (worked out above)
+
+
+def test_selecting_some_transition_invariants_drops_the_combined_check():
+    text = (SPECS / "2pc.spec").read_text() + (
+        "\ntransition invariant TMStaysUp:\n    tmUp implies tmUp'\n")
+    model = _load("2pc.spec", faults=(), text=text).model
+    assert model.checked_successors is not None
+    assert model.select_invariants(["DecisionsDurable"]).checked_successors is None
+    both = model.select_invariants(["DecisionsDurable", "TMStaysUp"])
+    assert both.checked_successors is model.checked_successors
+
+
+@pytest.mark.parametrize("old,new,steps", SEEDED_2PC)
+def test_every_engine_reports_the_seeded_bug_alike(old, new, steps):
+    """The parallel and compact engines take the same shortcut: the same property, a
+    counterexample as short (the parallel engine may pick another of that length)."""
+    from checker.fingerprints import explore_compact
+    from checker.parallel import ModelSpec, explore_parallel
+
+    text = (SPECS / "2pc.spec").read_text().replace(old, new)
+    recipe = ModelSpec.from_file(str(SPECS / "2pc.spec"), ["RM={r1,r2,r3}"],
+                                 invariants=["DecisionsDurable"], text=text)
+    model, _ = recipe.build()
+    assert model.checked_successors is not None
+    for result in (explore(model), explore_parallel(recipe, workers=2),
+                   explore_compact(recipe)):
+        v = result.violation
+        assert (v.kind, v.property, len(v.trace)) == ("transition", "DecisionsDurable",
+                                                      steps + 1)
