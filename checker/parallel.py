@@ -217,20 +217,6 @@ def as_recipe(target, canonical=None):
 # transitions local; hashing whole states sends half of them across). The variables are
 # chosen by ``choose_key`` from a small deterministic sample of the state graph.
 
-# Python's hash of a small int is the int itself, and a tuple's hash keeps patterns of
-# its items in its low bits: taken modulo the worker count, it split 2pc's states 33/67
-# by `tmPrepared`, although no value of it holds more than 4% of them. Multiplying by
-# an odd 64-bit constant and keeping the high half spreads every bit of the hash into
-# the bits the modulo uses (Fibonacci hashing); the split is then about even.
-_SPREAD = 0x9E3779B97F4A7C15
-_M64 = (1 << 64) - 1
-
-
-def spread(h: int) -> int:
-    """A hash with its bits mixed into the low ones (see above)."""
-    return ((h * _SPREAD) & _M64) >> 32
-
-
 def _key_getter(key: tuple[int, ...] | None):
     if key is None:
         return None
@@ -251,8 +237,8 @@ def owner_function(key: tuple[int, ...] | None, stable: bool) -> Callable[[State
             return lambda s: crc(dumps(s, 2))
         return lambda s: crc(dumps(getter(s), 2))
     if getter is None:
-        return lambda s: spread(hash(s))
-    return lambda s: spread(hash(getter(s)))
+        return hash
+    return lambda s: hash(getter(s))
 
 
 def key_names(model: Model, key: tuple[int, ...]) -> str:
@@ -332,7 +318,7 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
         def own(st, get=get, owner=owner):
             o = owner.get(st)
             if o is None:
-                o = owner[st] = spread(hash(get(st))) % n
+                o = owner[st] = hash(get(st)) % n
             return o
 
         # balance: at each depth bucket, the largest share against 1/n
@@ -359,8 +345,8 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
 # A transition whose successor another worker owns costs about six times one that stays
 # (measured on 2pc with 8 RMs: the look-up that misses, the owner, the batch, and on the
 # other side the decoding and a second look-up): with 11% of 2pc's transitions crossing,
-# two workers were 1.3 times as fast as one; partitioned by `tmPrepared` (0.5% cross,
-# 57/43 split) they were 1.9 times as fast. The chosen key minimises this estimate of
+# two workers were 1.3 times as fast as one (in one process, phase by phase); partitioned
+# by `tmPrepared` (0.5% cross, a 57/43 split) 1.9 times. The chosen key minimises this estimate of
 # the busiest worker's time.
 CROSS_COST = 6.0
 MAX_IMBALANCE = 1.5     # the busiest worker's share at most 1.5 / n in the sample
@@ -580,10 +566,10 @@ class Partition:
                 if n > 1:
                     if stable:
                         d = owner_of(t) % n
-                    elif getter is None:     # (spread, inlined)
-                        d = (((hash(t) * 0x9E3779B97F4A7C15) & _M64) >> 32) % n
+                    elif getter is None:
+                        d = hash(t) % n
                     else:
-                        d = (((hash(getter(t)) * 0x9E3779B97F4A7C15) & _M64) >> 32) % n
+                        d = hash(getter(t)) % n
                     if d != me:
                         k = len(sent)
                         sent_add(t)
