@@ -246,16 +246,21 @@ def key_names(model: Model, key: tuple[int, ...]) -> str:
     return ", ".join(names[j] if j < len(names) else f"slot {j}" for j in key)
 
 
-def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int = 0
-               ) -> tuple[int, ...] | None:
+def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int = 0,
+               level: Sequence[State] | None = None) -> tuple[int, ...] | None:
     """The state variables (slot indices) to partition by, or None for whole states.
 
     Random walks (seeded, at most ``budget`` successor computations) sample states and
     transitions; among keys (each variable alone, each pair, all but one variable) whose
     busiest worker, at every walk depth, holds at most ``MAX_IMBALANCE / n`` of the
-    sampled states, the one with the least estimated work for the busiest worker wins:
-    its share, with each transition that leaves the worker counted ``CROSS_COST``
-    times more."""
+    sampled states, and that take at least ``MIN_VALUES * n`` values in the sample, the
+    one with the least estimated work for the busiest worker wins: its share, with
+    each transition that leaves the worker counted ``CROSS_COST`` times more.
+
+    ``level``: states of one breadth-first level (a handover's frontier). A sample of
+    them (``budget`` states) and their successors replace the walks: the walks visit
+    the state graph unevenly (on 2pc they saw 10% of the transitions change
+    `tmPrepared`, the search sees 0.5%)."""
     if n < 2:
         return None
     import random
@@ -275,6 +280,19 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
     states: dict = {}           # state -> depth first seen in a walk
     edges: list = []
     calls = 0
+    if level:
+        calls = budget          # (no walks)
+        for s in rng.sample(list(level), min(budget, len(level))):
+            try:
+                succs = model.successors(s)
+            except MODEL_ERRORS:
+                continue
+            if canonical is not None:
+                succs = [canonical(t) for t in succs]
+            edges.extend((s, t) for t in succs)
+            states.setdefault(s, 0)
+            for t in succs:
+                states.setdefault(t, 4)     # the next level: a depth bucket of its own
     while calls < budget:
         s = rng.choice(inits)
         states.setdefault(s, 0)
@@ -334,6 +352,10 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
             total += len(members) / n
         if total == 0 or worst / total > MAX_IMBALANCE:
             continue
+        # Walks sample the states unevenly: a key with few values (`tmState`) can look
+        # balanced in the sample and hold 96% of the states in one value.
+        if len({get(st) for st in states}) < MIN_VALUES * n:
+            continue
         local = sum(1 for a, b in edges if own(a) == own(b)) / len(edges)
         score = _score(worst / total, local)
         if score < best_score * 0.98 or (score < best_score * 1.02 and best is not None
@@ -350,6 +372,7 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
 # the busiest worker's time.
 CROSS_COST = 6.0
 MAX_IMBALANCE = 1.5     # the busiest worker's share at most 1.5 / n in the sample
+MIN_VALUES = 16         # and at least 16 * n values of the key in the sample
 
 
 def _score(imbalance: float, local: float) -> float:
@@ -933,7 +956,8 @@ def explore_parallel(
             directory = tempfile.mkdtemp(prefix="modelcheck-")
             stable = start_method != "fork"
             if partition == "auto":
-                key = choose_key(model, recipe.build()[1], workers)
+                key = choose_key(model, recipe.build()[1], workers,
+                                 level=handover.frontier if handover is not None else None)
             elif partition == "state":
                 key = None
             else:
