@@ -21,7 +21,8 @@ integer with a lane per element (one table lookup per small packed map; a mask a
 shift per block of bits for a large set), the order is found by a decision tree (small
 sets) or ``sorted``, and the state is permuted by a function of that permutation's own,
 compiled the first time it is needed, that moves whole blocks of bits at once. The
-representative is the same as the plain algorithm's (tested against it).
+representatives are those the plain algorithm chose before (tests/test_symmetry.py pins
+them), so the stored states and the counterexamples of a symmetric search are unchanged.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ State = tuple
 Perm = tuple[int, ...]  # element e goes to position p[e]
 # One field of a packed integer and where a permutation sends it: (source bit, width,
 # destination bit, the table relabelling its code or None).
-Move = tuple[int, int, int, "tuple[int, ...] | None"]
+Move = tuple[int, int, int, tuple[int, ...] | None]
 # One signature field of a packed integer: element e's bits start at offset + e * stride.
 Field = tuple[int, int, int]  # (offset, stride, width)
 
@@ -213,8 +214,6 @@ class _Permuters:
         univ = self.univ
         if isinstance(t, (T.SetT, T.BagT)):
             w = 1 if isinstance(t, T.SetT) else univ.bag_width(t)
-            if not mentions(t.elem, self.sym):
-                return [(src, univ.bits(t.elem) * w, dst, None)]
             table = self._bit_table(t.elem, p)
             return [(src + b * w, w, dst + to * w, None) for b, to in enumerate(table)]
         assert isinstance(t, T.MapT) and univ.packs(t)
@@ -332,9 +331,6 @@ def _moves_expr(var: str, moves: list[Move], bits: int, code: _Code) -> str:
     moves = [m for m in moves if m[1] > 0]
     if not moves:
         return "0"
-    if all(src == dst and r is None for src, _, dst, r in moves) \
-            and sum(w for _, w, _, _ in moves) == bits:
-        return var
     if bits <= TABLE_BITS:
         return f"{code.name([_apply_moves(moves, x) for x in range(1 << bits)])}[{var}]"
     runs = _chunks(moves)
