@@ -189,7 +189,7 @@ def _scale_options(f):
     return click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
                         help="Explore in N processes, the seen set partitioned by state "
                              "hash (the same counts and verdicts as one). Default: one per "
-                             "core, started only once a BFS level has 20,000 new states "
+                             "core, started only once a BFS level has 5,000 new states "
                              "(smaller runs stay in one process); one with --checkpoint, "
                              "--memory-limit or --fingerprints.")(f)
 
