@@ -256,7 +256,8 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
     transitions; among keys (each variable alone, each pair, all but one variable) whose
     busiest worker, at every walk depth, holds at most ``MAX_IMBALANCE / n`` of the
     sampled states, and that take at least ``MIN_VALUES * n`` values in the sample, the
-    one with the least estimated work for the busiest worker wins (see ``CROSS_S``).
+    one with the least estimated work for the busiest worker wins: its share, with
+    each transition that leaves the worker counted ``CROSS_COST`` times more.
 
     ``level``: states of one breadth-first level (a handover's frontier). A sample of
     them (``budget`` states) and their successors replace the walks: the walks visit
@@ -281,27 +282,16 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
     states: dict = {}           # state -> depth first seen in a walk
     edges: list = []
     calls = 0
-    spent = [0.0, 0]            # seconds in the successor function, and its calls
-
-    def expand(s):
-        t0 = perf_counter()
-        try:
-            succs = model.successors(s)
-        except MODEL_ERRORS:
-            return None
-        if canonical is not None:
-            succs = [canonical(t) for t in succs]
-        spent[0] += perf_counter() - t0
-        spent[1] += 1
-        edges.extend((s, t) for t in succs)
-        return succs
-
     if level:
         calls = budget          # (no walks)
         for s in rng.sample(list(level), min(budget, len(level))):
-            succs = expand(s)
-            if succs is None:
+            try:
+                succs = model.successors(s)
+            except MODEL_ERRORS:
                 continue
+            if canonical is not None:
+                succs = [canonical(t) for t in succs]
+            edges.extend((s, t) for t in succs)
             states.setdefault(s, 0)
             for t in succs:
                 states.setdefault(t, 4)     # the next level: a depth bucket of its own
@@ -313,9 +303,13 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
             if calls >= budget or stale >= 8:
                 break
             calls += 1
-            succs = expand(s)
-            if succs is None:
+            try:
+                succs = model.successors(s)
+            except MODEL_ERRORS:
                 break
+            if canonical is not None:
+                succs = [canonical(t) for t in succs]
+            edges.extend((s, t) for t in succs)
             fresh = [t for t in succs if t not in states]
             moves = fresh or [t for t in succs if t != s]
             if not moves:
@@ -336,14 +330,6 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
     buckets: dict[int, list] = {}
     for st, depth in states.items():
         buckets.setdefault(depth // 4, []).append(st)
-
-    # A leaving transition's cost against a state's (about twice its successor call)
-    per_state = 2 * spent[0] / max(spent[1], 1)
-    cross_cost = CROSS_S * len(edges) / max(spent[1], 1) / max(per_state, 1e-9)
-
-    def _score(imbalance: float, local: float) -> float:
-        return imbalance * (1.0 + cross_cost * (1.0 - local))
-
     best, best_score = None, _score(1.0, 1.0 / n)      # whole states: even, rarely local
     for key in keys:
         get = _key_getter(key)
@@ -368,8 +354,8 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
             total += len(members) / n
         if total == 0 or worst / total > MAX_IMBALANCE:
             continue
-        # The sample is not the search: a key with few values (`tmState`) can look
-        # balanced in it and hold 96% of the states in one value.
+        # Walks sample the states unevenly: a key with few values (`tmState`) can look
+        # balanced in the sample and hold 96% of the states in one value.
         if len({get(st) for st in states}) < MIN_VALUES * n:
             continue
         local = sum(1 for a, b in edges if own(a) == own(b)) / len(edges)
@@ -380,20 +366,19 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
     return best
 
 
-# A transition whose successor another worker owns costs about 5 us on this machine
-# (the look-up that misses, the owner, a place in a batch, and on the other side the
-# decoding and a second look-up), against about 0.8 us for one that stays on 2pc and
-# 2.6 us on Paxos, whose successor function is slower: with 11% of 2pc's transitions
-# crossing, two workers were 1.3 times as fast as one (in one process, phase by
-# phase); partitioned by `tmPrepared` (0.5% cross, a 57/43 split) 1.9 times. On Paxos a
-# 50/50 split with 34% crossing beats a 74/26 one with 14%. The chosen key minimises
-# the estimated work of the busiest worker: its share of the states, times the work
-# per state (about twice the successor call, timed on the sample) plus CROSS_S per
-# leaving transition.
-CROSS_S = 5e-6
+# A transition whose successor another worker owns costs about six times one that stays
+# (measured on 2pc with 8 RMs: the look-up that misses, the owner, the batch, and on the
+# other side the decoding and a second look-up): with 11% of 2pc's transitions crossing,
+# two workers were 1.3 times as fast as one (in one process, phase by phase); partitioned
+# by `tmPrepared` (0.5% cross, a 57/43 split) 1.9 times. The chosen key minimises this estimate of
+# the busiest worker's time.
+CROSS_COST = 6.0
 MAX_IMBALANCE = 1.5     # the busiest worker's share at most 1.5 / n in the sample
 MIN_VALUES = 16         # and at least 16 * n values of the key in the sample
 
+
+def _score(imbalance: float, local: float) -> float:
+    return imbalance * (1.0 + CROSS_COST * (1.0 - local))
 
 
 # --------------------------------------------------------------------------- candidates
