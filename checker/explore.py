@@ -206,18 +206,12 @@ def explore(
                     last_check = now
                     countdown = check_every
 
-                bad = None      # the first failing transition, if any
                 try:
-                    succs = checked(s) if checked is not None else None
-                except MODEL_ERRORS:
-                    succs = None
-                if succs is None:
-                    try:
-                        succs = successors(s)
-                    except MODEL_ERRORS as e:
-                        raise _Stop("error", state=s, exc=e, where="successors") from None
-                    if tcheck is not None:
-                        bad = tcheck(s, succs)
+                    succs, recheck = expand_checked(checked, successors, s)
+                except MODEL_ERRORS as e:
+                    raise _Stop("error", state=s, exc=e, where="successors") from None
+                # the first failing transition, if any
+                bad = tcheck(s, succs) if recheck and tcheck is not None else None
                 expanded += 1
                 if not succs:
                     if deadlock:
@@ -336,6 +330,20 @@ def explore(
     message = _error_message(model, info.get("state"), info["exc"], info["where"])
     return Result(status=Status.ERROR, violation=Violation(
         kind="error", property=None, trace=trace, message=message), **base)
+
+
+def expand_checked(checked, successors, s):
+    """``(successors of s, whether they still need the general transition-invariant
+    check)``: through ``Model.checked_successors`` when there is one and every step
+    passes it, else through ``successors`` (raising what it raises)."""
+    if checked is not None:
+        try:
+            succs = checked(s)
+        except MODEL_ERRORS:
+            succs = None
+        if succs is not None:
+            return succs, False
+    return successors(s), True
 
 
 def transition_checker(tinvs: tuple[Callable, ...]):

@@ -44,6 +44,7 @@ from .explore import (
     _error_message,
     _path,
     _trace,
+    expand_checked,
     transition_checker,
 )
 from .memory import current_rss, default_memory_limit
@@ -587,20 +588,12 @@ class CompactSearch:
         stop: _Stop | None = None
         expanded = 0
         for j, s in enumerate(states):
-            succs = recheck = None      # (see Model.checked_successors)
-            if checked is not None:
-                try:
-                    succs = checked(s)
-                except MODEL_ERRORS:
-                    pass
-            if succs is None:
-                try:
-                    succs = successors(s)
-                except MODEL_ERRORS as e:
-                    stop = _Stop("error", state=s, exc=e, where="successors")
-                    gen_after.append(generated)
-                    break
-                recheck = tcheck
+            try:
+                succs, recheck = expand_checked(checked, successors, s)
+            except MODEL_ERRORS as e:
+                stop = _Stop("error", state=s, exc=e, where="successors")
+                gen_after.append(generated)
+                break
             expanded += 1
             generated += len(succs)
             gen_after.append(generated)
@@ -609,8 +602,8 @@ class CompactSearch:
                     stop = _Stop("deadlock", state=s)
                     break
                 continue
-            if recheck is not None:
-                bad = recheck(s, succs)
+            if recheck and tcheck is not None:
+                bad = tcheck(s, succs)
                 if bad is not None:
                     k, holds, exc = bad
                     t = succs[k]

@@ -56,6 +56,7 @@ from .explore import (
     _concretize,
     _error_message,
     _trace,
+    expand_checked,
     peak_memory_bytes,
     transition_failures,
 )
@@ -282,16 +283,24 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
     states: dict = {}           # state -> depth first seen in a walk
     edges: list = []
     calls = 0
+
+    def expand(s):
+        """The successors of ``s`` (None on an error), their edges recorded."""
+        try:
+            succs = model.successors(s)
+        except MODEL_ERRORS:
+            return None
+        if canonical is not None:
+            succs = [canonical(t) for t in succs]
+        edges.extend((s, t) for t in succs)
+        return succs
+
     if level:
         calls = budget          # (no walks)
         for s in rng.sample(list(level), min(budget, len(level))):
-            try:
-                succs = model.successors(s)
-            except MODEL_ERRORS:
+            succs = expand(s)
+            if succs is None:
                 continue
-            if canonical is not None:
-                succs = [canonical(t) for t in succs]
-            edges.extend((s, t) for t in succs)
             states.setdefault(s, 0)
             for t in succs:
                 states.setdefault(t, 4)     # the next level: a depth bucket of its own
@@ -303,13 +312,9 @@ def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int
             if calls >= budget or stale >= 8:
                 break
             calls += 1
-            try:
-                succs = model.successors(s)
-            except MODEL_ERRORS:
+            succs = expand(s)
+            if succs is None:
                 break
-            if canonical is not None:
-                succs = [canonical(t) for t in succs]
-            edges.extend((s, t) for t in succs)
             fresh = [t for t in succs if t not in states]
             moves = fresh or [t for t in succs if t != s]
             if not moves:
@@ -556,28 +561,20 @@ class Partition:
                         timed_out = True
                         break
             s = states[i]
-            succs = recheck = None      # (see Model.checked_successors)
-            if checked is not None:
-                try:
-                    succs = checked(s)
-                except MODEL_ERRORS:
-                    pass
-            if succs is None:
-                try:
-                    succs = successors(s)
-                except MODEL_ERRORS as e:
-                    self._found(level, "error", i, s,
-                                message=_error_message(model, s, e, "successors"))
-                    continue
-                recheck = check_transitions
+            try:
+                succs, recheck = expand_checked(checked, successors, s)
+            except MODEL_ERRORS as e:
+                self._found(level, "error", i, s,
+                            message=_error_message(model, s, e, "successors"))
+                continue
             expanded += 1
             if not succs:
                 if deadlock:
                     self._found(level, "deadlock", i, s)
                 continue
             generated += len(succs)
-            if recheck is not None:
-                recheck(s, succs, i, nxt)
+            if recheck and check_transitions is not None:
+                check_transitions(s, succs, i, nxt)
             ref = i * n + me
             for t in succs:
                 # Most successors are states this worker already has: one lookup (none
