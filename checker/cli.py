@@ -598,6 +598,9 @@ def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, unbounded, f
         lines += _header(spec, compiled, compiled.model, False)[1:]
         if unbounded:
             lines += report.header_lines()
+            if compiled.faults and compiled.max_faults is not None:
+                lines.append(f"Fault budget: not applied (any number of fault steps, more "
+                             f"behaviours than at most {compiled.max_faults}).")
         click.echo(render_proof(report, color=use_color, header_lines=lines))
     sys.exit(report.result.exit_code)
 

@@ -108,6 +108,14 @@ def test_2pc_proves_unbounded_from_the_command_line():
     assert "for any number of RM" in result.output
     assert "Decidable fragment" in result.output
     assert "Proved: the conjunction is inductive" in result.output
+    assert "Fault budget" not in result.output
+
+
+def test_the_output_says_the_fault_budget_is_not_applied():
+    result = CliRunner().invoke(main, ["prove", str(TWO_PC), "--unbounded", "--faults",
+                                       "crash,restart", "--inv", "Consistent"])
+    assert "(at most 4 per behaviour)" in result.output      # the spec's budget ...
+    assert "Fault budget: not applied (any number of fault steps" in result.output
 
 
 def test_core_2pc_proves_with_the_tutorial_lemmas():
