@@ -611,8 +611,10 @@ class CompactSearch:
                             else _Stop("error", state=s, exc=exc, post=t,
                                        where=("transition invariant", holds)))
                     succs = succs[:k]
-            # States stored in this level or the previous one need no fingerprint.
-            keep = [t for t in succs if t not in recent_new and t not in recent_old]
+            # States stored in this level or the previous one need no fingerprint, nor
+            # does a step that changes nothing (s itself, stored: cheaper to compare).
+            keep = [t for t in succs
+                    if t != s and t not in recent_new and t not in recent_old]
             if canonical is not None and keep:
                 keep = [t for t in map(canonical, keep)
                         if t not in recent_new and t not in recent_old]
@@ -622,6 +624,14 @@ class CompactSearch:
             if stop is not None:
                 break
         base_expanded = self.expanded
+        if len(flat) > 1:
+            # A new state reached from several parents needs one fingerprint: keep each
+            # state's first occurrence (the one the table would keep), in order.
+            first = dict(zip(reversed(flat), range(len(flat) - 1, -1, -1)))
+            if len(first) < len(flat):
+                keep_at = sorted(first.values())
+                flat = [flat[i] for i in keep_at]
+                owner = [owner[i] for i in keep_at]
         store = self.level < (self.max_depth if self.max_depth is not None else sys.maxsize)
         if not store:
             if flat and not self._all_known(flat):
