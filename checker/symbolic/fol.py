@@ -248,13 +248,11 @@ def _point(xvar: z3.ExprRef, parts: list, want_eq: bool = True):
     return None
 
 
-def exists(xs: Sequence[z3.ExprRef], body: Any) -> Any:
-    """``exists xs: body``, with the one-point rule (``exists x: x == t and P`` is
-    ``P[t/x]``) so that a lookup by key adds no quantifier alternation."""
+def _one_point(xs: Sequence[z3.ExprRef], parts: list, rest: Any
+               ) -> tuple[list, list, Any]:
+    """Drops each bound name that one of ``parts`` pins (``x == t``): that part goes,
+    and ``t`` replaces ``x`` in the other parts and in ``rest``."""
     xs = list(xs)
-    parts = _conjuncts(body)
-    if any(p is False for p in parts):
-        return False
     changed = True
     while changed and xs:
         changed = False
@@ -265,8 +263,19 @@ def exists(xs: Sequence[z3.ExprRef], body: Any) -> Any:
             i, t = hit
             parts = [z3.substitute(p, (x, t)) if is_term(p) else p
                      for j, p in enumerate(parts) if j != i]
+            rest = z3.substitute(rest, (x, t)) if is_term(rest) else rest
             xs.remove(x)
             changed = True
+    return xs, parts, rest
+
+
+def exists(xs: Sequence[z3.ExprRef], body: Any) -> Any:
+    """``exists xs: body``, with the one-point rule (``exists x: x == t and P`` is
+    ``P[t/x]``) so that a lookup by key adds no quantifier alternation."""
+    parts = _conjuncts(body)
+    if any(p is False for p in parts):
+        return False
+    xs, parts, _ = _one_point(xs, parts, True)
     body = and_(parts)
     xs = [x for x in xs if mentions(body, x)]
     if not xs or not is_term(body):
@@ -276,24 +285,11 @@ def exists(xs: Sequence[z3.ExprRef], body: Any) -> Any:
 
 def forall(xs: Sequence[z3.ExprRef], body: Any) -> Any:
     """``forall xs: body`` with the dual one-point rule (``forall x: x == t implies P``)."""
-    xs = list(xs)
     hyps: list = []
     while is_term(body) and z3.is_implies(body):
         hyps.extend(_conjuncts(body.arg(0)))
         body = body.arg(1)
-    changed = True
-    while changed and xs:
-        changed = False
-        for x in list(xs):
-            hit = _point(x, hyps)
-            if hit is None:
-                continue
-            i, t = hit
-            hyps = [z3.substitute(p, (x, t)) if is_term(p) else p
-                    for j, p in enumerate(hyps) if j != i]
-            body = z3.substitute(body, (x, t)) if is_term(body) else body
-            xs.remove(x)
-            changed = True
+    xs, hyps, body = _one_point(xs, hyps, body)
     out = implies(and_(hyps), body)
     xs = [x for x in xs if mentions(out, x)]
     if not xs or not is_term(out):
