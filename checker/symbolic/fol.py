@@ -177,17 +177,9 @@ def cmp(op: str, a: Any, b: Any) -> Any:
 
 
 def arith(op: str, a: Any, b: Any) -> Any:
-    if not is_term(a) and not is_term(b):
-        if op == "add":
-            return a + b
-        if op == "sub":
-            return a - b
-        if op == "mul":
-            return a * b
-        if op == "div":
-            return a // b
-        return a % b
-    a, b = zval(a), zval(b)
+    concrete = not is_term(a) and not is_term(b)
+    if not concrete:
+        a, b = zval(a), zval(b)
     if op == "add":
         return a + b
     if op == "sub":
@@ -195,7 +187,8 @@ def arith(op: str, a: Any, b: Any) -> Any:
     if op == "mul":
         return a * b
     if op == "div":
-        return a / b  # Euclidean; the floor division of the spec when b > 0
+        # (z3's is Euclidean: the floor division of the spec when b > 0)
+        return a // b if concrete else a / b
     return a % b
 
 
