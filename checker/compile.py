@@ -17,11 +17,12 @@ from .codegen import (
     Lines,
     Pool,
     StmtGen,
+    conjuncts,
     def_functions,
     leading_conditions,
     small_product,
 )
-from .frame import UNROLL_INSTANCES, frame_of
+from .frame import UNROLL_INSTANCES, cannot_fail, frame_of, guard_facts, implied_by
 from .frame import writes as frame_writes
 from .model import EvaluationError, Invariant, Model, Step, TransitionInvariant
 from .source import Diagnostic, Span, SpecError
@@ -99,6 +100,7 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
 
         def finish_checked(args, body):
             may_write = frame_writes(body)
+            facts = guard_facts(leading_conditions(body))
 
             def finish(env, ind):
                 finish_state(env, ind)
@@ -107,7 +109,8 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
                 gen = ExprGen(univ, pool, defs, state_env, env)
                 for fr in frames:
                     for part in fr.residual(written):
-                        out.add(ind, f"if not {gen.expr(part)}: return None")
+                        if not implied_by(part, facts):
+                            out.add(ind, f"if not {gen.expr(part)}: return None")
             return finish
 
         _function_head(out, "checked_successors(s)", unpack)
@@ -220,9 +223,10 @@ def _action_body(a: ir.Action, univ, pool, defs, out: Lines, env, finish_for,
         env = {**env, counter: f"(v{counter} + 1)"}
     combos = small_product(univ, a.params, UNROLL_PARAMS)
     if combos is not None:
+        shared_first = _shared_tests_first(a)
         for m in combos:
             args = [ExprGen(univ, pool, defs, env).const(m[b.local.uid].value) for b in a.params]
-            body = ir.substitute(a.body, m)
+            body = ir.substitute(shared_first, m)
             StmtGen(univ, pool, defs, out, finish_for(args, body)).block(body, env, ind)
         return
     gen = ExprGen(univ, pool, defs, env)
@@ -232,6 +236,31 @@ def _action_body(a: ir.Action, univ, pool, defs, out: Lines, env, finish_for,
         ind += 1
     args = [f"l{b.local.uid}" for b in a.params]
     StmtGen(univ, pool, defs, out, finish_for(args, a.body)).block(a.body, env, ind)
+
+
+def _shared_tests_first(a: ir.Action) -> tuple[ir.Stmt, ...]:
+    """The body with the tests of its first ``require`` that no parameter occurs in
+    moved before the others, when none of the tests can fail (so their order does not
+    matter). The unrolled copies of the action then share those tests: ``Lines`` merges
+    identical leading ``if``s, so ``Commit in msgs`` is tested once for every
+    ``RMRcvCommitMsg(r)``, not once per ``r`` after ``rmUp[r]``."""
+    if not a.params or not a.body or not isinstance(a.body[0], ir.Require):
+        return a.body
+    params = {b.local.uid for b in a.params}
+    tests = list(conjuncts(a.body[0].cond))
+    if len(tests) < 2 or not all(cannot_fail(t) for t in tests):
+        return a.body
+
+    def uses_params(e: ir.Expr) -> bool:
+        return any(isinstance(x, ir.Local) and x.uid in params for x in ir.ir_nodes(e))
+
+    ordered = [t for t in tests if not uses_params(t)] + [t for t in tests if uses_params(t)]
+    if ordered == tests:
+        return a.body
+    cond = ordered[0]
+    for t in ordered[1:]:
+        cond = ir.Binop("and", cond, t, T.BOOL, a.body[0].cond.span)
+    return (ir.Require(cond, a.body[0].span),) + tuple(a.body[1:])
 
 
 def _explain(err: Exception) -> str:

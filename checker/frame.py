@@ -15,9 +15,12 @@ A transition invariant is split into *instances*: its top-level conjuncts, with 
 instance can be left out after a step when (1) every primed location it reads (a
 variable, or one entry ``m'[k]`` of a map at a constant key) is one the step cannot
 write, so its value is its value with primes dropped, and (2) that value is true in
-every state and its evaluation cannot fail. The residual holds exactly when the whole
-invariant holds: a left-out instance is true, and the others are evaluated as they are,
-in their order. When the residual fails or raises, the engine re-checks the step the
+every state and its evaluation cannot fail. An instance is also left out after a
+step when the step's guard implies it (``implied_by``): ``RMPrepare(r)`` requires
+``rmState[r] == working``, under which ``rmState[r] in {committed, aborted} implies ...``
+is true whatever the step writes. The residual holds exactly when the whole invariant
+holds: a left-out instance is true, and the others are evaluated as they are, in their
+order. When the residual fails or raises, the engine re-checks the step the
 general way, so what is reported never depends on this module.
 """
 
@@ -144,13 +147,51 @@ def _overlap(reads: frozenset, written: frozenset) -> bool:
     return False
 
 
+def guard_facts(conditions: Iterable[ir.Expr]) -> dict[ir.Expr, ir.Const]:
+    """What a step's leading requires say about single locations of the current state:
+    ``x == c``, ``m[k] == c``, a boolean ``m[k]`` or ``not m[k]``."""
+    facts: dict[ir.Expr, ir.Const] = {}
+    stack = list(conditions)
+    while stack:
+        c = stack.pop()
+        if isinstance(c, ir.Binop) and c.op == "and":
+            stack += [c.left, c.right]
+        elif isinstance(c, ir.Binop) and c.op == "eq":
+            if _is_location(c.left) and isinstance(c.right, ir.Const):
+                facts[c.left] = c.right
+            elif _is_location(c.right) and isinstance(c.left, ir.Const):
+                facts[c.right] = c.left
+        elif _is_location(c) and isinstance(c.t, T.BoolT):
+            facts[c] = ir.Const(True, T.BOOL)
+        elif isinstance(c, ir.Unop) and c.op == "not" and _is_location(c.arg) \
+                and isinstance(c.arg.t, T.BoolT):
+            facts[c.arg] = ir.Const(False, T.BOOL)
+    return facts
+
+
+def implied_by(e: ir.Expr, facts: dict[ir.Expr, ir.Const]) -> bool:
+    """``e`` is true, and cannot fail, in every state where ``facts`` hold."""
+    if not facts or not cannot_fail(e):
+        return False
+    known = ir.rewrite(e, facts.get)
+    return known is not e and _fold(known) is True
+
+
+def _is_location(e: ir.Expr) -> bool:
+    """A current-state variable, or one entry of a current-state map at a constant key."""
+    if isinstance(e, ir.GetIndex):
+        return isinstance(e.arg, ir.Var) and not e.arg.primed \
+            and isinstance(e.arg.t, T.MapT) and isinstance(e.key, ir.Const)
+    return isinstance(e, ir.Var) and not e.primed
+
+
 def _unprimed(e: ir.Expr) -> ir.Expr:
     return ir.rewrite(e, lambda x: replace(x, primed=False)
                       if isinstance(x, ir.Var) and x.primed else None)
 
 
 def _always_true(e: ir.Expr) -> bool:
-    return _fold(e) is True and _safe(e)
+    return _fold(e) is True and cannot_fail(e)
 
 
 def _fold(e: ir.Expr) -> bool | None:
@@ -165,6 +206,13 @@ def _fold(e: ir.Expr) -> bool | None:
             return True
         if e.op == "ne" and e.left == e.right:
             return False
+        if e.op in ("eq", "ne", "in", "notin"):
+            values = _constant_values(e.right) if e.op in ("in", "notin") else None
+            if isinstance(e.left, ir.Const) and (values is not None or
+                                                 isinstance(e.right, ir.Const)):
+                found = e.left.value in values if values is not None else \
+                    e.left.value == e.right.value
+                return found if e.op in ("eq", "in") else not found
         a, b = _fold(e.left), _fold(e.right)
         if e.op == "and":
             return False if False in (a, b) else (True if a is b is True else None)
@@ -178,7 +226,15 @@ def _fold(e: ir.Expr) -> bool | None:
     return None
 
 
-def _safe(e: ir.Expr) -> bool:
+def _constant_values(e: ir.Expr) -> set | None:
+    """The elements of a set literal made of constants (as runtime values), else None.
+    (Enum and symbol constants are distinct small ints within one type.)"""
+    if isinstance(e, ir.SetLit) and all(isinstance(x, ir.Const) for x in e.elems):
+        return {x.value for x in e.elems}
+    return None
+
+
+def cannot_fail(e: ir.Expr) -> bool:
     """Evaluating ``e`` cannot raise: no division, conversion, call, sequence index,
     field read of a variant, or builtin (``head`` of an empty sequence...)."""
     for x in ir.ir_nodes(e):

@@ -187,3 +187,72 @@ def test_every_engine_reports_the_seeded_bug_alike(old, new, steps):
         v = result.violation
         assert (v.kind, v.property, len(v.trace)) == ("transition", "DecisionsDurable",
                                                       steps + 1)
+
+
+def test_a_part_the_guard_implies_is_left_out():
+    compiled = _load("2pc.spec", ["RM={r1,r2,r3}"], faults=())
+    part = _frames(compiled)["DecisionsDurable"].instances[1]   # the instance for r1
+    prepare = next(a for a in compiled.typed.actions if a.name == "RMPrepare")
+    r1 = small_product(compiled.universe, prepare.params, 8)[0]
+    from checker.codegen import leading_conditions
+    from checker.ir import substitute
+    body = substitute(prepare.body, r1)
+    facts = frame.guard_facts(leading_conditions(body))
+    # rmState[r1] == working makes `rmState[r1] in {committed, aborted} implies ...` true
+    assert frame.implied_by(part.expr, facts)
+    # the TM's part is not about rmState: nothing is implied
+    assert not frame.implied_by(_frames(compiled)["DecisionsDurable"].instances[0].expr, facts)
+    assert not frame.implied_by(part.expr, {})
+    # Only RMRcvCommitMsg and RMRcvAbortMsg (one check per RM each) can change a decision
+    # that their guard does not pin down: RMPrepare, RMChooseToAbort, TMCommit, TMAbort
+    # are left unchecked.
+    source = compiled.source_code
+    checked = source[source.index("def checked_successors"):source.index("def action0")]
+    assert checked.count("return None") == 6
+
+
+HOISTING = """spec Hoist
+const R = {a, b, c}
+var up: map[R, bool]
+var go: bool
+var log: seq[0..1, 3]
+init:
+    up = {r: true for r in R}
+    go = false
+    log = []
+action Start:
+    require not go
+    go = true
+action Stop(r in R):
+    require up[r] and go
+    up[r] = false
+action Grow:
+    require len(log) < 3
+    log = append(log, 0)
+action Use(i in {1, 2, 3}):
+    require log[i] == 0 and go
+    log[i] = 1
+"""
+
+
+def test_tests_shared_by_every_copy_of_an_action_run_once():
+    compiled = load_spec("hoist.spec", text=HOISTING)
+    go = next(v.slot for v in compiled.typed.variables if v.name == "go")
+    source = compiled.source_code
+    succ = source[:source.index("def checked_successors")
+                  if "def checked_successors" in source else source.index("def action0")]
+    succ = succ[succ.index("def successors"):]
+    tests_go = [line for line in succ.splitlines() if line.strip() == f"if v{go}:"]
+    # Stop(a), Stop(b), Stop(c) test `go` once, before their own `up[r]`; Use(i) reads
+    # log[i], which fails on a short log, so its order is kept: `go` after log[i].
+    assert [len(line) - len(line.lstrip()) for line in tests_go] == [4, 12]
+    # ... so the initial state (go false, log empty) still reports Use(1)'s bad index
+    failed = explore(compiled.model)
+    assert failed.status == Status.ERROR and len(failed.violation.trace) == 1
+    # Hoisting changes no count.
+    without_use = HOISTING[:HOISTING.index("action Use")]
+    counts = [explore(load_spec("hoist.spec", text=text).model).stats for text in
+              (without_use, without_use.replace("up[r] and go", "go and up[r]"))]
+    # go false: 4 logs; go true: 8 `up` maps times 4 logs
+    assert counts[0].distinct_states == counts[1].distinct_states == 4 + 8 * 4
+    assert counts[0].generated_states == counts[1].generated_states
