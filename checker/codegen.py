@@ -67,16 +67,21 @@ class ExprGen:
     """Python expression text for IR expressions, given where each variable lives."""
 
     def __init__(self, univ: Universe, pool: Pool, defs: tuple[ir.DefInstance, ...],
-                 env: dict[int, str], primed: dict[int, str] | None = None, fold: bool = True):
+                 env: dict[int, str], primed: dict[int, str] | None = None, fold: bool = True,
+                 enabled: dict[tuple[int, ...], str] | None = None):
         self.univ = univ
         self.pool = pool
         self.defs = defs
         self.env = env
         self.primed = primed or {}
         self.fold = fold
+        # a generated function per set of actions whose enabledness is asked (else one
+        # ``_en{i}`` per action, or-ed)
+        self.enabled = enabled or {}
 
     def with_env(self, env: dict[int, str]) -> ExprGen:
-        return ExprGen(self.univ, self.pool, self.defs, env, self.primed, self.fold)
+        return ExprGen(self.univ, self.pool, self.defs, env, self.primed, self.fold,
+                       self.enabled)
 
     # ------------------------------------------------------- packed maps
     def entry_to_value(self, v: T.Type, raw: str) -> str:
@@ -534,6 +539,8 @@ class ExprGen:
     def _Enabled(self, e: ir.Enabled) -> str:
         if not e.actions:
             return "False"
+        if e.actions in self.enabled:
+            return f"{self.enabled[e.actions]}(s)"
         return "(" + " or ".join(f"_en{i}(s)" for i in e.actions) + ")"
 
     def _Convert(self, e: ir.Convert) -> str:

@@ -129,19 +129,26 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
         _action_body(a, univ, pool, defs, out, state_env, finish_for, counter, budget)
         out.add(1, "return out")
 
-    # Enabledness of each declared action (for `enabled(...)` and `quiescent`).
-    if any(isinstance(x, ir.Enabled) for inv in typed.invariants for x in ir.ir_nodes(inv.body)):
-        for i, a in enumerate(typed.actions):
-            out.add(0, f"def _en{i}(s):")
-            if a in actions:
-                out.add(1, f"{unpack} = s")
-                _action_body(a, univ, pool, defs, out, state_env,
-                             lambda args, body: lambda env, ind: out.add(ind, "return True"),
-                             counter, budget)
-            out.add(1, "return False")
+    # Enabledness (for `enabled(...)` and `quiescent`): one function per set of actions
+    # asked about, every action inlined, in order (one call and one unpacking per state,
+    # not one per action; the actions' shared leading tests merge, as in `successors`).
+    asked = sorted({x.actions for inv in typed.invariants for x in ir.ir_nodes(inv.body)
+                    if isinstance(x, ir.Enabled) and x.actions})
+    enabled = {acts: f"_en{k}" for k, acts in enumerate(asked)}
+    for acts, name in enabled.items():
+        out.add(0, f"def {name}(s):")
+        live = [typed.actions[i] for i in acts if typed.actions[i] in actions]
+        if live:
+            out.add(1, f"{unpack} = s")
+        for a in live:
+            _action_body(a, univ, pool, defs, out, state_env,
+                         lambda args, body: lambda env, ind: out.add(ind, "return True"),
+                         counter, budget)
+        out.add(1, "return False")
 
     for i, inv in enumerate(typed.invariants):
-        gen = ExprGen(univ, pool, defs, state_env, {s: f"w{s}" for s in slots})
+        gen = ExprGen(univ, pool, defs, state_env, {s: f"w{s}" for s in slots},
+                      enabled=enabled)
         if inv.transition:
             out.add(0, f"def invariant{i}(s, t):")
             out.add(1, f"{unpack} = s")
