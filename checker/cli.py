@@ -248,6 +248,8 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
                              memory_limit, checkpoint_dir, checkpoint_interval)
     finally:
         progress.close()
+    if not compact and _ran_out_of_memory(result):
+        result = dataclasses.replace(result, notes=(*result.notes, MEMORY_HINT))
     header = _header(spec, compiled, model, model.check_deadlock)
     if canonical is not None:
         header.append(f"  symmetry:   {', '.join(compiled.typed.symmetry)} (one state per "
@@ -260,6 +262,19 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
                           "work on one worker)")
     result = _explained(spec, compiled, result)
     _emit(result, fmt, color, header, compiled=compiled, report=report)
+
+
+MEMORY_HINT = ("the full states did not fit in memory: --fingerprints stores a 64-bit "
+               "fingerprint per state instead (a few tens of bytes; one worker)")
+
+
+def _ran_out_of_memory(result) -> bool:
+    """A run stopped by memory (the kernel's limit, the default limit or --memory-limit)."""
+    from .result import Status
+
+    reason = result.limit_reason or ""
+    return result.status is Status.LIMIT and ("out of memory" in reason
+                                              or reason.startswith("memory limit"))
 
 
 def _run_search(recipe, limits, progress, workers, backend, address, compact, memory_limit,

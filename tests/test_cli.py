@@ -375,3 +375,21 @@ def test_deep_nesting_message_is_located(tmp_path):
     proc = subprocess.run([*_modelcheck(), str(deep)], capture_output=True, text=True,
                           timeout=120)
     assert LOCATED.search(proc.stderr), proc.stderr
+
+
+@pytest.mark.parametrize("reason", ["out of memory (worker 1)", "memory limit of 1.0 GiB reached"])
+def test_a_run_out_of_memory_suggests_fingerprints(monkeypatch, reason):
+    from checker import cli as cli_module
+    from checker.result import Result, Stats, Status
+
+    stopped = Result(engine="explicit-parallel", spec="TwoPhase", constants={},
+                     properties=("Consistent",), status=Status.LIMIT, limit_reason=reason,
+                     stats=Stats(distinct_states=10, generated_states=20, depth=3,
+                                 elapsed_s=1.0, peak_memory_bytes=1, queue_left=4))
+    monkeypatch.setattr(cli_module, "_run_search", lambda *args: stopped)
+    result = cli("check", str(SPECS / "2pc.spec"))
+    assert result.exit_code == 3
+    assert reason in result.stdout and "--fingerprints stores a 64-bit" in result.stdout
+    # with --fingerprints already on, nothing to suggest
+    result = cli("check", str(SPECS / "2pc.spec"), "--fingerprints")
+    assert result.exit_code == 3 and "--fingerprints stores" not in result.stdout
