@@ -173,6 +173,12 @@ class ExprGen:
             offset = sum(self.univ.size(c) for c in t.cases[: e.case])
         else:
             fields, offset = t.fields, 0
+        if all(isinstance(arg, ir.Const) for arg in e.args):  # a constant element
+            position, stride = offset, 1
+            for (_, ft), arg in reversed(list(zip(fields, e.args))):
+                position += self.univ.index(ft, arg.value) * stride
+                stride *= self.univ.size(ft)
+            return str(position)
         terms = [str(offset)] if offset else []
         stride = 1
         for (_, ft), arg in reversed(list(zip(fields, e.args))):
@@ -440,8 +446,14 @@ class ExprGen:
         if combos is not None:
             if not combos:
                 return "True" if e.kind == "forall" else "False"
+            parts = [ir.substitute(e.body, m) for m in combos]
+            mask = self._constant_members(parts)
+            if mask is not None:  # `forall a in q: P2b(a, b, v) in msgs`: one mask test
+                sc, bits = mask
+                return (f"(({sc} & {bits}) == {bits})" if e.kind == "forall"
+                        else f"(({sc} & {bits}) != 0)")
             joiner = " and " if e.kind == "forall" else " or "
-            return "(" + joiner.join(self.expr(ir.substitute(e.body, m)) for m in combos) + ")"
+            return "(" + joiner.join(self.expr(p) for p in parts) + ")"
         if len(e.bindings) == 1:
             b = e.bindings[0]
             conds = (e.body,) if e.kind == "exists" else (_antecedent(e.body),)
@@ -457,6 +469,28 @@ class ExprGen:
                     return fast
                 return f"({fast} if not ({dom} & {raises}) else {self._quant_loop(e)})"
         return self._quant_loop(e)
+
+    def _constant_members(self, parts: list[ir.Expr]) -> tuple[str, int] | None:
+        """When every part is ``x in S`` with the same set ``S`` and a constant element
+        ``x``: the code for ``S`` and the mask of the elements' bits (else None)."""
+        first = parts[0]
+        if not (isinstance(first, ir.Binop) and first.op == "in"
+                and isinstance(first.right.t, T.SetT)):
+            return None
+        elem = first.right.t.elem
+        if isinstance(elem, (T.AnyT, T.IntT, T.OptionT)):
+            return None
+        bits = 0
+        for p in parts:
+            if not (isinstance(p, ir.Binop) and p.op == "in" and p.right == first.right
+                    and isinstance(p.left, (ir.Const, ir.Construct))
+                    and not isinstance(p.left.t, T.OptionT)):
+                return None
+            bit = self.bit(elem, p.left)
+            if not bit.isdigit():
+                return None
+            bits |= 1 << int(bit)
+        return self.expr(first.right), bits
 
     def _quant_loop(self, e: ir.Quant) -> str:
         fn = "all" if e.kind == "forall" else "any"
@@ -533,6 +567,12 @@ class ExprGen:
 
     def _CallDef(self, e: ir.CallDef) -> str:
         inst = self.defs[e.def_id]
+        if e.args and all(isinstance(a, ir.Const) for a in e.args) and \
+                sum(1 for _ in ir.ir_nodes(inst.body)) <= INLINE_DEF_NODES:
+            # `chosen(v1)` with v1 unrolled to a constant: the body specialised to it,
+            # so that its tests fold (bit positions, masks) and no call is made
+            return self.expr(ir.substitute(
+                inst.body, {p.uid: a for p, a in zip(inst.params, e.args)}))
         args = [self.expr(a) for a in e.args] + [self.env[s] for s in inst.reads]
         return f"d{e.def_id}({', '.join(args)})"
 
@@ -760,6 +800,9 @@ def def_functions(defs, univ: Universe, pool: Pool, out: Lines) -> None:
         out.add(0, f"def d{d.uid}({', '.join(params)}):")
         out.add(1, f"return {gen.expr(d.body)}")
 
+
+INLINE_DEF_NODES = 80  # a def body of at most this many IR nodes is inlined for
+                       # constant arguments
 
 MASK_ELEMENTS = 4096  # element-only filters over sets of at most this many elements fold
 
