@@ -206,13 +206,13 @@ def _fold(e: ir.Expr) -> bool | None:
             return True
         if e.op == "ne" and e.left == e.right:
             return False
-        if e.op in ("eq", "ne", "in", "notin"):
-            values = _constant_values(e.right) if e.op in ("in", "notin") else None
-            if isinstance(e.left, ir.Const) and (values is not None or
-                                                 isinstance(e.right, ir.Const)):
-                found = e.left.value in values if values is not None else \
-                    e.left.value == e.right.value
-                return found if e.op in ("eq", "in") else not found
+        if e.op in ("eq", "ne") and isinstance(e.left, ir.Const) \
+                and isinstance(e.right, ir.Const):
+            return (e.left.value == e.right.value) == (e.op == "eq")
+        if e.op in ("in", "notin") and isinstance(e.left, ir.Const):
+            values = _constant_values(e.right)
+            if values is not None:
+                return (e.left.value in values) == (e.op == "in")
         a, b = _fold(e.left), _fold(e.right)
         if e.op == "and":
             return False if False in (a, b) else (True if a is b is True else None)

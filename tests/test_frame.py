@@ -256,3 +256,21 @@ def test_tests_shared_by_every_copy_of_an_action_run_once():
     # go false: 4 logs; go true: 8 `up` maps times 4 logs
     assert counts[0].distinct_states == counts[1].distinct_states == 4 + 8 * 4
     assert counts[0].generated_states == counts[1].generated_states
+
+
+def test_constant_tests_fold_by_value():
+    from checker import ir
+    from checker import types as T
+
+    enum = T.EnumT("E", ("a", "b", "c"))
+    a, b, c = (ir.Const(i, enum) for i in range(3))
+    pair = ir.SetLit((a, c), T.SetT(enum))
+    assert frame._fold(ir.Binop("in", a, pair, T.BOOL)) is True
+    assert frame._fold(ir.Binop("notin", b, pair, T.BOOL)) is True
+    assert frame._fold(ir.Binop("eq", a, c, T.BOOL)) is False
+    assert frame._fold(ir.Binop("ne", a, c, T.BOOL)) is True
+    # a constant set is a bit mask, not a list of values: `c in {a, c}` as the mask
+    # 0b101 must not be mistaken for a comparison of values (it is left undecided)
+    mask = ir.Const(0b101, T.SetT(enum))
+    assert frame._fold(ir.Binop("in", c, mask, T.BOOL)) is None
+    assert frame._fold(ir.Binop("in", ir.Const(5, enum), mask, T.BOOL)) is None
