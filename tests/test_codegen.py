@@ -46,11 +46,14 @@ def test_foldings_change_no_value_in_any_state(name, consts, monkeypatch):
     plain = _compile(name, consts, monkeypatch, inline=False, masks=False)
     folded = _compile(name, consts, monkeypatch)
     rng = random.Random(7)
-    for _ in range(400):
+    for k in range(400):
         s = random_state(plain, rng)
         for a, b in zip(plain.model.invariants, folded.model.invariants):
             assert _outcome(a.holds, s) == _outcome(b.holds, s), (a.name, s)
-        assert _outcome(plain.model.successors, s) == _outcome(folded.model.successors, s)
+        # (a random Raft state has hundreds of successors, each costly: fewer of these)
+        if k < 25:
+            assert _outcome(plain.model.successors, s) == \
+                _outcome(folded.model.successors, s)
 
 
 def test_paxos_agreement_is_mask_tests_without_calls(monkeypatch):
