@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from random_states import random_state
 
-from checker import frame
+from checker import frame, ir
+from checker import types as T
 from checker.api import load_spec
-from checker.codegen import small_product
+from checker.codegen import leading_conditions, small_product
 from checker.explore import MODEL_ERRORS, explore
 from checker.result import Status
 
@@ -194,9 +195,7 @@ def test_a_part_the_guard_implies_is_left_out():
     part = _frames(compiled)["DecisionsDurable"].instances[1]   # the instance for r1
     prepare = next(a for a in compiled.typed.actions if a.name == "RMPrepare")
     r1 = small_product(compiled.universe, prepare.params, 8)[0]
-    from checker.codegen import leading_conditions
-    from checker.ir import substitute
-    body = substitute(prepare.body, r1)
+    body = ir.substitute(prepare.body, r1)
     facts = frame.guard_facts(leading_conditions(body))
     # rmState[r1] == working makes `rmState[r1] in {committed, aborted} implies ...` true
     assert frame.implied_by(part.expr, facts)
@@ -259,9 +258,6 @@ def test_tests_shared_by_every_copy_of_an_action_run_once():
 
 
 def test_constant_tests_fold_by_value():
-    from checker import ir
-    from checker import types as T
-
     enum = T.EnumT("E", ("a", "b", "c"))
     a, b, c = (ir.Const(i, enum) for i in range(3))
     pair = ir.SetLit((a, c), T.SetT(enum))
