@@ -148,6 +148,8 @@ class ExprGen:
         if isinstance(t, T.IntT):
             return code if t.lo == 0 else f"({code} - {t.lo})"
         if isinstance(t, T.BoolT):
+            if FOLD_BOOLEANS and code in ("True", "False"):
+                return "1" if code == "True" else "0"
             return f"(1 if {code} else 0)"
         if isinstance(t, T.SetT):
             return code
@@ -322,6 +324,8 @@ class ExprGen:
 
     def _Unop(self, e: ir.Unop) -> str:
         a = self.expr(e.arg)
+        if e.op == "not" and FOLD_BOOLEANS and a in ("True", "False"):
+            return "False" if a == "True" else "True"
         return f"(not {a})" if e.op == "not" else f"(-{a})"
 
     _SIMPLE = {"and": "and", "or": "or", "eq": "==", "ne": "!=", "lt": "<", "le": "<=",
@@ -338,6 +342,10 @@ class ExprGen:
             if packed is not None:
                 return packed
         a, b = self.expr(e.left), self.expr(e.right)
+        if op in ("and", "or", "implies") and FOLD_BOOLEANS:
+            folded = _fold_connective(op, a, b)
+            if folded is not None:
+                return folded
         if op in self._SIMPLE:
             return f"({a} {self._SIMPLE[op]} {b})"
         if op == "implies":
@@ -799,6 +807,32 @@ def def_functions(defs, univ: Universe, pool: Pool, out: Lines) -> None:
         params = [f"l{p.uid}" for p in d.params] + [f"v{s}" for s in d.reads]
         out.add(0, f"def d{d.uid}({', '.join(params)}):")
         out.add(1, f"return {gen.expr(d.body)}")
+
+
+FOLD_BOOLEANS = True   # `True and x` is `x`, `not True` is `False`... (tests turn it off)
+
+
+def _fold_connective(op: str, a: str, b: str) -> str | None:
+    """``a op b`` without a constant operand, where dropping it changes nothing: an
+    operand is only dropped when it is a constant (never an expression that could raise)
+    or when the other one is evaluated anyway and decides alike (``x and True`` is ``x``
+    for a boolean ``x``)."""
+    if op == "and":
+        if a == "True" or b == "True":
+            return b if a == "True" else a
+        if a == "False":
+            return "False"
+    elif op == "or":
+        if a == "False" or b == "False":
+            return b if a == "False" else a
+        if a == "True":
+            return "True"
+    else:  # implies
+        if a == "True":
+            return b
+        if a == "False":
+            return "True"
+    return None
 
 
 INLINE_DEF_NODES = 80  # a def body of at most this many IR nodes is inlined for
