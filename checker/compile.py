@@ -25,6 +25,7 @@ from .codegen import (
 from .frame import UNROLL_INSTANCES, cannot_fail, frame_of, guard_facts, implied_by
 from .frame import writes as frame_writes
 from .model import EvaluationError, Invariant, Model, Step, TransitionInvariant
+from .optimize import join
 from .source import Diagnostic, Span, SpecError
 from .universe import Universe
 from .values import Value
@@ -264,10 +265,7 @@ def _shared_tests_first(a: ir.Action) -> tuple[ir.Stmt, ...]:
     ordered = [t for t in tests if not uses_params(t)] + [t for t in tests if uses_params(t)]
     if ordered == tests:
         return a.body
-    cond = ordered[0]
-    for t in ordered[1:]:
-        cond = ir.Binop("and", cond, t, T.BOOL, a.body[0].cond.span)
-    return (ir.Require(cond, a.body[0].span),) + tuple(a.body[1:])
+    return (ir.Require(join(ordered, "and"), a.body[0].span),) + tuple(a.body[1:])
 
 
 def _explain(err: Exception) -> str:

@@ -37,7 +37,7 @@ def _negate(e: ir.Expr) -> ir.Expr:
     return ir.Unop("not", e, T.BOOL, e.span)
 
 
-def _join(parts: list[ir.Expr], op: str) -> ir.Expr:
+def join(parts: list[ir.Expr], op: str) -> ir.Expr:
     out = parts[0]
     for p in parts[1:]:
         out = ir.Binop(op, out, p, T.BOOL, out.span)
@@ -60,11 +60,11 @@ def miniscope(q: ir.Quant) -> ir.Expr:
             # is empty (forall is then true, exists false): keep it whole.
             inside, outside = parts, []
         moved = moved or bool(outside)
-        inner = ir.Quant(q.kind, (b,), _join(inside, op), T.BOOL, q.span)
+        inner = ir.Quant(q.kind, (b,), join(inside, op), T.BOOL, q.span)
         parts = outside + [inner]
         # The remaining outer bindings must not be needed by this binding's domain.
         if any(uid2 in _locals(b.domain) for uid2 in (x.local.uid for x in q.bindings[:i])):
             return q  # a dependent domain: keep the original form
     if not moved:
         return q
-    return _join(parts, op)
+    return join(parts, op)
