@@ -13,6 +13,11 @@ A BFS level runs in two phases, with a barrier after each:
 2. **ingest**: every worker reads the batches addressed to it and stores those states
    it has not seen.
 
+The owner hash picks one of a few hundred *buckets*, and a table maps buckets to
+workers. When a level ends unevenly, the coordinator moves buckets (with every state of
+them their owner has seen) from the busiest worker to the idlest, so that the next
+level is split evenly (``checker.balance``; a third phase, only then).
+
 Because a level is finished by every worker before the next one starts, the states of
 each level, and therefore the distinct and generated counts and the depth, are exactly
 those of the single-process search (``checker.explore``). A violation is reported only
@@ -44,12 +49,14 @@ import tempfile
 import traceback
 import zlib
 from array import array
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from time import monotonic, perf_counter, process_time
 from typing import Any
 
+from .balance import NO_BUCKET, bucket_count, initial_table, plan
 from .explore import (
     MODEL_ERRORS,
     ProgressInfo,
@@ -430,9 +437,20 @@ class Partition:
     process, and inside a Ray actor."""
 
     def __init__(self, index: int, count: int, recipe, check_deadlock: bool | None = None,
-                 stable: bool = True, key: tuple[int, ...] | None = None):
+                 stable: bool = True, key: tuple[int, ...] | None = None,
+                 table: Sequence[int] | None = None):
         self.index = index
         self.count = count
+        # A state's bucket is its owner hash modulo nbuckets; table[bucket] owns it
+        # (checker.balance moves buckets between workers when a level ends).
+        self.nbuckets = bucket_count(count)
+        self.table = list(table) if table is not None else initial_table(count)
+        # each stored state's bucket (NO_BUCKET once its bucket moved away: the state
+        # stays, for the references to it, but another worker now owns it)
+        self.bucket_of = array("H")
+        # states of buckets that moved here, seen (and expanded) by their former owner
+        self.foreign: list = []
+        self.foreign_bucket = array("H")
         model, canonical = recipe.build()
         self.model = model
         self.canonical = canonical
@@ -448,23 +466,24 @@ class Partition:
         self.level_start = 0
         self._reset_level()
 
-    def adopt(self, handover, owners: array, refs: dict) -> None:
+    def adopt(self, handover, buckets: array, refs: dict) -> None:
         """Takes this worker's share of a search begun in one process (a
         ``checker.explore.Handover``): the states it owns, in order, with their parents'
-        references (``refs``: state -> reference, ``owners``: each stored state's owner,
-        in the order stored)."""
+        references (``refs``: state -> reference, ``buckets``: each stored state's
+        bucket, in the order stored)."""
         from .explore import _ROOT
 
-        me, seen = self.index, handover.seen
+        me, seen, table = self.index, handover.seen, self.table
         done = len(seen) - len(handover.frontier)   # states already expanded
-        states, parents = self.states, self.parents
+        states, parents, bucket_of = self.states, self.parents, self.bucket_of
         start = None
-        for k, (st, o) in enumerate(zip(seen, owners)):
-            if o != me:
+        for k, (st, b) in enumerate(zip(seen, buckets)):
+            if table[b] != me:
                 continue
             if start is None and k >= done:
                 start = len(states)
             states.append(st)
+            bucket_of.append(b)
             p = seen[st]
             parents.append(-1 if p is _ROOT else refs[p])
         self.seen = set(states)
@@ -478,11 +497,12 @@ class Partition:
         self.expanded = 0
 
     # -- storing a state (and checking the invariants in it)
-    def _add(self, t, ref: int, length: int) -> None:
+    def _add(self, t, ref: int, length: int, bucket: int) -> None:
         """Stores a new state (the hot loops inline this)."""
         self.seen.add(t)
         self.states.append(t)
         self.parents.append(ref)
+        self.bucket_of.append(bucket)
         self.new += 1
         try:
             for holds in self.invs:
@@ -527,12 +547,13 @@ class Partition:
         inits = model.initial_states()
         if canonical is not None:
             inits = [canonical(s) for s in inits]
-        me, n, owner = self.index, self.count, self.owner
+        me, owner, nb, table = self.index, self.owner, self.nbuckets, self.table
         for s in inits:
-            if s in self.seen or (n > 1 and owner(s) % n != me):
+            b = owner(s) % nb
+            if s in self.seen or table[b] != me:
                 continue
-            self._add(s, -1, 1)
-        return self._report()
+            self._add(s, -1, 1, b)
+        return self._report(frontier=self._frontier_counts())
 
     # -- phase 1: expand the current level
     def expand(self, level: int, store: bool, time_left: float | None, sink) -> dict:
@@ -553,11 +574,14 @@ class Partition:
         sent: set = set()
         sent_add = sent.add
         seen_add, states_append, parents_append = seen.add, states.append, self.parents.append
+        bucket_append = self.bucket_of.append
         invs, failed = self.invs, self._invariant_failed
         # the owner computation, inlined for the common cases
         stable = self.stable
         owner_of = self.owner
         getter = None if stable else _key_getter(self.key)
+        nb, table = self.nbuckets, self.table
+        b = 0       # (the only bucket when n == 1)
         generated = expanded = new = 0
         countdown = _CLOCK_EVERY
         nxt = level + 1
@@ -596,11 +620,12 @@ class Partition:
                         continue
                 if n > 1:
                     if stable:
-                        d = owner_of(t) % n
+                        b = owner_of(t) % nb
                     elif getter is None:
-                        d = hash(t) % n
+                        b = hash(t) % nb
                     else:
-                        d = hash(getter(t)) % n
+                        b = hash(getter(t)) % nb
+                    d = table[b]
                     if d != me:
                         k = len(sent)
                         sent_add(t)
@@ -621,6 +646,7 @@ class Partition:
                 seen_add(t)
                 states_append(t)
                 parents_append(ref)
+                bucket_append(b)
                 new += 1
                 try:
                     for holds in invs:
@@ -655,6 +681,7 @@ class Partition:
     def ingest(self, level: int, store: bool, payloads) -> dict:
         seen, states = self.seen, self.states
         seen_add, states_append, parents_append = seen.add, states.append, self.parents.append
+        bucket_append, owner, nb = self.bucket_of.append, self.owner, self.nbuckets
         invs, failed = self.invs, self._invariant_failed
         nxt = level + 1
         new = 0
@@ -669,6 +696,7 @@ class Partition:
                 seen_add(t)
                 states_append(t)
                 parents_append(ref)
+                bucket_append(owner(t) % nb)
                 new += 1
                 try:
                     for holds in invs:
@@ -678,6 +706,89 @@ class Partition:
                 except MODEL_ERRORS:
                     failed(t, len(states) - 1, nxt)
         self.new += new
+        return self._report(frontier=self._frontier_counts())
+
+    # -- between levels: buckets move to balance the next level (checker.balance)
+    def _frontier_counts(self) -> list[int] | None:
+        """The states to expand in the next level, per bucket (None for one worker)."""
+        if self.count == 1:
+            return None
+        return _counts(self.bucket_of[self.level_start:], self.nbuckets)
+
+    def give(self, table: Sequence[int]) -> dict:
+        """Adopts the new ``table``, and hands over every state of the buckets this
+        worker no longer owns: for each new owner, the states already expanded (to be
+        seen only) and those of the next level with their parents' references (to be
+        expanded there). Called only between levels, when no batch is in flight and no
+        violation was found (so no reference to a state of the next level exists)."""
+        me, old = self.index, self.table
+        self.table = table = list(table)
+        leaving = [was == me and now != me for was, now in zip(old, table)]
+        if not any(leaving):
+            return self._report(out={})
+        leaving += [False] * (NO_BUCKET + 1 - len(leaving))
+        seen, states, parents, bucket_of = self.seen, self.states, self.parents, self.bucket_of
+        out: dict[int, tuple[list, array, list, array, array]] = {}
+
+        def parcel(dest):
+            got = out.get(dest)
+            if got is None:
+                got = out[dest] = ([], array("H"), [], array("q"), array("H"))
+            return got
+
+        moving = _positions(bucket_of, [b for b in range(self.nbuckets) if leaving[b]])
+        start = self.level_start
+        moved_next = set()
+        for i in moving:
+            b = bucket_of[i]
+            t = states[i]
+            seen.discard(t)
+            got = parcel(table[b])
+            if i < start:       # expanded here: its entry stays, for references to it
+                got[0].append(t)
+                got[1].append(b)
+                bucket_of[i] = NO_BUCKET
+            else:
+                got[2].append(t)
+                got[3].append(parents[i])
+                got[4].append(b)
+                moved_next.add(i)
+        if moved_next:          # the next level keeps only the states this worker owns
+            kept = [i for i in range(start, len(states)) if i not in moved_next]
+            tail = ([states[i] for i in kept], array("q", (parents[i] for i in kept)),
+                    array("H", (bucket_of[i] for i in kept)))
+            del states[start:], parents[start:], bucket_of[start:]
+            states.extend(tail[0])
+            parents.extend(tail[1])
+            bucket_of.extend(tail[2])
+        if self.foreign:
+            foreign, fb = [], array("H")
+            for t, b in zip(self.foreign, self.foreign_bucket):
+                if leaving[b]:
+                    seen.discard(t)
+                    got = parcel(table[b])
+                    got[0].append(t)
+                    got[1].append(b)
+                else:
+                    foreign.append(t)
+                    fb.append(b)
+            self.foreign, self.foreign_bucket = foreign, fb
+        return self._report(out={
+            dest: _dump((seen_only, b1.tobytes(), nxt, refs.tobytes(), b2.tobytes()))
+            for dest, (seen_only, b1, nxt, refs, b2) in out.items()})
+
+    def take(self, payloads: Sequence[bytes]) -> dict:
+        """Stores the states of the buckets that moved here (see ``give``)."""
+        seen = self.seen
+        for payload in payloads:
+            seen_only, b1, nxt, refs, b2 = _load(payload)
+            seen.update(seen_only)
+            self.foreign.extend(seen_only)
+            self.foreign_bucket.frombytes(b1)
+            seen.update(nxt)
+            self.states.extend(nxt)
+            self.parents.frombytes(refs)
+            self.bucket_of.frombytes(b2)
         return self._report()
 
     def node(self, idx: int) -> tuple[State, int]:
@@ -685,19 +796,56 @@ class Partition:
         return self.states[idx], self.parents[idx]
 
 
-def pack(refs: array, states: list) -> bytes:
-    """A batch of states with their parents' references, as bytes: ``marshal`` (about
-    three times as fast as pickle for tuples of ints) when the states allow it, else
-    pickle; the first byte says which."""
+def _counts(buckets: array, nb: int) -> list[int]:
+    """How many entries of ``buckets`` hold each bucket number below ``nb``."""
+    out = [0] * nb
+    for b, k in Counter(buckets).items():
+        if b < nb:
+            out[b] = k
+    return out
+
+
+def _positions(codes: array, wanted: Sequence[int]) -> list[int]:
+    """The indices, in order, of the entries of a 16-bit array equal to a number in
+    ``wanted``: a byte search per number (a Python loop over millions of entries would
+    take a tenth of a second)."""
+    raw = codes.tobytes()
+    out = []
+    for b in wanted:
+        pattern = b.to_bytes(2, sys.byteorder)
+        i = raw.find(pattern)
+        while i >= 0:
+            if i % 2:       # straddles two entries
+                i = raw.find(pattern, i + 1)
+            else:
+                out.append(i // 2)
+                i = raw.find(pattern, i + 2)
+    out.sort()
+    return out
+
+
+def _dump(value) -> bytes:
+    """States (in tuples and lists) as bytes: ``marshal`` (about three times as fast as
+    pickle for tuples of ints) when the states allow it, else pickle; the first byte
+    says which."""
     try:
-        return b"m" + marshal.dumps((refs.tobytes(), states), 4)
+        return b"m" + marshal.dumps(value, 4)
     except ValueError:  # a state marshal cannot write (hand-written models)
-        return b"p" + pickle.dumps((refs.tobytes(), states), protocol=pickle.HIGHEST_PROTOCOL)
+        return b"p" + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load(payload: bytes):
+    body = memoryview(payload)[1:]
+    return marshal.loads(body) if payload[:1] == b"m" else pickle.loads(body)
+
+
+def pack(refs: array, states: list) -> bytes:
+    """A batch of states with their parents' references, as bytes."""
+    return _dump((refs.tobytes(), states))
 
 
 def unpack(payload: bytes) -> tuple[array, list]:
-    body = memoryview(payload)[1:]
-    raw, states = marshal.loads(body) if payload[:1] == b"m" else pickle.loads(body)
+    raw, states = _load(payload)
     refs = array("q")
     refs.frombytes(raw)
     return refs, states
@@ -758,13 +906,14 @@ def read_batches(paths: Sequence[str]):
 # --------------------------------------------------------------------------- worker process
 
 def _worker_main(index: int, count: int, recipe, conn, directory: str,
-                 check_deadlock: bool | None, stable: bool, key, handover=None) -> None:
+                 check_deadlock: bool | None, stable: bool, key, handover=None,
+                 table=None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator handles Ctrl-C
     # The search allocates millions of tuples and makes no reference cycles: the cyclic
     # collector would only cost time (as in checker.explore).
     gc.disable()
     try:
-        part = Partition(index, count, recipe, check_deadlock, stable, key)
+        part = Partition(index, count, recipe, check_deadlock, stable, key, table)
         if handover is not None:    # (inherited by fork: nothing was pickled)
             part.adopt(*handover)
             # this process's copy of the whole search so far is no longer needed
@@ -795,6 +944,10 @@ def _worker_main(index: int, count: int, recipe, conn, directory: str,
                 reply = part.ingest(level, store, read_batches(paths))
             elif cmd == "node":
                 reply = part.node(args[0])
+            elif cmd == "give":
+                reply = part.give(args[0])
+            elif cmd == "take":
+                reply = part.take(args[0])
             else:
                 raise ValueError(f"unknown command {cmd!r}")
         except MemoryError:
@@ -816,12 +969,12 @@ class WorkerDiedError(RuntimeError):
 
 class _ProcessWorker:
     def __init__(self, ctx, index, count, recipe, directory, check_deadlock, stable, key,
-                 handover=None):
+                 handover=None, table=None):
         self.index = index
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, name=f"modelcheck-worker-{index}",
                                 args=(index, count, recipe, child, directory, check_deadlock,
-                                      stable, key, handover), daemon=True)
+                                      stable, key, handover, table), daemon=True)
         self.proc.start()
         child.close()
 
@@ -862,23 +1015,17 @@ class _ProcessWorker:
 
 
 class _LocalWorker:
-    """The one-worker case: the partition lives in this process."""
+    """A partition in this process: the one-worker case (tests run several this way)."""
 
-    def __init__(self, recipe, check_deadlock):
-        self.part = Partition(0, 1, recipe, check_deadlock)
+    def __init__(self, part: Partition):
+        self.part = part
         self.sink = ListSink()
         self.reply = None
 
     def send(self, cmd, *args) -> None:
-        p = self.part
-        if cmd == "init":
-            self.reply = p.init()
-        elif cmd == "expand":
-            self.reply = p.expand(args[0], args[1], args[2], self.sink)
-        elif cmd == "ingest":
-            self.reply = p.ingest(args[0], args[1], args[2])
-        elif cmd == "node":
-            self.reply = p.node(args[0])
+        if cmd == "expand":
+            args = (*args, self.sink)
+        self.reply = getattr(self.part, cmd)(*args)
 
     def recv(self):
         reply, self.reply = self.reply, None
@@ -955,7 +1102,7 @@ def explore_parallel(
         if isinstance(inits_or_error, Result):
             return inits_or_error
         if workers == 1:
-            handles = [_LocalWorker(recipe, check_deadlock)]
+            handles = [_LocalWorker(Partition(0, 1, recipe, check_deadlock))]
             if gc.isenabled():
                 gc.disable()
                 gc_off = True
@@ -972,19 +1119,21 @@ def explore_parallel(
                 key = tuple(partition)
             if key is not None:
                 notes += (f"partitioned by {key_names(model, key)}",)
-            shares = None
+            shares = table = None
             if handover is not None:
-                shares = (handover, *_assign_owners(handover.seen, key, stable, workers))
+                table, buckets, refs = _assign_owners(handover, key, stable, workers)
+                shares = (handover, buckets, refs)
+                balance = (table, _counts(buckets, len(table)))
             handles = [_ProcessWorker(ctx, i, workers, recipe, directory, check_deadlock,
-                                      stable, key, shares) for i in range(workers)]
-            shares = None
+                                      stable, key, shares, table) for i in range(workers)]
+            shares = buckets = refs = None
             for h in handles:
                 h.recv()
         resume = None
         if handover is not None:
             resume = dict(distinct=len(handover.seen), generated=handover.generated,
                           expanded=handover.expanded, level=handover.level,
-                          new=len(handover.frontier))
+                          new=len(handover.frontier), balance=balance)
             handover = None
         return search(handles, model, recipe, n_initial=len(inits_or_error), start=start,
                       max_states=max_states, max_depth=max_depth, time_limit=time_limit,
@@ -998,19 +1147,23 @@ def explore_parallel(
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def _assign_owners(seen: dict, key, stable: bool, n: int) -> tuple[array, dict]:
-    """Each stored state's owner (in the order stored), and its reference
+def _assign_owners(handover, key, stable: bool, n: int) -> tuple[list[int], array, dict]:
+    """For the states a search begun in one process found: the bucket table (balanced
+    for the level the workers expand first; nothing moves yet, so any table is free),
+    each stored state's bucket (in the order stored), and its reference
     ``index * n + owner`` among its owner's states."""
     owner_of = owner_function(key, stable)
-    owners = array("q")
+    nb = bucket_count(n)
+    buckets = array("H", (owner_of(st) % nb for st in handover.seen))
+    done = len(buckets) - len(handover.frontier)
+    table = plan(initial_table(n), _counts(buckets[done:], nb), [0] * nb, n)
     refs: dict = {}
     counts = [0] * n
-    for st in seen:
-        o = owner_of(st) % n
-        owners.append(o)
+    for st, b in zip(handover.seen, buckets):
+        o = table[b]
         refs[st] = counts[o] * n + o
         counts[o] += 1
-    return owners, refs
+    return table, buckets, refs
 
 
 def _check_limits(max_states, max_depth) -> None:
@@ -1075,6 +1228,7 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
     cpu_first: list[float | None] = [None] * n
     cpu_last = [0.0] * n
     critical = 0.0
+    balancer = Balancer(n)
 
     def tally(replies):
         nonlocal best, critical
@@ -1094,9 +1248,11 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             tally(replies)
             new = sum(r["new"] for r in replies)
             distinct = new
+            balancer.count(replies)
         else:   # the workers took over a search begun in one process
             distinct, generated = resume["distinct"], resume["generated"]
             expanded, level, new = resume["expanded"], resume["level"], resume["new"]
+            balancer = Balancer(n, *resume["balance"])
         if max_states is not None and distinct > max_states:
             limit = f"max states {max_states} reached"
         while best is None and limit is None and new:
@@ -1129,6 +1285,9 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             if progress is not None:
                 progress(ProgressInfo(distinct, generated, level, distinct - expanded,
                                       perf_counter() - start))
+            work = balancer.count(replies)
+            if work is not None and best is None and limit is None and new:
+                balancer.rebalance(handles, work, tally)
         if best is None and limit is None and cut:
             limit = f"max depth {max_depth} reached"
     except KeyboardInterrupt:
@@ -1137,6 +1296,8 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
         limit = str(err)
 
     elapsed = perf_counter() - start
+    if balancer.moves:
+        notes = (*notes, balancer.note())
     if n > 1 and all(c is not None for c in cpu_first):
         busy = " + ".join(f"{cpu_last[i] - cpu_first[i]:.2f}" for i in range(n))
         notes = (*notes, f"workers' CPU seconds: {busy}; busiest worker per phase, "
@@ -1164,6 +1325,54 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
         owner, idx = parent % n, parent // n
     path.reverse()
     return violation_result(model, recipe, best, path, base)
+
+
+class Balancer:
+    """The coordinator's side of ``checker.balance``: the bucket table, the states
+    stored per bucket, and the moves made."""
+
+    def __init__(self, n: int, table: Sequence[int] | None = None,
+                 held: Sequence[int] | None = None):
+        self.n = n
+        self.table = list(table) if table is not None else initial_table(n)
+        self.held = list(held) if held is not None else [0] * len(self.table)
+        self.moves = self.moved_states = 0
+
+    def count(self, replies) -> list[int] | None:
+        """The next level's states per bucket, over all workers (None for one worker),
+        from the replies of the phase that ended the level."""
+        if replies[0].get("frontier") is None:
+            return None
+        work = [sum(col) for col in zip(*(r["frontier"] for r in replies))]
+        held = self.held
+        for b, w in enumerate(work):
+            held[b] += w
+        return work
+
+    def rebalance(self, handles, work: Sequence[int], tally: Callable) -> None:
+        """Moves the buckets ``plan`` picks: every worker adopts the new table, then
+        the states of the buckets that changed owner go to their new owners.
+        ``tally`` sees the replies of both phases."""
+        old, table = self.table, plan(self.table, work, self.held, self.n)
+        if table == old:
+            return
+        moved = [b for b, (was, now) in enumerate(zip(old, table)) if was != now]
+        self.moves += len(moved)
+        self.moved_states += sum(self.held[b] for b in moved)
+        self.table = table
+        replies = _broadcast(handles, "give", table)
+        tally(replies)
+        parcels: list[list[bytes]] = [[] for _ in handles]
+        for r in replies:
+            for dest, payload in r["out"].items():
+                parcels[dest].append(payload)
+        for h, payloads in zip(handles, parcels):
+            h.send("take", payloads)
+        tally([h.recv() for h in handles])
+
+    def note(self) -> str:
+        return (f"balance: {self.moves} buckets of states moved between workers "
+                f"({self.moved_states:,} states)")
 
 
 def violation_result(model: Model, recipe, best: Candidate, path: list, base: dict) -> Result:

@@ -134,6 +134,12 @@ class _PartitionActor:
     def node(self, idx):
         return self.part.node(idx)
 
+    def give(self, table):
+        return self.part.give(table)
+
+    def take(self, payloads):
+        return self.part.take(payloads)
+
     def ping(self):
         return True
 

@@ -55,3 +55,19 @@ def test_ray_actors_agree_with_one_worker(local_ray, path, consts, symmetry):
     assert result.engine == "explicit-ray"
     assert summary(result) == summary(explore_parallel(recipe, workers=1))
     assert ray.is_initialized()      # a Ray this process started stays up
+
+
+@pytest.mark.slow
+def test_ray_actors_move_buckets_between_levels(local_ray, monkeypatch):
+    from checker import balance
+
+    monkeypatch.setattr(balance, "MIN_LEVEL", 0)       # move at every uneven level
+    monkeypatch.setattr(balance, "TOLERANCE", 0.0)
+    monkeypatch.setattr(balance, "MOVE_COST", 0.0)
+    recipe = ModelSpec.from_file("specs/buggy/paxos_no_ballot_check.spec", ("MaxBallot=1",))
+    result = explore_ray(recipe, workers=2)
+    assert any(note.startswith("balance:") for note in result.notes)
+    assert summary(result) == summary(explore_parallel(recipe, workers=1))
+    recipe = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4}",))
+    assert summary(explore_ray(recipe, workers=2)) == summary(explore_parallel(recipe,
+                                                                               workers=1))
