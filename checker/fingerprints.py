@@ -581,8 +581,16 @@ class CompactSearch:
         checked = model.checked_successors if tcheck is not None else None
         deadlock = self.deadlock
         recent_new, recent_old = self.recent_new, self.recent_old
+        # While the frontier is in memory, each candidate goes into the cache of recent
+        # states at once: a later duplicate in this chunk is then dropped by the same
+        # look-up, with no pass to remove duplicates. (A candidate that turns out to be
+        # an older state is known too; one that a stop leaves unstored ends the run.)
+        remember = (not self.current.spilled and not self.next.spilled
+                    and len(recent_new) < self.recent_limit)
+        note = recent_new.add if remember else None
         flat: list = []
         owner: list[int] = []          # index in `states` of each successor's parent
+        flat_append, owner_append = flat.append, owner.append
         gen_after: list[int] = []      # generated count once states[j] is expanded
         generated = self.generated
         stop: _Stop | None = None
@@ -613,18 +621,21 @@ class CompactSearch:
                     succs = succs[:k]
             # States stored in this level or the previous one need no fingerprint, nor
             # does a step that changes nothing (s itself, stored: cheaper to compare).
-            keep = [t for t in succs
-                    if t != s and t not in recent_new and t not in recent_old]
-            if canonical is not None and keep:
-                keep = [t for t in map(canonical, keep)
-                        if t not in recent_new and t not in recent_old]
-            if keep:
-                flat += keep
-                owner += [j] * len(keep)
+            for t in succs:
+                if t == s or t in recent_new or t in recent_old:
+                    continue
+                if canonical is not None:
+                    t = canonical(t)
+                    if t in recent_new or t in recent_old:
+                        continue
+                if note is not None:
+                    note(t)
+                flat_append(t)
+                owner_append(j)
             if stop is not None:
                 break
         base_expanded = self.expanded
-        if len(flat) > 1:
+        if not remember and len(flat) > 1:
             # A new state reached from several parents needs one fingerprint: keep each
             # state's first occurrence (the one the table would keep), in order.
             first = dict(zip(reversed(flat), range(len(flat) - 1, -1, -1)))
@@ -668,18 +679,8 @@ class CompactSearch:
         self.generated = generated
         self.expanded = base_expanded + expanded
         self.next.extend(accepted)
-        self._remember(accepted)
         if stop is not None:
             raise stop
-
-    def _remember(self, states: list) -> None:
-        """Adds new states to the cache of recent ones (while the frontier is in memory:
-        the cache must not keep states alive that were written to disk)."""
-        if self.current.spilled or self.next.spilled:
-            return
-        room = self.recent_limit - len(self.recent_new)
-        if room > 0:
-            self.recent_new.update(states if len(states) <= room else states[:room])
 
     def _settle(self, base_expanded, gen_after, j, n_new, accepted) -> None:
         """The counts at a stop caused by a new successor of ``states[j]``: as if the
