@@ -182,3 +182,18 @@ def test_worker_processes_move_buckets_too(eager):
         result = explore_parallel(recipe, workers=2, handover_at=handover_at)
         assert summary(result) == expected
         assert any(note.startswith("balance:") for note in result.notes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 0xFFFF), max_size=60), st.data())
+def test_positions_finds_every_entry_and_no_straddling_match(codes, data):
+    from array import array
+
+    from checker.parallel import _counts, _positions
+
+    # values whose bytes also occur across two neighbours (0x0100, 0x0001, 0x0101)
+    codes = array("H", codes + [0x0100, 0x0001, 0x0101, 1, 256])
+    wanted = data.draw(st.lists(st.sampled_from(sorted(set(codes))), unique=True))
+    assert _positions(codes, wanted) == [i for i, c in enumerate(codes) if c in wanted]
+    counts = _counts(codes, 300)
+    assert counts == [sum(1 for c in codes if c == b) for b in range(300)]
