@@ -177,8 +177,8 @@ def _scale_options(f):
                           "workers).")(f)
     f = click.option("--fingerprints", "compact", is_flag=True,
                      help="Store 64-bit fingerprints instead of full states: a few tens of "
-                          "bytes per state, with a collision probability reported (one "
-                          "worker).")(f)
+                          "bytes per state, with a collision probability reported. With "
+                          "one worker the frontier also spills to disk.")(f)
     f = click.option("--address", default=None, metavar="ADDR",
                      help="With --backend ray: the cluster (HOST:PORT, ray://HOST:PORT or "
                           "auto); default: start a local Ray instance.")(f)
@@ -190,8 +190,8 @@ def _scale_options(f):
                         help="Explore in N processes, the seen set partitioned by state "
                              "hash (the same counts and verdicts as one). Default: one per "
                              "core, started only once a BFS level has 5,000 new states "
-                             "(smaller runs stay in one process); one with --checkpoint, "
-                             "--memory-limit or --fingerprints.")(f)
+                             "(smaller runs stay in one process); one with --checkpoint "
+                             "or --memory-limit.")(f)
 
 
 @main.command("check")
@@ -254,18 +254,18 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     if canonical is not None:
         header.append(f"  symmetry:   {', '.join(compiled.typed.symmetry)} (one state per "
                       "orbit; --no-symmetry for the full state space)")
-    if workers is None and backend == "local" and (checkpoint_dir or memory_limit or compact):
+    if workers is None and backend == "local" and (checkpoint_dir or memory_limit):
         from .parallel import default_workers
 
         if default_workers() > 1:
-            header.append("  workers:    1 (--checkpoint, --memory-limit and --fingerprints "
-                          "work on one worker)")
+            header.append("  workers:    1 (--checkpoint and --memory-limit work on one "
+                          "worker)")
     result = _explained(spec, compiled, result)
     _emit(result, fmt, color, header, compiled=compiled, report=report)
 
 
 MEMORY_HINT = ("the full states did not fit in memory: --fingerprints stores a 64-bit "
-               "fingerprint per state instead (a few tens of bytes; one worker)")
+               "fingerprint per state instead (a few tens of bytes)")
 
 
 def _ran_out_of_memory(result) -> bool:
@@ -288,7 +288,8 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
 
         try:
             return explore_ray(recipe, workers=workers if workers and workers > 1 else None,
-                               address=address, progress=progress, **limits)
+                               address=address, progress=progress, fingerprints=compact,
+                               **limits)
         except RayUnavailableError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_INPUT)
@@ -297,25 +298,27 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
         sys.exit(EXIT_INPUT)
     if workers is None:
         # one per core, once the frontier is worth the processes; the one-worker
-        # features (--checkpoint, --memory-limit, --fingerprints) run on one
+        # features (--checkpoint, --memory-limit) run on one
         from .parallel import HANDOVER_AT, default_workers, explore_parallel
 
         cores = default_workers()
-        if cores > 1 and not (checkpoint_dir or memory_limit or compact):
+        if cores > 1 and not (checkpoint_dir or memory_limit):
             # the coordinator and one process per core share the default memory limit
             with address_space_cap(cores + 1):
                 return explore_parallel(recipe, workers=cores, progress=progress,
-                                        handover_at=HANDOVER_AT, **limits)
+                                        handover_at=HANDOVER_AT, fingerprints=compact,
+                                        **limits)
         workers = 1
     if workers > 1:
-        if checkpoint_dir or memory_limit or compact:
-            click.echo("error: --checkpoint, --memory-limit and --fingerprints need one "
-                       "worker (--workers 1)", err=True)
+        if checkpoint_dir or memory_limit:
+            click.echo("error: --checkpoint and --memory-limit need one worker "
+                       "(--workers 1)", err=True)
             sys.exit(EXIT_INPUT)
         from .parallel import explore_parallel
 
         with address_space_cap(workers + 1):
-            return explore_parallel(recipe, workers=workers, progress=progress, **limits)
+            return explore_parallel(recipe, workers=workers, progress=progress,
+                                    fingerprints=compact, **limits)
     if not (checkpoint_dir or memory_limit or compact):
         from .explore import explore
 

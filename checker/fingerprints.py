@@ -101,14 +101,16 @@ def collision_note(n: int) -> str:
 class FingerprintTable:
     """A set of nonzero 64-bit fingerprints, each with a parent fingerprint (0 for an
     initial state): open addressing with linear probing, kept at most 3/4 full.
-    Batches are inserted with vectorized probing."""
+    Batches are inserted with vectorized probing. ``tagged``: each entry also has a
+    32-bit tag (the parallel search keeps the state's bucket and its parent's there)."""
 
     MAX_FILL = 0.75
     # Slots come from the top bits of fingerprint * _MIX (Fibonacci hashing): the low
     # bits of a modular fingerprint are not spread well enough to index by.
     _MIX = 0x9E3779B97F4A7C15
+    tags = None     # (a class default: tables of old checkpoints have no tags)
 
-    def __init__(self, capacity: int = 1 << 16):
+    def __init__(self, capacity: int = 1 << 16, tagged: bool = False):
         try:
             import numpy as np
         except ImportError:
@@ -119,6 +121,8 @@ class FingerprintTable:
         cap = 1 << max(4, (capacity - 1).bit_length())
         self.keys = np.zeros(cap, dtype=np.uint64)
         self.parents = np.zeros(cap, dtype=np.uint64)
+        if tagged:
+            self.tags = np.zeros(cap, dtype=np.uint32)
         self.count = 0
 
     def _slots(self, fps):
@@ -138,14 +142,15 @@ class FingerprintTable:
 
     @property
     def nbytes(self) -> int:
-        return self.keys.nbytes + self.parents.nbytes
+        return self.keys.nbytes + self.parents.nbytes + (
+            0 if self.tags is None else self.tags.nbytes)
 
     def bytes_to_hold(self, extra: int) -> int:
         """The bytes that growing to hold ``extra`` more fingerprints would allocate."""
         cap = self.capacity
         while (self.count + extra) > cap * self.MAX_FILL:
             cap *= 2
-        return 0 if cap == self.capacity else cap * 16
+        return 0 if cap == self.capacity else cap * (16 if self.tags is None else 20)
 
     def reserve(self, extra: int) -> None:
         cap = self.capacity
@@ -154,16 +159,33 @@ class FingerprintTable:
         if cap != self.capacity:
             self._rehash(cap)
 
-    def _rehash(self, cap: int) -> None:
+    def _rehash(self, cap: int, drop=None) -> None:
+        """Rebuilds the table with ``cap`` slots, without the entries where ``drop``
+        (a boolean array over the slots) is True."""
         np = self.np
         used = self.keys != 0
+        if drop is not None:
+            used &= ~drop
         keys, parents = self.keys[used], self.parents[used]
+        tags = None if self.tags is None else self.tags[used]
         self.keys = np.zeros(cap, dtype=np.uint64)
         self.parents = np.zeros(cap, dtype=np.uint64)
+        if tags is not None:
+            self.tags = np.zeros(cap, dtype=np.uint32)
         self.count = 0
-        self._place(keys, parents)
+        self._place(keys, parents, tags)
 
-    def _place(self, fps, parents):
+    def take_out(self, drop) -> tuple:
+        """Removes the entries where ``drop`` (a boolean array over the slots) is True;
+        returns their fingerprints, parents and tags."""
+        drop = drop & (self.keys != 0)
+        out = (self.keys[drop], self.parents[drop],
+               None if self.tags is None else self.tags[drop])
+        if len(out[0]):
+            self._rehash(self.capacity, drop)
+        return out
+
+    def _place(self, fps, parents, tags=None):
         """Inserts fingerprints known to be distinct and absent; returns nothing."""
         np = self.np
         mask = np.uint64(self.capacity - 1)
@@ -178,6 +200,8 @@ class FingerprintTable:
             winners = e_idx[first]
             keys[uniq] = fps[winners]
             self.parents[uniq] = parents[winners]
+            if tags is not None:
+                self.tags[uniq] = tags[winners]
             self.count += len(winners)
             lost = np.ones(len(e_idx), dtype=bool)
             lost[first] = False
@@ -196,10 +220,10 @@ class FingerprintTable:
         absent = ~self.contains_batch(fps[first])
         return first[absent]
 
-    def place(self, fps, parents) -> None:
+    def place(self, fps, parents, tags=None) -> None:
         """Inserts fingerprints known to be absent and distinct."""
         self.reserve(len(fps))
-        self._place(fps, parents)
+        self._place(fps, parents, tags)
 
     def insert_batch(self, fps, parents):
         """Inserts the batch; returns a boolean array, True where the fingerprint is
@@ -230,15 +254,20 @@ class FingerprintTable:
 
     def parent(self, fp: int) -> int | None:
         """The parent fingerprint of ``fp`` (0: an initial state), None if absent."""
+        slot = self.slot_of(fp)
+        return None if slot < 0 else int(self.parents[slot])
+
+    def slot_of(self, fp: int) -> int:
+        """The slot holding ``fp``, or -1."""
         keys = self.keys
         mask = self.capacity - 1
         slot = self._slot(fp)
         while True:
             k = int(keys[slot])
             if k == fp:
-                return int(self.parents[slot])
+                return slot
             if k == 0:
-                return None
+                return -1
             slot = (slot + 1) & mask
 
 
@@ -785,18 +814,32 @@ def regenerate_path(model: Model, canonical, table: FingerprintTable, fp: int
     """TLC's way: follow parent fingerprints back to an initial state, then replay the
     model forward choosing the successor with the next fingerprint. None if the chain
     cannot be replayed (only after a fingerprint collision)."""
+    chain = fingerprint_chain(table.parent, fp, len(table) + 1)
+    return None if chain is None else replay_chain(model, canonical, chain)
+
+
+def fingerprint_chain(parent_of: Callable[[int], int | None], fp: int, limit: int
+                      ) -> list[int] | None:
+    """The fingerprints from an initial state to ``fp``, following ``parent_of``
+    (0 for an initial state, None for an unknown fingerprint); None when the chain
+    breaks or is longer than ``limit`` (only after a collision)."""
     chain = [fp]
     while True:
-        parent = table.parent(chain[-1])
+        parent = parent_of(chain[-1])
         if parent is None:
             return None
         if parent == 0:
             break
         chain.append(parent)
-        if len(chain) > len(table) + 1:
+        if len(chain) > limit:
             return None
     chain.reverse()
+    return chain
 
+
+def replay_chain(model: Model, canonical, chain: list[int]) -> list | None:
+    """The states whose fingerprints are ``chain``, replayed from an initial state (each
+    the first successor of the one before with the next fingerprint), or None."""
     def canon(s):
         return canonical(s) if canonical is not None else s
 

@@ -81,6 +81,11 @@ BATCH = 8192
 HANDOVER_AT = 5_000
 
 
+# The note of a run with fingerprints that ended before the workers started.
+SMALL_FOR_FINGERPRINTS = ("full states were kept: the search ended in one process before "
+                          "any worker started, and only workers keep fingerprints")
+
+
 def default_workers() -> int:
     """The cores this process may run on."""
     try:
@@ -420,6 +425,11 @@ class Candidate:
     post: Any = None               # for transition violations and their errors
     message: str | None = None     # for errors
     has_post: bool = False
+    # Workers that keep fingerprints, not states (checker.fingerprint_partition): the
+    # state itself, its fingerprint and its bucket, to follow its parents from.
+    state: Any = None
+    fp: int = 0
+    bucket: int = -1
 
 
 def better(a: Candidate | None, b: Candidate | None) -> Candidate | None:
@@ -531,7 +541,12 @@ class Partition:
         key = (length, _RANK[kind], prop, shown)
         if self.best is not None and self.best.key <= key:
             return
-        self.best = Candidate(key, kind, self.index, idx, prop, post, message, has_post)
+        self.best = Candidate(key, kind, self.index, idx, prop, post, message, has_post,
+                              **self._identify(state))
+
+    def _identify(self, state) -> dict:
+        """What a Candidate needs besides the owner and index (see FingerprintPartition)."""
+        return {}
 
     def _report(self, **extra) -> dict:
         out = dict(new=self.new, cut=self.cut, best=self.best, generated=self.generated,
@@ -905,15 +920,24 @@ def read_batches(paths: Sequence[str]):
 
 # --------------------------------------------------------------------------- worker process
 
+def partition_class(fingerprints: bool) -> type[Partition]:
+    if not fingerprints:
+        return Partition
+    from .fingerprint_partition import FingerprintPartition
+
+    return FingerprintPartition
+
+
 def _worker_main(index: int, count: int, recipe, conn, directory: str,
                  check_deadlock: bool | None, stable: bool, key, handover=None,
-                 table=None) -> None:
+                 table=None, fingerprints: bool = False) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator handles Ctrl-C
     # The search allocates millions of tuples and makes no reference cycles: the cyclic
     # collector would only cost time (as in checker.explore).
     gc.disable()
     try:
-        part = Partition(index, count, recipe, check_deadlock, stable, key, table)
+        part = partition_class(fingerprints)(index, count, recipe, check_deadlock, stable,
+                                             key, table)
         if handover is not None:    # (inherited by fork: nothing was pickled)
             part.adopt(*handover)
             # this process's copy of the whole search so far is no longer needed
@@ -944,6 +968,8 @@ def _worker_main(index: int, count: int, recipe, conn, directory: str,
                 reply = part.ingest(level, store, read_batches(paths))
             elif cmd == "node":
                 reply = part.node(args[0])
+            elif cmd == "entry":
+                reply = part.entry(args[0])
             elif cmd == "give":
                 reply = part.give(args[0])
             elif cmd == "take":
@@ -969,12 +995,13 @@ class WorkerDiedError(RuntimeError):
 
 class _ProcessWorker:
     def __init__(self, ctx, index, count, recipe, directory, check_deadlock, stable, key,
-                 handover=None, table=None):
+                 handover=None, table=None, fingerprints=False):
         self.index = index
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, name=f"modelcheck-worker-{index}",
                                 args=(index, count, recipe, child, directory, check_deadlock,
-                                      stable, key, handover, table), daemon=True)
+                                      stable, key, handover, table, fingerprints),
+                                daemon=True)
         self.proc.start()
         child.close()
 
@@ -1050,6 +1077,7 @@ def explore_parallel(
     start_method: str | None = None,
     partition: str | Sequence[int] = "auto",
     handover_at: int | None = None,
+    fingerprints: bool = False,
 ) -> Result:
     """Explore in ``workers`` processes (default: the number of cores); see the module
     docstring. ``recipe`` is a ``ModelSpec`` (or anything with ``build()``), or a
@@ -1065,7 +1093,11 @@ def explore_parallel(
     ``checker.explore``, until a level ends with at least this many new states, and only
     then start the workers, which take over the states found so far. A small state
     space is then explored without starting any process, and its result is
-    ``explore``'s."""
+    ``explore``'s.
+
+    ``fingerprints``: the workers keep 64-bit fingerprints instead of states
+    (``checker.fingerprint_partition``; counterexamples are regenerated), and the
+    result notes the probability of a collision."""
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -1093,6 +1125,8 @@ def explore_parallel(
                       check_deadlock=check_deadlock, progress=progress,
                       handover_at=handover_at)
         if not isinstance(got, Handover):
+            if fingerprints:
+                got = replace(got, notes=(*got.notes, SMALL_FOR_FINGERPRINTS))
             return got
         handover, got = got, None
         notes += (f"levels 1 to {handover.level - 1} in one process "
@@ -1102,7 +1136,8 @@ def explore_parallel(
         if isinstance(inits_or_error, Result):
             return inits_or_error
         if workers == 1:
-            handles = [_LocalWorker(Partition(0, 1, recipe, check_deadlock))]
+            handles = [_LocalWorker(partition_class(fingerprints)(0, 1, recipe,
+                                                                  check_deadlock))]
             if gc.isenabled():
                 gc.disable()
                 gc_off = True
@@ -1125,7 +1160,8 @@ def explore_parallel(
                 shares = (handover, buckets, refs)
                 balance = (table, _counts(buckets, len(table)))
             handles = [_ProcessWorker(ctx, i, workers, recipe, directory, check_deadlock,
-                                      stable, key, shares, table) for i in range(workers)]
+                                      stable, key, shares, table, fingerprints)
+                       for i in range(workers)]
             shares = buckets = refs = None
             for h in handles:
                 h.recv()
@@ -1228,6 +1264,7 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
     cpu_first: list[float | None] = [None] * n
     cpu_last = [0.0] * n
     critical = 0.0
+    table_bytes = [None] * n       # workers that keep fingerprints: their tables' sizes
     balancer = Balancer(n)
 
     def tally(replies):
@@ -1236,6 +1273,7 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
         for i, r in enumerate(replies):
             best = better(best, r["best"])
             rss[i] = max(rss[i], r["rss"])
+            table_bytes[i] = r.get("table_bytes")
             if cpu_first[i] is None:
                 cpu_first[i] = cpu_last[i] = r["cpu"]
             slowest = max(slowest, r["cpu"] - cpu_last[i])
@@ -1296,6 +1334,13 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
         limit = str(err)
 
     elapsed = perf_counter() - start
+    if table_bytes[0] is not None:
+        from .fingerprints import collision_note, format_bytes
+
+        held = sum(table_bytes)
+        notes = (*notes, collision_note(distinct),
+                 f"seen sets: {format_bytes(held)}"
+                 + (f", {held / distinct:.0f} bytes per state" if distinct else ""))
     if balancer.moves:
         notes = (*notes, balancer.note())
     if n > 1 and all(c is not None for c in cpu_first):
@@ -1314,6 +1359,14 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
         return Result(status=Status.LIMIT, limit_reason=limit, **base)
     if best is None:
         return Result(status=Status.OK, **base)
+    if best.state is not None:
+        path = _regenerated_path(handles, balancer.table, best, model, recipe, distinct)
+        if path is None:
+            return Result(status=Status.ERROR, violation=Violation(
+                kind="error", property=None, trace=(),
+                message="the counterexample could not be rebuilt from fingerprints (a "
+                        "fingerprint collision); run again without --fingerprints"), **base)
+        return violation_result(model, recipe, best, path, base)
     path = []
     owner, idx = best.owner, best.index
     while True:
@@ -1325,6 +1378,29 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
         owner, idx = parent % n, parent // n
     path.reverse()
     return violation_result(model, recipe, best, path, base)
+
+
+def _regenerated_path(handles, table: Sequence[int], best: Candidate, model: Model, recipe,
+                      distinct: int) -> list | None:
+    """For workers that keep fingerprints: the parent fingerprints from owner to owner
+    back to an initial state, then the model replayed forward along them (as TLC
+    does). None after a fingerprint collision."""
+    from .fingerprints import fingerprint_chain, replay_chain
+
+    bucket_of = {best.fp: best.bucket}
+
+    def parent_of(fp: int) -> int | None:
+        h = handles[table[bucket_of[fp]]]
+        h.send("entry", fp)
+        got = h.recv()
+        if got is None:
+            return None
+        parent, bucket = got
+        bucket_of[parent] = bucket
+        return parent
+
+    chain = fingerprint_chain(parent_of, best.fp, distinct + 1)
+    return None if chain is None else replay_chain(model, recipe.build()[1], chain)
 
 
 class Balancer:

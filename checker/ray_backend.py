@@ -28,13 +28,13 @@ from time import perf_counter
 from .explore import ProgressInfo
 from .parallel import (
     ListSink,
-    Partition,
     WorkerDiedError,
     _check_limits,
     _initial_states,
     as_recipe,
     choose_key,
     key_names,
+    partition_class,
     search,
 )
 from .result import Result
@@ -108,11 +108,12 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
 class _PartitionActor:
     """The body of the Ray actor (made remote in ``_actor_class``)."""
 
-    def __init__(self, index, count, recipe, check_deadlock, key):
+    def __init__(self, index, count, recipe, check_deadlock, key, fingerprints=False):
         import gc
 
         gc.disable()        # no reference cycles in the search (as in checker.explore)
-        self.part = Partition(index, count, recipe, check_deadlock, stable=True, key=key)
+        self.part = partition_class(fingerprints)(index, count, recipe, check_deadlock,
+                                                  stable=True, key=key)
         self.sink = ListSink()
 
     def init(self):
@@ -133,6 +134,9 @@ class _PartitionActor:
 
     def node(self, idx):
         return self.part.node(idx)
+
+    def entry(self, fp):
+        return self.part.entry(fp)
 
     def give(self, table):
         return self.part.give(table)
@@ -196,6 +200,7 @@ def explore_ray(
     partition: str = "auto",
     shutdown: bool | None = None,
     connect_timeout: float = 5.0,
+    fingerprints: bool = False,
 ) -> Result:
     """The partitioned search on ``workers`` Ray actors (default: the cluster's CPUs).
 
@@ -233,7 +238,8 @@ def explore_ray(
         if key is not None:
             notes += (f"partitioned by {key_names(model, key)}",)
         actor = _actor_class(ray)
-        handles = [_RayHandle(ray, actor.remote(i, workers, recipe, check_deadlock, key), i)
+        handles = [_RayHandle(ray, actor.remote(i, workers, recipe, check_deadlock, key,
+                                                fingerprints), i)
                    for i in range(workers)]
         try:
             ray.get([h.actor.ping.remote() for h in handles])

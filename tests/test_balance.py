@@ -94,10 +94,10 @@ def eager(monkeypatch):
     monkeypatch.setattr(balance, "MOVE_COST", 0.0)
 
 
-def in_process(model, n, canonical=None, **limits):
+def in_process(model, n, canonical=None, cls=Partition, **limits):
     """The partitioned search with its n partitions in this process; also returns them."""
     recipe = GivenModel(model, canonical)
-    parts = [Partition(i, n, recipe, stable=False) for i in range(n)]
+    parts = [cls(i, n, recipe, stable=False) for i in range(n)]
     handles = [_LocalWorker(p) for p in parts]
     limits = dict(dict(max_states=None, max_depth=None, time_limit=None), **limits)
     result = search(handles, model, recipe, n_initial=len(model.initial_states()),

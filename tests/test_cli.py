@@ -393,3 +393,25 @@ def test_a_run_out_of_memory_suggests_fingerprints(monkeypatch, reason):
     # with --fingerprints already on, nothing to suggest
     result = cli("check", str(SPECS / "2pc.spec"), "--fingerprints")
     assert result.exit_code == 3 and "--fingerprints stores" not in result.stdout
+
+
+def test_fingerprints_on_every_core():
+    """--fingerprints runs on the workers (and alone on one per core): the counts of
+    full states, the collision probability in the notes, a regenerated counterexample."""
+    code, doc = cli_json(PAXOS, *FULL, "--const", "MaxBallot=1", "--fingerprints",
+                         "--workers", "2")
+    assert code == 0 and doc["distinct_states"] == 3_921
+    assert "probability that two of the" in " ".join(doc["notes"])
+    # by default the workers start only for a wide level: this search ends before (on
+    # one core, the one-process compact engine runs)
+    from checker.parallel import default_workers
+
+    code, doc = cli_json(PAXOS, *FULL, "--const", "MaxBallot=1", "--fingerprints")
+    assert code == 0 and doc["distinct_states"] == 3_921
+    expected = "full states were kept" if default_workers() > 1 else "probability that two"
+    assert expected in " ".join(doc["notes"])
+    code, doc = cli_json(NO_BALLOT_CHECK, *FULL, "--fingerprints", "--workers", "2")
+    assert code == 1 and len(doc["violation"]["trace"]) == 13
+    assert "probability that two of the" in " ".join(doc["notes"])
+    result = cli(TWO_PC, "--checkpoint", "somewhere", "--workers", "2")
+    assert result.exit_code == 2 and "need one worker" in result.output

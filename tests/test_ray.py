@@ -71,3 +71,18 @@ def test_ray_actors_move_buckets_between_levels(local_ray, monkeypatch):
     recipe = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4}",))
     assert summary(explore_ray(recipe, workers=2)) == summary(explore_parallel(recipe,
                                                                                workers=1))
+
+
+@pytest.mark.slow
+def test_ray_actors_keep_fingerprints(local_ray, monkeypatch):
+    from checker import balance
+
+    monkeypatch.setattr(balance, "MIN_LEVEL", 0)
+    monkeypatch.setattr(balance, "TOLERANCE", 0.0)
+    monkeypatch.setattr(balance, "MOVE_COST", 0.0)
+    for path, consts in (("specs/buggy/paxos_no_ballot_check.spec", ("MaxBallot=1",)),
+                         ("specs/2pc.spec", ("RM={r1,r2,r3,r4}",))):
+        recipe = ModelSpec.from_file(path, consts)
+        result = explore_ray(recipe, workers=2, fingerprints=True)
+        assert any("probability that two of the" in note for note in result.notes)
+        assert summary(result) == summary(explore_parallel(recipe, workers=1))

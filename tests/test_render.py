@@ -160,7 +160,7 @@ def _strip_ansi(text):
 
 KEYS = ["spec", "engine", "constants", "properties", "status", "distinct_states",
         "generated_states", "depth", "elapsed_s", "states_per_s", "peak_memory_bytes",
-        "limit_reason", "violation"]
+        "limit_reason", "notes", "violation"]
 
 
 def test_json_violation():

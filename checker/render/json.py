@@ -37,6 +37,7 @@ def result_to_json(result: Result) -> dict[str, Any]:
         "states_per_s": _number(stats.states_per_s, 1),
         "peak_memory_bytes": stats.peak_memory_bytes,
         "limit_reason": result.limit_reason,
+        "notes": list(result.notes),
         "violation": None if result.violation is None else _violation(result.violation),
     }
 

@@ -1,0 +1,354 @@
+"""A worker's share of the parallel search with 64-bit fingerprints instead of states.
+
+``checker.parallel.Partition`` keeps every state it owns (a tuple, a set entry, a list
+entry: 150 bytes and more per state). This one keeps, per state, only a fingerprint,
+its parent's fingerprint and a 32-bit tag (the state's bucket, and its parent's) in an
+open-addressing table (``checker.fingerprints.FingerprintTable``): about 27 to 53 bytes.
+Full states are held only for the level being expanded and the next one.
+
+The protocol with the coordinator is the same (init, expand, ingest, give, take), so
+the level-synchronous search, its counts, the bucket moves and the choice of the
+shortest counterexample are those of ``Partition``. Differences:
+
+* A successor is looked up first in a cache of recent states (this level's and those
+  found for the next one, as in ``checker.fingerprints``); only the others are
+  fingerprinted and looked up in the table, in one vectorized batch per level.
+* A batch sent to another worker carries, per state, the parent's fingerprint and
+  tag instead of a reference into the parent's list.
+* A counterexample is regenerated, as TLC does: the coordinator follows parent
+  fingerprints from owner to owner (``entry``), then replays the model forward
+  (``checker.fingerprints.replay_chain``).
+
+Two states with the same fingerprint are taken for one; the result reports the
+probability of that, as the compact engine does.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+
+from .balance import NO_BUCKET
+from .explore import MODEL_ERRORS, _error_message, expand_checked
+from .fingerprints import FingerprintTable, fingerprint, fingerprints
+from .parallel import _CLOCK_EVERY, BATCH, Partition, _counts, _dump, _key_getter, _load
+
+_LOW = 0xFFFF
+
+
+def _tag(bucket: int, parent_bucket: int) -> int:
+    return bucket | parent_bucket << 16
+
+
+class FingerprintPartition(Partition):
+    """One worker's share, as fingerprints (see the module docstring)."""
+
+    keeps_states = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = None
+        self.table_fp = FingerprintTable(tagged=True)
+        self.np = self.table_fp.np
+        # the states to expand in the next expand phase, with fingerprints and buckets
+        self.frontier: list = []
+        self.frontier_fps = array("Q")
+        self.frontier_buckets = array("H")
+        # the states found for the level after it
+        self._fresh_next()
+        self.recent_old: set = set()
+        self.recent_new: set = set()
+
+    def _fresh_next(self) -> None:
+        self.next_states: list = []
+        self.next_fps = array("Q")
+        self.next_buckets = array("H")
+
+    def _advance(self) -> None:
+        """The states found for the next level become the frontier."""
+        self.frontier, self.frontier_fps, self.frontier_buckets = (
+            self.next_states, self.next_fps, self.next_buckets)
+        self._fresh_next()
+        self.recent_old, self.recent_new = self.recent_new, set()
+
+    def _identify(self, state) -> dict:
+        return dict(state=state, fp=fingerprint(state),
+                    bucket=self.owner(state) % self.nbuckets)
+
+    def _report(self, **extra) -> dict:
+        extra.setdefault("table_bytes", self.table_fp.nbytes)
+        return super()._report(**extra)
+
+    # -- storing
+    def _store(self, states: list, parent_fps, tags, length: int, store: bool) -> None:
+        """Stores those of ``states`` (candidates, with their parents' fingerprints and
+        their tags) that the table does not hold, checking the invariants in each."""
+        if not states:
+            return
+        np, table = self.np, self.table_fp
+        fps = fingerprints(states, np)
+        chosen = table.new_positions(fps)
+        if not len(chosen):
+            return
+        if not store:
+            self.cut = True
+            return
+        tags_np = np.frombuffer(tags, dtype=np.uint32) if isinstance(tags, array) else tags
+        parents_np = (np.frombuffer(parent_fps, dtype=np.uint64)
+                      if isinstance(parent_fps, array) else parent_fps)
+        table.place(fps[chosen], parents_np[chosen], tags_np[chosen])
+        nxt, nfps, nbuckets = self.next_states, self.next_fps, self.next_buckets
+        invs, failed = self.invs, self._invariant_failed
+        picked = chosen.tolist()
+        new_fps = fps[chosen].tolist()
+        new_tags = tags_np[chosen].tolist()
+        for i, fp, tag in zip(picked, new_fps, new_tags):
+            t = states[i]
+            nxt.append(t)
+            nfps.append(fp)
+            nbuckets.append(tag & _LOW)
+            try:
+                for holds in invs:
+                    if not holds(t):
+                        failed(t, -1, length)
+                        break
+            except MODEL_ERRORS:
+                failed(t, -1, length)
+        self.new += len(picked)
+
+    # -- level 1, or the states of a search begun in one process
+    def init(self) -> dict:
+        self._reset_level()
+        model, canonical = self.model, self.canonical
+        inits = model.initial_states()
+        if canonical is not None:
+            inits = [canonical(s) for s in inits]
+        me, owner, nb, table = self.index, self.owner, self.nbuckets, self.table
+        mine, tags = [], array("I")
+        for s in inits:
+            b = owner(s) % nb
+            if table[b] == me and s not in self.recent_new:
+                self.recent_new.add(s)
+                mine.append(s)
+                tags.append(_tag(b, NO_BUCKET))
+        self._store(mine, array("Q", bytes(8 * len(mine))), tags, 1, True)
+        self._advance()
+        return self._report(frontier=self._frontier_counts())
+
+    def adopt(self, handover, buckets: array, refs: dict) -> None:
+        from .explore import _ROOT
+
+        me, table = self.index, self.table
+        bucket_of = dict(zip(handover.seen, buckets))
+        mine, parent_fps, tags = [], array("Q"), array("I")
+        for st, parent in handover.seen.items():
+            b = bucket_of[st]
+            if table[b] != me:
+                continue
+            mine.append(st)
+            if parent is _ROOT:
+                parent_fps.append(0)
+                tags.append(_tag(b, NO_BUCKET))
+            else:
+                parent_fps.append(fingerprint(parent))
+                tags.append(_tag(b, bucket_of[parent]))
+        np = self.np
+        fps = fingerprints(mine, np)
+        chosen = self.table_fp.new_positions(fps)
+        self.table_fp.place(fps[chosen], np.frombuffer(parent_fps, dtype=np.uint64)[chosen],
+                            np.frombuffer(tags, dtype=np.uint32)[chosen])
+        position = {st: i for i, st in enumerate(mine)}
+        for st in handover.frontier:
+            i = position.get(st)
+            if i is not None:
+                self.frontier.append(st)
+                self.frontier_fps.append(int(fps[i]))
+                self.frontier_buckets.append(tags[i] & _LOW)
+        self.recent_old = set(self.frontier)
+
+    # -- phase 1
+    def expand(self, level: int, store: bool, time_left: float | None, sink) -> dict:
+        from time import monotonic
+
+        self._reset_level()
+        model, canonical = self.model, self.canonical
+        successors = model.successors
+        check_transitions = self._check_transitions if model.transition_invariants else None
+        checked = model.checked_successors if check_transitions is not None else None
+        deadlock = self.deadlock
+        states, fps_of, buckets_of = self.frontier, self.frontier_fps, self.frontier_buckets
+        recent_new, recent_old = self.recent_new, self.recent_old
+        known = recent_new.add
+        me, n = self.index, self.count
+        deadline = None if time_left is None else monotonic() + time_left
+        timed_out = False
+        pending: list[list] = [[] for _ in range(n)]
+        pending_fps = [array("Q") for _ in range(n)]
+        pending_tags = [array("I") for _ in range(n)]
+        flat: list = []
+        flat_fps, flat_tags = array("Q"), array("I")
+        stable, owner_of = self.stable, self.owner
+        getter = None if stable else _key_getter(self.key)
+        nb, table = self.nbuckets, self.table
+        b = 0
+        generated = expanded = 0
+        countdown = _CLOCK_EVERY
+        nxt = level + 1
+        for i, s in enumerate(states):
+            if deadline is not None:
+                countdown -= 1
+                if countdown == 0:
+                    countdown = _CLOCK_EVERY
+                    if monotonic() >= deadline:
+                        timed_out = True
+                        break
+            try:
+                succs, recheck = expand_checked(checked, successors, s)
+            except MODEL_ERRORS as e:
+                self._found(level, "error", -1, s,
+                            message=_error_message(model, s, e, "successors"))
+                continue
+            expanded += 1
+            if not succs:
+                if deadlock:
+                    self._found(level, "deadlock", -1, s)
+                continue
+            generated += len(succs)
+            if recheck and check_transitions is not None:
+                check_transitions(s, succs, -1, nxt)
+            parent_fp = fps_of[i]
+            parent_bucket = buckets_of[i] << 16
+            for t in succs:
+                if t == s or t in recent_new or t in recent_old:
+                    continue
+                if canonical is not None:
+                    t = canonical(t)
+                    if t in recent_new or t in recent_old:
+                        continue
+                known(t)        # (sent or a candidate: once per level either way)
+                if n > 1:
+                    if stable:
+                        b = owner_of(t) % nb
+                    elif getter is None:
+                        b = hash(t) % nb
+                    else:
+                        b = hash(getter(t)) % nb
+                    d = table[b]
+                    if d != me:
+                        batch = pending[d]
+                        batch.append(t)
+                        pending_fps[d].append(parent_fp)
+                        pending_tags[d].append(b | parent_bucket)
+                        if len(batch) >= BATCH:
+                            sink.write(d, _pack(pending_fps[d], pending_tags[d], batch))
+                            pending[d] = []
+                            pending_fps[d] = array("Q")
+                            pending_tags[d] = array("I")
+                        continue
+                flat.append(t)
+                flat_fps.append(parent_fp)
+                flat_tags.append(b | parent_bucket)
+        for d in range(n):
+            if pending[d]:
+                sink.write(d, _pack(pending_fps[d], pending_tags[d], pending[d]))
+        self._store(flat, flat_fps, flat_tags, nxt, store)
+        self.generated, self.expanded = generated, expanded
+        return self._report(timed_out=timed_out, out=sink.finish())
+
+    # -- phase 2
+    def ingest(self, level: int, store: bool, payloads) -> dict:
+        recent_new, recent_old = self.recent_new, self.recent_old
+        known = recent_new.add
+        got: list = []
+        got_fps, got_tags = array("Q"), array("I")
+        for payload in payloads:
+            parent_fps, tags, states = _unpack(payload)
+            for t, pfp, tag in zip(states, parent_fps, tags):
+                if t in recent_new or t in recent_old:
+                    continue
+                known(t)
+                got.append(t)
+                got_fps.append(pfp)
+                got_tags.append(tag)
+        self._store(got, got_fps, got_tags, level + 1, store)
+        self._advance()
+        return self._report(frontier=self._frontier_counts())
+
+    def _frontier_counts(self) -> list[int] | None:
+        if self.count == 1:
+            return None
+        return _counts(self.frontier_buckets, self.nbuckets)
+
+    def node(self, idx: int):
+        raise ValueError("a fingerprint worker keeps no states: ask for entry(fp)")
+
+    def entry(self, fp: int) -> tuple[int, int] | None:
+        """The parent fingerprint and bucket of the state with fingerprint ``fp``."""
+        slot = self.table_fp.slot_of(fp)
+        if slot < 0:
+            return None
+        return int(self.table_fp.parents[slot]), int(self.table_fp.tags[slot]) >> 16
+
+    # -- between levels
+    def give(self, table: Sequence[int]) -> dict:
+        me, old = self.index, self.table
+        self.table = table = list(table)
+        np = self.np
+        leaving = np.zeros(NO_BUCKET + 1, dtype=bool)
+        for b, (was, now) in enumerate(zip(old, table)):
+            leaving[b] = was == me and now != me
+        if not leaving.any():
+            return self._report(out={})
+        fps, parents, tags = self.table_fp.take_out(leaving[self.table_fp.tags & _LOW])
+        dests = np.asarray(table, dtype=np.int64)[tags & _LOW]
+        parcels: dict[int, list] = {}
+
+        def parcel_for(d: int) -> list:
+            got = parcels.get(d)
+            if got is None:
+                pick = dests == d
+                got = parcels[d] = [fps[pick].tobytes(), parents[pick].tobytes(),
+                                    tags[pick].tobytes(), [], array("Q"), array("H")]
+            return got
+
+        for d in np.unique(dests).tolist():
+            parcel_for(d)
+        keep = ([], array("Q"), array("H"))
+        for t, fp, b in zip(self.frontier, self.frontier_fps, self.frontier_buckets):
+            if leaving[b]:
+                parcel = parcel_for(table[b])
+                parcel[3].append(t)
+                parcel[4].append(fp)
+                parcel[5].append(b)
+            else:
+                keep[0].append(t)
+                keep[1].append(fp)
+                keep[2].append(b)
+        self.frontier, self.frontier_fps, self.frontier_buckets = keep
+        return self._report(out={
+            d: _dump((a, p, g, states, fp.tobytes(), bk.tobytes()))
+            for d, (a, p, g, states, fp, bk) in parcels.items()})
+
+    def take(self, payloads: Sequence[bytes]) -> dict:
+        np = self.np
+        for payload in payloads:
+            fps, parents, tags, states, frontier_fps, frontier_buckets = _load(payload)
+            self.table_fp.place(np.frombuffer(fps, dtype=np.uint64),
+                                np.frombuffer(parents, dtype=np.uint64),
+                                np.frombuffer(tags, dtype=np.uint32))
+            self.frontier.extend(states)
+            self.frontier_fps.frombytes(frontier_fps)
+            self.frontier_buckets.frombytes(frontier_buckets)
+        return self._report()
+
+
+def _pack(parent_fps: array, tags: array, states: list) -> bytes:
+    return _dump((parent_fps.tobytes(), tags.tobytes(), states))
+
+
+def _unpack(payload: bytes) -> tuple[array, array, list]:
+    raw_fps, raw_tags, states = _load(payload)
+    parent_fps, tags = array("Q"), array("I")
+    parent_fps.frombytes(raw_fps)
+    tags.frombytes(raw_tags)
+    return parent_fps, tags, states
