@@ -34,6 +34,9 @@ from .fingerprints import FingerprintTable, fingerprint, fingerprints
 from .parallel import _CLOCK_EVERY, BATCH, Partition, _counts, _dump, _key_getter, _load
 
 _LOW = 0xFFFF
+# Candidates stored (fingerprinted, looked up, placed) at a time: a level's candidates
+# are not all held at once.
+STORE_CHUNK = 1 << 16
 
 
 def _tag(bucket: int, parent_bucket: int) -> int:
@@ -187,6 +190,8 @@ class FingerprintPartition(Partition):
         pending_tags = [array("I") for _ in range(n)]
         flat: list = []
         flat_fps, flat_tags = array("Q"), array("I")
+        sent: set = set()
+        sent_add = sent.add
         stable, owner_of = self.stable, self.owner
         getter = None if stable else _key_getter(self.key)
         nb, table = self.nbuckets, self.table
@@ -225,7 +230,6 @@ class FingerprintPartition(Partition):
                     t = canonical(t)
                     if t in recent_new or t in recent_old:
                         continue
-                known(t)        # (sent or a candidate: once per level either way)
                 if n > 1:
                     if stable:
                         b = owner_of(t) % nb
@@ -235,6 +239,12 @@ class FingerprintPartition(Partition):
                         b = hash(getter(t)) % nb
                     d = table[b]
                     if d != me:
+                        # (sent once per level; not cached beyond it, so that the
+                        # states sent do not stay in this process)
+                        k = len(sent)
+                        sent_add(t)
+                        if len(sent) == k:
+                            continue
                         batch = pending[d]
                         batch.append(t)
                         pending_fps[d].append(parent_fp)
@@ -245,13 +255,20 @@ class FingerprintPartition(Partition):
                             pending_fps[d] = array("Q")
                             pending_tags[d] = array("I")
                         continue
+                known(t)        # (a candidate: a later duplicate is dropped above)
                 flat.append(t)
                 flat_fps.append(parent_fp)
                 flat_tags.append(b | parent_bucket)
+                if len(flat) >= STORE_CHUNK:
+                    self._store(flat, flat_fps, flat_tags, nxt, store)
+                    flat, flat_fps, flat_tags = [], array("Q"), array("I")
+        del sent
         for d in range(n):
             if pending[d]:
                 sink.write(d, _pack(pending_fps[d], pending_tags[d], pending[d]))
         self._store(flat, flat_fps, flat_tags, nxt, store)
+        # (expanded: only the cache of recent states still holds them)
+        self.frontier, self.frontier_fps, self.frontier_buckets = [], array("Q"), array("H")
         self.generated, self.expanded = generated, expanded
         return self._report(timed_out=timed_out, out=sink.finish())
 
@@ -270,6 +287,9 @@ class FingerprintPartition(Partition):
                 got.append(t)
                 got_fps.append(pfp)
                 got_tags.append(tag)
+            if len(got) >= STORE_CHUNK:
+                self._store(got, got_fps, got_tags, level + 1, store)
+                got, got_fps, got_tags = [], array("Q"), array("I")
         self._store(got, got_fps, got_tags, level + 1, store)
         self._advance()
         return self._report(frontier=self._frontier_counts())

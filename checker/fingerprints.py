@@ -168,6 +168,12 @@ class FingerprintTable:
             used &= ~drop
         keys, parents = self.keys[used], self.parents[used]
         tags = None if self.tags is None else self.tags[used]
+        # (the old arrays go before the new ones come: the peak is the entries and the
+        # new table, not both tables)
+        del used
+        self.keys = self.parents = None
+        if tags is not None:
+            self.tags = None
         self.keys = np.zeros(cap, dtype=np.uint64)
         self.parents = np.zeros(cap, dtype=np.uint64)
         if tags is not None:
@@ -556,6 +562,32 @@ class CompactSearch:
             self.recent_old.clear()
             self.current.limit = self.next.limit = min(self.frontier_limit or 65536, 65536)
 
+    def adopt(self, handover) -> None:
+        """Takes over a search begun with full states (a ``checker.explore.Handover``,
+        at the end of a level): every state found, with its parent, into the seen set,
+        and the next level as the frontier."""
+        from .explore import _ROOT as ROOT
+
+        if self.exact:
+            self.seen.map.update((s, _ROOT if p is ROOT else p)
+                                 for s, p in handover.seen.items())
+        else:
+            np = self.seen.np
+            states = list(handover.seen)
+            parents = [handover.seen[s] for s in states]
+            fps = fingerprints(states, np)
+            index = {s: i for i, s in enumerate(states)}
+            parent_fps = np.array([0 if p is ROOT else int(fps[index[p]]) for p in parents],
+                                  dtype=np.uint64)
+            self.seen.insert_batch(fps, parent_fps)
+        self.distinct = len(handover.seen)
+        self.generated, self.expanded = handover.generated, handover.expanded
+        self.current.extend(list(handover.frontier))
+        self.recent_old = set(handover.frontier)
+        self.level = handover.level
+        self.elapsed_before = handover.elapsed_s
+        self.started = True
+
     # -- level 1
     def _initial(self) -> None:
         model, canonical = self.model, self.canonical
@@ -883,6 +915,7 @@ def explore_compact(
     spill_dir: str | None = None,
     checkpoint_dir: str | None = None,
     checkpoint_interval: float = 300.0,
+    handover_at: int | None = None,
 ) -> Result:
     """``explore`` with a compact seen set (see the module docstring): the same counts,
     verdicts and counterexamples. ``target`` is a ``Model`` (with ``canonical`` for
@@ -891,7 +924,12 @@ def explore_compact(
     ``memory_limit``: bytes ("default": ``default_memory_limit()``; None: no limit).
     ``frontier_limit``: states of a frontier kept in memory before spilling to disk.
     ``checkpoint_dir``: write the search's state there every ``checkpoint_interval``
-    seconds (``checker.checkpoint``; resume it with ``checker.checkpoint.resume``)."""
+    seconds (``checker.checkpoint``; resume it with ``checker.checkpoint.resume``).
+
+    ``handover_at`` (not with checkpoints): search with full states (``explore``)
+    until a level ends with at least this many new states, then go on with this
+    search, which takes over the states found so far. A small state space is then
+    explored exactly, as ``explore`` would, and its result is ``explore``'s."""
     from .parallel import as_recipe
 
     recipe = as_recipe(target, canonical)
@@ -909,6 +947,18 @@ def explore_compact(
     search = CompactSearch(recipe, exact=exact, max_states=max_states, max_depth=max_depth,
                            check_deadlock=check_deadlock, memory_limit=memory_limit,
                            frontier_limit=frontier_limit, spill_dir=spill_dir)
+    if handover_at is not None:
+        from .explore import Handover, explore
+
+        got = explore(search.model, canonical=search.canonical, max_states=max_states,
+                      max_depth=max_depth, time_limit=time_limit,
+                      check_deadlock=check_deadlock, progress=progress,
+                      handover_at=handover_at)
+        if not isinstance(got, Handover):
+            return got
+        search.adopt(got)
+        if time_limit is not None:
+            time_limit = max(time_limit - got.elapsed_s, 1e-9)
     try:
         return search.run(time_limit=time_limit, progress=progress,
                           progress_interval=progress_interval)

@@ -95,3 +95,14 @@ def test_random_graphs_with_fingerprint_workers(eager, size, data):  # noqa: F81
     if got.violation is not None:
         assert [s.state for s in got.violation.trace] == \
             [s.state for s in expected.violation.trace]
+
+
+def test_candidates_stored_in_small_chunks(monkeypatch):
+    from checker import fingerprint_partition
+
+    monkeypatch.setattr(fingerprint_partition, "STORE_CHUNK", 7)
+    for path, consts in (("specs/paxos.spec", ("MaxBallot=1",)),
+                         ("specs/buggy/2pc_early_commit.spec", ())):
+        model = ModelSpec.from_file(path, consts).build()[0]
+        got, _ = in_process(model, 2, cls=FingerprintPartition)
+        assert summary(got) == summary(in_process(model, 2)[0])

@@ -115,6 +115,11 @@ def test_compact_search_is_explore(path, consts, symmetry):
     assert full(explore_compact(model, canonical=canonical, exact=True)) == expected
     # a frontier written to disk in chunks of 64 states changes nothing
     assert full(explore_compact(model, canonical=canonical, frontier_limit=64)) == expected
+    # nor does taking over from full states once a level has 40 new states
+    for exact in (False, True):
+        got = explore_compact(model, canonical=canonical, handover_at=40, exact=exact)
+        assert got.engine == "explicit-compact"
+        assert full(got) == expected
 
 
 @pytest.mark.parametrize("limits", [{"max_states": 100}, {"max_states": 777},
@@ -122,6 +127,8 @@ def test_compact_search_is_explore(path, consts, symmetry):
 def test_limits_stop_where_explore_stops(limits):
     model, _ = ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=1",)).build()
     assert full(explore_compact(model, **limits)) == full(explore(model, **limits))
+    assert full(explore_compact(model, handover_at=100, **limits)) == full(
+        explore(model, **limits))
 
 
 def test_notes_and_memory_per_state():
