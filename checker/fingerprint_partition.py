@@ -99,17 +99,14 @@ class FingerprintPartition(Partition):
         tags_np = np.frombuffer(tags, dtype=np.uint32) if isinstance(tags, array) else tags
         parents_np = (np.frombuffer(parent_fps, dtype=np.uint64)
                       if isinstance(parent_fps, array) else parent_fps)
-        table.place(fps[chosen], parents_np[chosen], tags_np[chosen])
-        nxt, nfps, nbuckets = self.next_states, self.next_fps, self.next_buckets
+        new_tags = tags_np[chosen]
+        table.place(fps[chosen], parents_np[chosen], new_tags)
+        picked = [states[i] for i in chosen.tolist()]
+        self.next_states += picked
+        self.next_fps.frombytes(fps[chosen].tobytes())
+        self.next_buckets.frombytes((new_tags & _LOW).astype(np.uint16).tobytes())
         invs, failed = self.invs, self._invariant_failed
-        picked = chosen.tolist()
-        new_fps = fps[chosen].tolist()
-        new_tags = tags_np[chosen].tolist()
-        for i, fp, tag in zip(picked, new_fps, new_tags):
-            t = states[i]
-            nxt.append(t)
-            nfps.append(fp)
-            nbuckets.append(tag & _LOW)
+        for t in picked:
             try:
                 for holds in invs:
                     if not holds(t):
