@@ -37,6 +37,51 @@ _LOW = 0xFFFF
 # Candidates stored (fingerprinted, looked up, placed) at a time: a level's candidates
 # are not all held at once.
 STORE_CHUNK = 1 << 16
+# States kept as objects in each of the caches of recent states (this level's, the next
+# one's) and of states sent in this level: beyond it, a duplicate costs a fingerprint and
+# a look-up, or a place in a batch, instead of memory.
+RECENT_LIMIT = 1 << 18
+
+
+class Level:
+    """A breadth-first level's states, as marshalled chunks (a state costs 150 to 250
+    bytes as Python objects, 40 to 80 encoded), with their fingerprints and buckets."""
+
+    def __init__(self):
+        self.chunks: list[bytes] = []
+        self.fps = array("Q")
+        self.buckets = array("H")
+
+    def __len__(self) -> int:
+        return len(self.fps)
+
+    def add(self, states: list, fps: bytes, buckets: bytes) -> None:
+        if states:
+            self.chunks.append(_dump(states))
+            self.fps.frombytes(fps)
+            self.buckets.frombytes(buckets)
+
+    def states(self):
+        for chunk in self.chunks:
+            yield from _load(chunk)
+
+    def split(self, leaving) -> tuple[Level, dict[int, list]]:
+        """This level without the states whose bucket ``leaving`` marks, and those
+        states grouped by bucket: ``{bucket: [(state, fp), ...]}``."""
+        kept, out = Level(), {}
+        states, fps, buckets = [], array("Q"), array("H")
+        for t, fp, b in zip(self.states(), self.fps, self.buckets):
+            if leaving[b]:
+                out.setdefault(b, []).append((t, fp))
+                continue
+            states.append(t)
+            fps.append(fp)
+            buckets.append(b)
+            if len(states) >= STORE_CHUNK:
+                kept.add(states, fps.tobytes(), buckets.tobytes())
+                states, fps, buckets = [], array("Q"), array("H")
+        kept.add(states, fps.tobytes(), buckets.tobytes())
+        return kept, out
 
 
 def _tag(bucket: int, parent_bucket: int) -> int:
@@ -53,25 +98,14 @@ class FingerprintPartition(Partition):
         self.seen = None
         self.table_fp = FingerprintTable(tagged=True)
         self.np = self.table_fp.np
-        # the states to expand in the next expand phase, with fingerprints and buckets
-        self.frontier: list = []
-        self.frontier_fps = array("Q")
-        self.frontier_buckets = array("H")
-        # the states found for the level after it
-        self._fresh_next()
+        self.frontier = Level()      # the states to expand in the next expand phase
+        self.next = Level()          # the states found for the level after it
         self.recent_old: set = set()
         self.recent_new: set = set()
 
-    def _fresh_next(self) -> None:
-        self.next_states: list = []
-        self.next_fps = array("Q")
-        self.next_buckets = array("H")
-
     def _advance(self) -> None:
         """The states found for the next level become the frontier."""
-        self.frontier, self.frontier_fps, self.frontier_buckets = (
-            self.next_states, self.next_fps, self.next_buckets)
-        self._fresh_next()
+        self.frontier, self.next = self.next, Level()
         self.recent_old, self.recent_new = self.recent_new, set()
 
     def _identify(self, state) -> dict:
@@ -102,9 +136,8 @@ class FingerprintPartition(Partition):
         new_tags = tags_np[chosen]
         table.place(fps[chosen], parents_np[chosen], new_tags)
         picked = [states[i] for i in chosen.tolist()]
-        self.next_states += picked
-        self.next_fps.frombytes(fps[chosen].tobytes())
-        self.next_buckets.frombytes((new_tags & _LOW).astype(np.uint16).tobytes())
+        self.next.add(picked, fps[chosen].tobytes(),
+                      (new_tags & _LOW).astype(np.uint16).tobytes())
         invs, failed = self.invs, self._invariant_failed
         for t in picked:
             try:
@@ -158,13 +191,15 @@ class FingerprintPartition(Partition):
         self.table_fp.place(fps[chosen], np.frombuffer(parent_fps, dtype=np.uint64)[chosen],
                             np.frombuffer(tags, dtype=np.uint32)[chosen])
         position = {st: i for i, st in enumerate(mine)}
+        frontier, frontier_fps, frontier_buckets = [], array("Q"), array("H")
         for st in handover.frontier:
             i = position.get(st)
             if i is not None:
-                self.frontier.append(st)
-                self.frontier_fps.append(int(fps[i]))
-                self.frontier_buckets.append(tags[i] & _LOW)
-        self.recent_old = set(self.frontier)
+                frontier.append(st)
+                frontier_fps.append(int(fps[i]))
+                frontier_buckets.append(tags[i] & _LOW)
+        self.frontier.add(frontier, frontier_fps.tobytes(), frontier_buckets.tobytes())
+        self.recent_old = set(frontier[:RECENT_LIMIT])
 
     # -- phase 1
     def expand(self, level: int, store: bool, time_left: float | None, sink) -> dict:
@@ -176,7 +211,8 @@ class FingerprintPartition(Partition):
         check_transitions = self._check_transitions if model.transition_invariants else None
         checked = model.checked_successors if check_transitions is not None else None
         deadlock = self.deadlock
-        states, fps_of, buckets_of = self.frontier, self.frontier_fps, self.frontier_buckets
+        frontier = self.frontier
+        states, fps_of, buckets_of = frontier.states(), frontier.fps, frontier.buckets
         recent_new, recent_old = self.recent_new, self.recent_old
         known = recent_new.add
         me, n = self.index, self.count
@@ -236,12 +272,12 @@ class FingerprintPartition(Partition):
                         b = hash(getter(t)) % nb
                     d = table[b]
                     if d != me:
-                        # (sent once per level; not cached beyond it, so that the
-                        # states sent do not stay in this process)
-                        k = len(sent)
-                        sent_add(t)
-                        if len(sent) == k:
+                        # (sent once per level, up to RECENT_LIMIT states remembered;
+                        # not cached beyond the level)
+                        if t in sent:
                             continue
+                        if len(sent) < RECENT_LIMIT:
+                            sent_add(t)
                         batch = pending[d]
                         batch.append(t)
                         pending_fps[d].append(parent_fp)
@@ -252,7 +288,8 @@ class FingerprintPartition(Partition):
                             pending_fps[d] = array("Q")
                             pending_tags[d] = array("I")
                         continue
-                known(t)        # (a candidate: a later duplicate is dropped above)
+                if len(recent_new) < RECENT_LIMIT:
+                    known(t)    # (a candidate: a later duplicate is dropped above)
                 flat.append(t)
                 flat_fps.append(parent_fp)
                 flat_tags.append(b | parent_bucket)
@@ -264,8 +301,7 @@ class FingerprintPartition(Partition):
             if pending[d]:
                 sink.write(d, _pack(pending_fps[d], pending_tags[d], pending[d]))
         self._store(flat, flat_fps, flat_tags, nxt, store)
-        # (expanded: only the cache of recent states still holds them)
-        self.frontier, self.frontier_fps, self.frontier_buckets = [], array("Q"), array("H")
+        self.frontier = Level()     # (expanded)
         self.generated, self.expanded = generated, expanded
         return self._report(timed_out=timed_out, out=sink.finish())
 
@@ -280,7 +316,8 @@ class FingerprintPartition(Partition):
             for t, pfp, tag in zip(states, parent_fps, tags):
                 if t in recent_new or t in recent_old:
                     continue
-                known(t)
+                if len(recent_new) < RECENT_LIMIT:
+                    known(t)
                 got.append(t)
                 got_fps.append(pfp)
                 got_tags.append(tag)
@@ -294,7 +331,7 @@ class FingerprintPartition(Partition):
     def _frontier_counts(self) -> list[int] | None:
         if self.count == 1:
             return None
-        return _counts(self.frontier_buckets, self.nbuckets)
+        return _counts(self.frontier.buckets, self.nbuckets)
 
     def node(self, idx: int):
         raise ValueError("a fingerprint worker keeps no states: ask for entry(fp)")
@@ -330,18 +367,13 @@ class FingerprintPartition(Partition):
 
         for d in np.unique(dests).tolist():
             parcel_for(d)
-        keep = ([], array("Q"), array("H"))
-        for t, fp, b in zip(self.frontier, self.frontier_fps, self.frontier_buckets):
-            if leaving[b]:
-                parcel = parcel_for(table[b])
+        self.frontier, moving = self.frontier.split(leaving)
+        for b, members in moving.items():
+            parcel = parcel_for(table[b])
+            for t, fp in members:
                 parcel[3].append(t)
                 parcel[4].append(fp)
                 parcel[5].append(b)
-            else:
-                keep[0].append(t)
-                keep[1].append(fp)
-                keep[2].append(b)
-        self.frontier, self.frontier_fps, self.frontier_buckets = keep
         return self._report(out={
             d: _dump((a, p, g, states, fp.tobytes(), bk.tobytes()))
             for d, (a, p, g, states, fp, bk) in parcels.items()})
@@ -353,9 +385,7 @@ class FingerprintPartition(Partition):
             self.table_fp.place(np.frombuffer(fps, dtype=np.uint64),
                                 np.frombuffer(parents, dtype=np.uint64),
                                 np.frombuffer(tags, dtype=np.uint32))
-            self.frontier.extend(states)
-            self.frontier_fps.frombytes(frontier_fps)
-            self.frontier_buckets.frombytes(frontier_buckets)
+            self.frontier.add(states, frontier_fps, frontier_buckets)
         return self._report()
 
 

@@ -97,10 +97,11 @@ def test_random_graphs_with_fingerprint_workers(eager, size, data):  # noqa: F81
             [s.state for s in expected.violation.trace]
 
 
-def test_candidates_stored_in_small_chunks(monkeypatch):
+def test_small_chunks_and_small_caches_change_nothing(eager, monkeypatch):  # noqa: F811
     from checker import fingerprint_partition
 
     monkeypatch.setattr(fingerprint_partition, "STORE_CHUNK", 7)
+    monkeypatch.setattr(fingerprint_partition, "RECENT_LIMIT", 3)
     for path, consts in (("specs/paxos.spec", ("MaxBallot=1",)),
                          ("specs/buggy/2pc_early_commit.spec", ())):
         model = ModelSpec.from_file(path, consts).build()[0]
