@@ -13,11 +13,13 @@ measures the other load; "crit s" against one worker's CPU seconds does not.
     python benchmarks/bench_scale.py --repeat 3 --workers 2 4
     python benchmarks/bench_scale.py --cases paxos-3 --compact --no-parallel  # ballots 0..3
     python benchmarks/bench_scale.py --auto               # also the CLI's default engine
+    python benchmarks/bench_scale.py --auto --fingerprints  # and with --fingerprints
 
 Cases check the properties the CLI checks by default (no lemmas). Engines: "explicit"
 (one process), "parallel" (N processes from the start), "auto" (the CLI's default: one
-process until a level has 20,000 new states, then one worker per core), "compact"
-(fingerprints, one process).
+process until a level has 5,000 new states, then one worker per core), "auto-fp" (the
+same with --fingerprints: the workers keep fingerprints), "compact" (fingerprints, one
+process).
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ def one(case: str, engine: str, workers: int, symmetry: bool) -> dict:
         from checker.parallel import HANDOVER_AT, explore_parallel
 
         result = explore_parallel(recipe, workers=workers, handover_at=HANDOVER_AT)
+    elif engine == "auto-fp":
+        from checker.parallel import HANDOVER_AT, explore_parallel
+
+        result = explore_parallel(recipe, workers=workers, handover_at=HANDOVER_AT,
+                                  fingerprints=True)
     elif engine == "compact":
         from checker.fingerprints import explore_compact
 
@@ -112,6 +119,9 @@ def main() -> None:
     parser.add_argument("--compact", action="store_true", help="also the compact engine")
     parser.add_argument("--auto", action="store_true",
                         help="also the CLI's default engine (one process, then N workers)")
+    parser.add_argument("--fingerprints", action="store_true",
+                        help="also the default engine with --fingerprints (workers keep "
+                             "fingerprints)")
     parser.add_argument("--no-parallel", action="store_true",
                         help="no runs with several processes from the start")
     parser.add_argument("--no-explicit", action="store_true",
@@ -139,6 +149,8 @@ def main() -> None:
             configs += [("parallel", w) for w in opts.workers]
         if opts.auto:
             configs += [("auto", w) for w in opts.workers]
+        if opts.fingerprints:
+            configs += [("auto-fp", w) for w in opts.workers]
         if opts.compact:
             configs.append(("compact", 1))
         for _ in range(opts.repeat):

@@ -333,11 +333,15 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
     except ValueError as err:
         click.echo(f"error: --memory-limit: {err}", err=True)
         sys.exit(EXIT_INPUT)
+    from .parallel import HANDOVER_AT
+
     try:
+        # (fingerprints from the first wide level on, as on several workers)
         return explore_compact(recipe, exact=not compact, memory_limit=limit,
                                checkpoint_dir=checkpoint_dir,
                                checkpoint_interval=checkpoint_interval, progress=progress,
-                               **limits)
+                               handover_at=HANDOVER_AT if compact and not checkpoint_dir
+                               else None, **limits)
     except CheckpointError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_INPUT)

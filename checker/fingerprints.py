@@ -35,6 +35,7 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from time import perf_counter
 
 from .explore import (
@@ -955,6 +956,10 @@ def explore_compact(
                       check_deadlock=check_deadlock, progress=progress,
                       handover_at=handover_at)
         if not isinstance(got, Handover):
+            if not exact:
+                from .parallel import SMALL_FOR_FINGERPRINTS
+
+                got = replace(got, notes=(*got.notes, SMALL_FOR_FINGERPRINTS))
             return got
         search.adopt(got)
         if time_limit is not None:
