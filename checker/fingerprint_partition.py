@@ -29,7 +29,7 @@ from array import array
 from collections.abc import Sequence
 
 from .balance import NO_BUCKET
-from .explore import MODEL_ERRORS
+from .explore import MODEL_ERRORS, _error_message, expand_checked
 from .fingerprints import FingerprintTable, fingerprint, fingerprints
 from .parallel import _CLOCK_EVERY, BATCH, Partition, _counts, _dump, _key_getter, _load
 
@@ -210,6 +210,7 @@ class FingerprintPartition(Partition):
         successors = model.successors
         check_transitions = self._check_transitions if model.transition_invariants else None
         checked = model.checked_successors if check_transitions is not None else None
+        deadlock = self.deadlock
         frontier = self.frontier
         states, fps_of, buckets_of = frontier.states(), frontier.fps, frontier.buckets
         recent_new, recent_old = self.recent_new, self.recent_old
@@ -239,13 +240,21 @@ class FingerprintPartition(Partition):
                     if monotonic() >= deadline:
                         timed_out = True
                         break
-            succs = self._successors(s, -1, level, checked, successors, check_transitions)
-            if succs is None:
+            # (inlined, as in Partition.expand)
+            try:
+                succs, recheck = expand_checked(checked, successors, s)
+            except MODEL_ERRORS as e:
+                self._found(level, "error", -1, s,
+                            message=_error_message(model, s, e, "successors"))
                 continue
             expanded += 1
             if not succs:
+                if deadlock:
+                    self._found(level, "deadlock", -1, s)
                 continue
             generated += len(succs)
+            if recheck and check_transitions is not None:
+                check_transitions(s, succs, -1, nxt)
             parent_fp = fps_of[i]
             parent_bucket = buckets_of[i] << 16
             for t in succs:

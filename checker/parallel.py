@@ -577,6 +577,7 @@ class Partition:
         successors = model.successors
         check_transitions = self._check_transitions if model.transition_invariants else None
         checked = model.checked_successors if check_transitions is not None else None
+        deadlock = self.deadlock
         seen, states = self.seen, self.states
         me, n = self.index, self.count
         start, end = self.level_start, len(states)
@@ -608,13 +609,21 @@ class Partition:
                         timed_out = True
                         break
             s = states[i]
-            succs = self._successors(s, i, level, checked, successors, check_transitions)
-            if succs is None:
+            # (inlined, as in FingerprintPartition.expand: this loop runs per state)
+            try:
+                succs, recheck = expand_checked(checked, successors, s)
+            except MODEL_ERRORS as e:
+                self._found(level, "error", i, s,
+                            message=_error_message(model, s, e, "successors"))
                 continue
             expanded += 1
             if not succs:
+                if deadlock:
+                    self._found(level, "deadlock", i, s)
                 continue
             generated += len(succs)
+            if recheck and check_transitions is not None:
+                check_transitions(s, succs, i, nxt)
             ref = i * n + me
             for t in succs:
                 # Most successors are states this worker already has: one lookup (none
@@ -668,22 +677,6 @@ class Partition:
                 sink.write(d, pack(pending_refs[d], pending[d]))
         self.generated, self.expanded = generated, expanded
         return self._report(timed_out=timed_out, out=sink.finish())
-
-    def _successors(self, s, i: int, level: int, checked, successors, check_transitions):
-        """The successors of ``s`` (its index ``i``), checking the transition invariants
-        on its steps; None after an error, which is recorded, as a deadlock is."""
-        try:
-            succs, recheck = expand_checked(checked, successors, s)
-        except MODEL_ERRORS as e:
-            self._found(level, "error", i, s,
-                        message=_error_message(self.model, s, e, "successors"))
-            return None
-        if not succs:
-            if self.deadlock:
-                self._found(level, "deadlock", i, s)
-        elif recheck and check_transitions is not None:
-            check_transitions(s, succs, i, level + 1)
-        return succs
 
     def _check_transitions(self, s, succs, i: int, length: int) -> None:
         model = self.model
