@@ -4,7 +4,8 @@
 entry: 150 bytes and more per state). This one keeps, per state, only a fingerprint,
 its parent's fingerprint and a 32-bit tag (the state's bucket, and its parent's) in an
 open-addressing table (``checker.fingerprints.FingerprintTable``): about 27 to 53 bytes.
-Full states are held only for the level being expanded and the next one.
+States themselves are held only for the level being expanded and the next one, as
+marshalled chunks, and in caches of recent states of bounded size.
 
 The protocol with the coordinator is the same (init, expand, ingest, give, take), so
 the level-synchronous search, its counts, the bucket moves and the choice of the
@@ -12,7 +13,7 @@ shortest counterexample are those of ``Partition``. Differences:
 
 * A successor is looked up first in a cache of recent states (this level's and those
   found for the next one, as in ``checker.fingerprints``); only the others are
-  fingerprinted and looked up in the table, in one vectorized batch per level.
+  fingerprinted and looked up in the table, in vectorized batches.
 * A batch sent to another worker carries, per state, the parent's fingerprint and
   tag instead of a reference into the parent's list.
 * A counterexample is regenerated, as TLC does: the coordinator follows parent
@@ -90,8 +91,6 @@ def _tag(bucket: int, parent_bucket: int) -> int:
 
 class FingerprintPartition(Partition):
     """One worker's share, as fingerprints (see the module docstring)."""
-
-    keeps_states = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

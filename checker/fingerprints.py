@@ -172,9 +172,7 @@ class FingerprintTable:
         # (the old arrays go before the new ones come: the peak is the entries and the
         # new table, not both tables)
         del used
-        self.keys = self.parents = None
-        if tags is not None:
-            self.tags = None
+        self.keys = self.parents = self.tags = None
         self.keys = np.zeros(cap, dtype=np.uint64)
         self.parents = np.zeros(cap, dtype=np.uint64)
         if tags is not None:
