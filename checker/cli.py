@@ -175,10 +175,15 @@ def _scale_options(f):
                           "(one worker). Without it every run still stops cleanly, with its "
                           "statistics, at 80% of the available memory (shared by the "
                           "workers).")(f)
-    f = click.option("--fingerprints", "compact", is_flag=True,
-                     help="Store 64-bit fingerprints instead of full states: a few tens of "
-                          "bytes per state, with a collision probability reported. With "
-                          "one worker the frontier also spills to disk.")(f)
+    f = click.option("--exact", "store", flag_value="exact",
+                     help="Keep full states for the whole run: never switch to "
+                          "fingerprints (a run that outgrows memory then stops, exit 3).")(f)
+    f = click.option("--fingerprints", "store", flag_value="fingerprints",
+                     help="Store 64-bit fingerprints instead of full states from the first "
+                          "wide level on: a few tens of bytes per state, with a collision "
+                          "probability reported. With one worker the frontier also spills "
+                          "to disk. Default: full states, switching to fingerprints when a "
+                          "worker passes half its share of memory.")(f)
     f = click.option("--address", default=None, metavar="ADDR",
                      help="With --backend ray: the cluster (HOST:PORT, ray://HOST:PORT or "
                           "auto); default: start a local Ray instance.")(f)
@@ -222,7 +227,7 @@ def _scale_options(f):
                    "states, statistics) to FILE.html.")
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_limit, faults,
-              max_faults, symmetry, workers, backend, address, compact, memory_limit,
+              max_faults, symmetry, workers, backend, address, store, memory_limit,
               checkpoint_dir, checkpoint_interval, fmt, color, report):
     """Explore every reachable state of SPEC breadth-first and check its invariants."""
     import dataclasses
@@ -244,11 +249,12 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     limits = dict(max_states=max_states, max_depth=max_depth, time_limit=time_limit)
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:
-        result = _run_search(recipe, limits, progress, workers, backend, address, compact,
+        result = _run_search(recipe, limits, progress, workers, backend, address, store,
                              memory_limit, checkpoint_dir, checkpoint_interval)
     finally:
         progress.close()
-    if not compact and _ran_out_of_memory(result):
+    if (store != "fingerprints" and _ran_out_of_memory(result)
+            and not any("then fingerprints" in note for note in result.notes)):
         result = dataclasses.replace(result, notes=(*result.notes, MEMORY_HINT))
     header = _header(spec, compiled, model, model.check_deadlock)
     if canonical is not None:
@@ -277,12 +283,25 @@ def _ran_out_of_memory(result) -> bool:
                                               or reason.startswith("memory limit"))
 
 
-def _run_search(recipe, limits, progress, workers, backend, address, compact, memory_limit,
+def _switch_at(store, processes: int) -> int | None:
+    """By default a search keeps full states until a process holds half its share of
+    the default memory limit, then goes on with fingerprints (docs/scaling.md)."""
+    if store is not None:
+        return None
+    from .memory import default_memory_limit
+
+    limit = default_memory_limit()
+    return None if limit is None else limit // processes // 2
+
+
+def _run_search(recipe, limits, progress, workers, backend, address, store, memory_limit,
                 checkpoint_dir, checkpoint_interval):
     """Picks the engine: Ray actors, worker processes, the compact one-process engine
-    (for --fingerprints, --memory-limit and --checkpoint), or the plain one (fastest)."""
+    (for --fingerprints, --memory-limit and --checkpoint), or the plain one (fastest)
+    with its switch to fingerprints."""
     from .memory import address_space_cap
 
+    compact = store == "fingerprints"
     if backend == "ray":
         from .ray_backend import RayUnavailableError, explore_ray
 
@@ -307,7 +326,7 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
             with address_space_cap(cores + 1):
                 return explore_parallel(recipe, workers=cores, progress=progress,
                                         handover_at=HANDOVER_AT, fingerprints=compact,
-                                        **limits)
+                                        switch_at=_switch_at(store, cores + 1), **limits)
         workers = 1
     if workers > 1:
         if checkpoint_dir or memory_limit:
@@ -318,7 +337,15 @@ def _run_search(recipe, limits, progress, workers, backend, address, compact, me
 
         with address_space_cap(workers + 1):
             return explore_parallel(recipe, workers=workers, progress=progress,
-                                    fingerprints=compact, **limits)
+                                    fingerprints=compact,
+                                    switch_at=_switch_at(store, workers + 1), **limits)
+    switch_at = _switch_at(store, 1)
+    if not (checkpoint_dir or memory_limit or compact) and switch_at is not None:
+        from .fingerprints import explore_compact
+
+        with address_space_cap():
+            return explore_compact(recipe, progress=progress, handover_rss=switch_at,
+                                   **limits)
     if not (checkpoint_dir or memory_limit or compact):
         from .explore import explore
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 
+from .memory import current_rss
 from .model import EvaluationError, Model, State
 from .result import Result, Stats, Status, TraceStep, Violation
 
@@ -99,6 +100,7 @@ def explore(
     progress_interval: float = 1.0,
     canonical: Callable[[State], State] | None = None,
     handover_at: int | None = None,
+    handover_rss: int | None = None,
 ) -> Result | Handover:
     """Check ``model``'s invariants (and deadlock freedom) in every reachable state.
 
@@ -111,7 +113,9 @@ def explore(
     into a concrete behaviour of the unreduced model.
 
     ``handover_at`` (for ``checker.parallel``): when a level ends with at least this
-    many new states, return a ``Handover`` instead of going on.
+    many new states, return a ``Handover`` instead of going on. ``handover_rss`` (for
+    ``checker.fingerprints``): the same when a level ends with the process holding more
+    than this many bytes.
     """
     if max_states is not None and max_states < 1:
         raise ValueError(f"max_states must be at least 1, not {max_states}")
@@ -273,7 +277,9 @@ def explore(
             frontier = nxt
             if nxt:
                 level += 1
-                if handover_at is not None and len(nxt) >= handover_at and not cut:
+                if not cut and ((handover_at is not None and len(nxt) >= handover_at)
+                                or (handover_rss is not None
+                                    and current_rss() > handover_rss)):
                     return Handover(seen, nxt, generated, expanded, level,
                                     perf_counter() - start)
         if cut:

@@ -94,7 +94,11 @@ class FingerprintPartition(Partition):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._fingerprint_fields()
+
+    def _fingerprint_fields(self) -> None:
         self.seen = None
+        self.states: list = []
         self.table_fp = FingerprintTable(tagged=True)
         self.np = self.table_fp.np
         self.frontier = Level()      # the states to expand in the next expand phase
@@ -399,3 +403,145 @@ def _unpack(payload: bytes) -> tuple[array, array, list]:
     parent_fps.frombytes(raw_fps)
     tags.frombytes(raw_tags)
     return parent_fps, tags, states
+
+
+# --------------------------------------------------------------------------- switching
+#
+# A search that began with full states can go on with fingerprints when a level ends
+# (``explore_parallel(switch_at=...)``: when a worker's memory passes a threshold). Each
+# worker fingerprints the states it stored; a state's parent may be stored by another
+# worker, so the parents' fingerprints and buckets are asked for and answered; then each
+# entry (fingerprint, parent's fingerprint, tag) goes to its bucket's current owner, and
+# each worker becomes a FingerprintPartition holding those entries and its next level.
+
+SWITCH_PHASES = ("ask", "answer", "entries", "adopt")
+
+
+def switch_phase(part: Partition, phase: str, payload=None) -> tuple[Partition, dict]:
+    """Runs one phase of the switch on a worker; returns the worker's partition (a new
+    one after the last phase) and its reply, whose ``out`` maps each worker to what it
+    must receive in the next phase."""
+    if phase == "ask":
+        return part, part._report(out=_ask(part))
+    if phase == "answer":
+        return part, part._report(out=_answer(part, payload))
+    if phase == "entries":
+        return part, part._report(out=_entries(part, payload))
+    if phase == "adopt":
+        new = _adopt(part, payload)
+        return new, new._report()
+    raise ValueError(f"unknown switch phase {phase!r}")
+
+
+def _ask(part: Partition) -> dict[int, bytes]:
+    """Fingerprints and buckets of the stored states; the parents' positions this
+    worker needs from each other worker."""
+    from .fingerprints import fingerprints as fps_of
+
+    np = _numpy()
+    states = part.states
+    fps = fps_of(states, np)
+    buckets = np.frombuffer(part.bucket_of, dtype=np.uint16).copy()
+    owner, nb = part.owner, part.nbuckets
+    for i in np.flatnonzero(buckets == NO_BUCKET).tolist():    # moved away since
+        buckets[i] = owner(states[i]) % nb
+    refs = np.frombuffer(part.parents, dtype=np.int64)
+    n = part.count
+    roots = refs < 0
+    owners = np.where(roots, -1, refs % n)
+    positions = np.where(roots, -1, refs // n)
+    part._switch = dict(fps=fps, buckets=buckets, owners=owners, positions=positions)
+    out = {}
+    for o in range(n):
+        if o != part.index:
+            wanted = np.unique(positions[owners == o])
+            if len(wanted):
+                out[o] = wanted.astype(np.int64).tobytes()
+    return out
+
+
+def _answer(part: Partition, asked: dict[int, bytes]) -> dict[int, tuple[bytes, bytes]]:
+    np = _numpy()
+    mine = part._switch
+    out = {}
+    for o, raw in asked.items():
+        at = np.frombuffer(raw, dtype=np.int64)
+        out[o] = (mine["fps"][at].tobytes(), mine["buckets"][at].tobytes())
+    return out
+
+
+def _entries(part: Partition, answers: dict[int, tuple[bytes, bytes]]) -> dict[int, tuple]:
+    """Each stored state's entry, grouped by the worker that owns its bucket now."""
+    np = _numpy()
+    mine = part._switch
+    fps, buckets = mine["fps"], mine["buckets"]
+    owners, positions = mine["owners"], mine["positions"]
+    parent_fps = np.zeros(len(fps), dtype=np.uint64)
+    parent_buckets = np.full(len(fps), NO_BUCKET, dtype=np.uint16)
+    local = owners == part.index
+    parent_fps[local] = fps[positions[local]]
+    parent_buckets[local] = buckets[positions[local]]
+    for o, (raw_fps, raw_buckets) in answers.items():
+        pick = owners == o
+        wanted = np.unique(positions[pick])
+        at = np.searchsorted(wanted, positions[pick])
+        parent_fps[pick] = np.frombuffer(raw_fps, dtype=np.uint64)[at]
+        parent_buckets[pick] = np.frombuffer(raw_buckets, dtype=np.uint16)[at]
+    tags = buckets.astype(np.uint32) | (parent_buckets.astype(np.uint32) << 16)
+    dests = np.asarray(part.table, dtype=np.int64)[buckets]
+    out = {}
+    for d in np.unique(dests).tolist():
+        pick = dests == d
+        out[d] = (fps[pick].tobytes(), parent_fps[pick].tobytes(), tags[pick].tobytes())
+    return out
+
+
+def _adopt(part: Partition, entries: list[tuple]) -> FingerprintPartition:
+    """The FingerprintPartition that goes on from ``part``: the entries of its buckets,
+    and its next level (which it owns whole: it stored or was given those states)."""
+    np = _numpy()
+    new = FingerprintPartition.__new__(FingerprintPartition)
+    for name in ("index", "count", "model", "canonical", "deadlock", "stable", "key",
+                 "owner", "invs", "_tfailures", "nbuckets", "table"):
+        setattr(new, name, getattr(part, name))
+    new._fingerprint_fields()
+    new._reset_level()
+    for raw_fps, raw_parents, raw_tags in entries:
+        fps = np.frombuffer(raw_fps, dtype=np.uint64)
+        chosen = new.table_fp.new_positions(fps)    # (none is repeated but by collision)
+        new.table_fp.place(fps[chosen], np.frombuffer(raw_parents, dtype=np.uint64)[chosen],
+                           np.frombuffer(raw_tags, dtype=np.uint32)[chosen])
+    start = part.level_start
+    frontier = part.states[start:]
+    mine = part._switch
+    new.frontier.add(frontier, mine["fps"][start:].tobytes(),
+                     mine["buckets"][start:].tobytes())
+    new.recent_old = set(frontier[:RECENT_LIMIT])
+    return new
+
+
+def _numpy():
+    import numpy
+
+    return numpy
+
+
+def switch_to_fingerprints(handles, tally) -> None:
+    """The coordinator's side: the four phases, each a barrier, with what each worker
+    sent routed to its receivers."""
+    payloads: list = [None] * len(handles)
+    for phase in SWITCH_PHASES:
+        for h, payload in zip(handles, payloads):
+            h.send("switch", phase, payload)
+        replies = [h.recv() for h in handles]
+        tally(replies)
+        if phase == "entries":
+            payloads = [[] for _ in handles]
+            for r in replies:
+                for dest, got in r["out"].items():
+                    payloads[dest].append(got)
+        elif phase != "adopt":
+            payloads = [{} for _ in handles]
+            for sender, r in enumerate(replies):
+                for dest, got in r["out"].items():
+                    payloads[dest][sender] = got

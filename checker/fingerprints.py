@@ -93,8 +93,7 @@ def collision_probability(n: int) -> float:
 
 def collision_note(n: int) -> str:
     return (f"fingerprints: 64-bit; probability that two of the {n:,} states collided: "
-            f"{collision_probability(n):.1e} (about n^2/2^65; without --fingerprints, "
-            "full states are stored)")
+            f"{collision_probability(n):.1e} (about n^2/2^65; --exact keeps full states)")
 
 
 # --------------------------------------------------------------------------- the table
@@ -413,6 +412,8 @@ _CHUNK_TARGET_S = 0.1
 class CompactSearch:
     """The search's whole state, so that it can be checkpointed and resumed
     (``checker.checkpoint``). ``run()`` continues it and returns a Result."""
+
+    switch_note: str | None = None     # set when it took over from full states
 
     def __init__(self, recipe, *, exact: bool = False, max_states: int | None = None,
                  max_depth: int | None = None, check_deadlock: bool | None = None,
@@ -792,7 +793,7 @@ class CompactSearch:
         stats = Stats(distinct_states=distinct, generated_states=self.generated, depth=depth,
                       elapsed_s=elapsed, peak_memory_bytes=self.peak_rss,
                       queue_left=max(distinct - self.expanded, 0) if outcome else 0)
-        notes: list[str] = []
+        notes: list[str] = [] if self.switch_note is None else [self.switch_note]
         if not self.exact:
             notes.append(collision_note(distinct))
             if distinct:
@@ -915,6 +916,7 @@ def explore_compact(
     checkpoint_dir: str | None = None,
     checkpoint_interval: float = 300.0,
     handover_at: int | None = None,
+    handover_rss: int | None = None,
 ) -> Result:
     """``explore`` with a compact seen set (see the module docstring): the same counts,
     verdicts and counterexamples. ``target`` is a ``Model`` (with ``canonical`` for
@@ -928,7 +930,9 @@ def explore_compact(
     ``handover_at`` (not with checkpoints): search with full states (``explore``)
     until a level ends with at least this many new states, then go on with this
     search, which takes over the states found so far. A small state space is then
-    explored exactly, as ``explore`` would, and its result is ``explore``'s."""
+    explored exactly, as ``explore`` would, and its result is ``explore``'s.
+    ``handover_rss`` (bytes): the same, once a level ends with the process holding more
+    than this; a search that never does is ``explore``'s, with full states."""
     from .parallel import as_recipe
 
     recipe = as_recipe(target, canonical)
@@ -943,23 +947,30 @@ def explore_compact(
             exact=exact, max_states=max_states, max_depth=max_depth,
             check_deadlock=check_deadlock, memory_limit=memory_limit,
             frontier_limit=frontier_limit, spill_dir=spill_dir)
-    search = CompactSearch(recipe, exact=exact, max_states=max_states, max_depth=max_depth,
-                           check_deadlock=check_deadlock, memory_limit=memory_limit,
-                           frontier_limit=frontier_limit, spill_dir=spill_dir)
-    if handover_at is not None:
+    got = None
+    if handover_at is not None or handover_rss is not None:
         from .explore import Handover, explore
 
-        got = explore(search.model, canonical=search.canonical, max_states=max_states,
-                      max_depth=max_depth, time_limit=time_limit,
-                      check_deadlock=check_deadlock, progress=progress,
-                      handover_at=handover_at)
+        model, canon = recipe.build()
+        got = explore(model, canonical=canon, max_states=max_states, max_depth=max_depth,
+                      time_limit=time_limit, check_deadlock=check_deadlock,
+                      progress=progress, handover_at=handover_at, handover_rss=handover_rss)
         if not isinstance(got, Handover):
-            if not exact:
+            if not exact and handover_at is not None:
                 from .parallel import SMALL_FOR_FINGERPRINTS
 
                 got = replace(got, notes=(*got.notes, SMALL_FOR_FINGERPRINTS))
             return got
+    # (made only now: a search that ended with full states needs no table, nor numpy)
+    search = CompactSearch(recipe, exact=exact, max_states=max_states, max_depth=max_depth,
+                           check_deadlock=check_deadlock, memory_limit=memory_limit,
+                           frontier_limit=frontier_limit, spill_dir=spill_dir)
+    if got is not None:
         search.adopt(got)
+        if handover_rss is not None and handover_at is None:
+            search.switch_note = (f"full states up to level {got.level}, then "
+                                  f"fingerprints: the process held more than "
+                                  f"{format_bytes(handover_rss)}")
         if time_limit is not None:
             time_limit = max(time_limit - got.elapsed_s, 1e-9)
     try:

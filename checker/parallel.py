@@ -67,6 +67,7 @@ from .explore import (
     peak_memory_bytes,
     transition_failures,
 )
+from .memory import current_rss
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
 
@@ -551,7 +552,7 @@ class Partition:
     def _report(self, **extra) -> dict:
         out = dict(new=self.new, cut=self.cut, best=self.best, generated=self.generated,
                    expanded=self.expanded, stored=len(self.states),
-                   rss=peak_memory_bytes(), cpu=process_time())
+                   rss=peak_memory_bytes(), rss_now=current_rss(), cpu=process_time())
         out.update(extra)
         return out
 
@@ -971,6 +972,10 @@ def _worker_main(index: int, count: int, recipe, conn, directory: str,
                 reply = part.node(args[0])
             elif cmd == "entry":
                 reply = part.entry(args[0])
+            elif cmd == "switch":
+                from .fingerprint_partition import switch_phase
+
+                part, reply = switch_phase(part, *args)
             elif cmd == "give":
                 reply = part.give(args[0])
             elif cmd == "take":
@@ -1051,6 +1056,11 @@ class _LocalWorker:
         self.reply = None
 
     def send(self, cmd, *args) -> None:
+        if cmd == "switch":
+            from .fingerprint_partition import switch_phase
+
+            self.part, self.reply = switch_phase(self.part, *args)
+            return
         if cmd == "expand":
             args = (*args, self.sink)
         self.reply = getattr(self.part, cmd)(*args)
@@ -1079,6 +1089,7 @@ def explore_parallel(
     partition: str | Sequence[int] = "auto",
     handover_at: int | None = None,
     fingerprints: bool = False,
+    switch_at: int | None = None,
 ) -> Result:
     """Explore in ``workers`` processes (default: the number of cores); see the module
     docstring. ``recipe`` is a ``ModelSpec`` (or anything with ``build()``), or a
@@ -1098,7 +1109,9 @@ def explore_parallel(
 
     ``fingerprints``: the workers keep 64-bit fingerprints instead of states
     (``checker.fingerprint_partition``; counterexamples are regenerated), and the
-    result notes the probability of a collision."""
+    result notes the probability of a collision. ``switch_at`` (bytes): workers that keep
+    full states switch to fingerprints when a level ends with one of them holding more
+    than this much memory (``checker.fingerprint_partition.switch_to_fingerprints``)."""
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -1174,7 +1187,8 @@ def explore_parallel(
             handover = None
         return search(handles, model, recipe, n_initial=len(inits_or_error), start=start,
                       max_states=max_states, max_depth=max_depth, time_limit=time_limit,
-                      progress=progress, engine=ENGINE, notes=notes, resume=resume)
+                      progress=progress, engine=ENGINE, notes=notes, resume=resume,
+                      switch_at=None if fingerprints else switch_at)
     finally:
         if gc_off:
             gc.enable()
@@ -1236,7 +1250,8 @@ def _broadcast(handles, *cmd) -> list:
 
 def search(handles, model: Model, recipe, *, n_initial: int, start: float,
            max_states, max_depth, time_limit, progress, engine: str,
-           notes: tuple[str, ...] = (), collect=None, resume: dict | None = None) -> Result:
+           notes: tuple[str, ...] = (), collect=None, resume: dict | None = None,
+           switch_at: int | None = None) -> Result:
     """The level-synchronous coordinator, over worker handles with ``send(cmd, ...)`` and
     ``recv()`` (processes, the in-process worker, Ray actors). ``collect(replies, dest)``
     gathers the batches addressed to worker ``dest`` from the expand replies."""
@@ -1267,6 +1282,7 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
     critical = 0.0
     table_bytes = [None] * n       # workers that keep fingerprints: their tables' sizes
     balancer = Balancer(n)
+    switched = None                # the level after which the workers took fingerprints
 
     def tally(replies):
         nonlocal best, critical
@@ -1327,6 +1343,13 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             work = balancer.count(replies)
             if work is not None and best is None and limit is None and new:
                 balancer.rebalance(handles, work, tally)
+            if (switch_at is not None and switched is None and best is None
+                    and limit is None and new
+                    and max(r["rss_now"] for r in replies) > switch_at):
+                from .fingerprint_partition import switch_to_fingerprints
+
+                switch_to_fingerprints(handles, tally)
+                switched = level
         if best is None and limit is None and cut:
             limit = f"max depth {max_depth} reached"
     except KeyboardInterrupt:
@@ -1339,6 +1362,9 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
         from .fingerprints import collision_note, format_bytes
 
         held = sum(table_bytes)
+        if switched is not None:
+            notes = (*notes, f"full states up to level {switched}, then fingerprints: a "
+                             f"worker held more than {format_bytes(switch_at)}")
         notes = (*notes, collision_note(distinct),
                  f"seen sets: {format_bytes(held)}"
                  + (f", {held / distinct:.0f} bytes per state" if distinct else ""))

@@ -138,6 +138,12 @@ class _PartitionActor:
     def entry(self, fp):
         return self.part.entry(fp)
 
+    def switch(self, phase, payload):
+        from .fingerprint_partition import switch_phase
+
+        self.part, reply = switch_phase(self.part, phase, payload)
+        return reply
+
     def give(self, table):
         return self.part.give(table)
 
@@ -201,6 +207,7 @@ def explore_ray(
     shutdown: bool | None = None,
     connect_timeout: float = 5.0,
     fingerprints: bool = False,
+    switch_at: int | None = None,
 ) -> Result:
     """The partitioned search on ``workers`` Ray actors (default: the cluster's CPUs).
 
@@ -247,7 +254,8 @@ def explore_ray(
             raise RayUnavailableError(f"the Ray actors could not start: {err}") from None
         return search(handles, model, recipe, n_initial=len(inits), start=start,
                       max_states=max_states, max_depth=max_depth, time_limit=time_limit,
-                      progress=progress, engine=ENGINE, notes=notes, collect=_collect)
+                      progress=progress, engine=ENGINE, notes=notes, collect=_collect,
+                      switch_at=None if fingerprints else switch_at)
     finally:
         for h in handles:
             h.close()

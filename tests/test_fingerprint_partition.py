@@ -107,3 +107,51 @@ def test_small_chunks_and_small_caches_change_nothing(eager, monkeypatch):  # no
         model = ModelSpec.from_file(path, consts).build()[0]
         got, _ = in_process(model, 2, cls=FingerprintPartition)
         assert summary(got) == summary(in_process(model, 2)[0])
+
+
+# ---- switching from full states to fingerprints when memory runs short
+
+
+@pytest.mark.parametrize("path,consts,symmetry", SPECS)
+def test_switching_to_fingerprints_changes_no_result(path, consts, symmetry):
+    recipe = ModelSpec.from_file(path, consts, symmetry=symmetry)
+    expected = summary(explore_parallel(recipe, workers=2))
+    for workers in (1, 2):
+        got = explore_parallel(recipe, workers=workers, switch_at=0)    # at once
+        assert any(note.startswith("full states up to level") for note in got.notes)
+        assert any("probability that two of the" in note for note in got.notes)
+        assert summary(got) == expected
+        if got.status is Status.VIOLATION:
+            violated(path, consts, got)
+
+
+def later(monkeypatch, after: int) -> None:
+    """Makes the workers' memory (as reported) pass 0 only after ``after`` reports."""
+    from checker import parallel
+
+    calls = iter(range(-after, 10**9))
+    monkeypatch.setattr(parallel, "current_rss", lambda: next(calls))
+
+
+@pytest.mark.parametrize("after", [3, 30, 100])
+def test_switching_after_buckets_moved(eager, monkeypatch, after):  # noqa: F811
+    from time import perf_counter
+
+    from checker.parallel import GivenModel, Partition, _LocalWorker, search
+
+    for path, consts in (("specs/buggy/paxos_no_ballot_check.spec", ("MaxBallot=1",)),
+                         ("specs/2pc.spec", ("RM={r1,r2,r3,r4}",))):
+        model = ModelSpec.from_file(path, consts).build()[0]
+        expected, _ = in_process(model, 3)
+        later(monkeypatch, after)   # (reports of this search only)
+        recipe = GivenModel(model, None)
+        parts = [Partition(i, 3, recipe, stable=False) for i in range(3)]
+        got = search([_LocalWorker(p) for p in parts], model, recipe,
+                     n_initial=len(model.initial_states()), start=perf_counter(),
+                     max_states=None, max_depth=None, time_limit=None, progress=None,
+                     engine="explicit-parallel", switch_at=0)
+        notes = " ".join(got.notes)
+        assert "balance:" in notes and "then fingerprints" in notes
+        assert summary(got) == summary(expected)
+        if got.status is Status.VIOLATION:
+            violated(path, consts, got)

@@ -86,3 +86,6 @@ def test_ray_actors_keep_fingerprints(local_ray, monkeypatch):
         result = explore_ray(recipe, workers=2, fingerprints=True)
         assert any("probability that two of the" in note for note in result.notes)
         assert summary(result) == summary(explore_parallel(recipe, workers=1))
+        switched = explore_ray(recipe, workers=2, switch_at=0)    # after the first level
+        assert any("then fingerprints" in note for note in switched.notes)
+        assert summary(switched) == summary(result)
