@@ -512,11 +512,17 @@ def _adopt(part: Partition, entries: list[tuple]) -> FingerprintPartition:
         new.table_fp.place(fps[chosen], np.frombuffer(raw_parents, dtype=np.uint64)[chosen],
                            np.frombuffer(raw_tags, dtype=np.uint32)[chosen])
     start = part.level_start
-    frontier = part.states[start:]
     mine = part._switch
-    new.frontier.add(frontier, mine["fps"][start:].tobytes(),
+    new.frontier.add(part.states[start:], mine["fps"][start:].tobytes(),
                      mine["buckets"][start:].tobytes())
-    new.recent_old = set(frontier[:RECENT_LIMIT])
+    # The cache gets copies decoded from the chunk, not the old objects: then no state
+    # of the old partition outlives it, and the memory its states held can be returned.
+    recent = []
+    for t in new.frontier.states():
+        if len(recent) >= RECENT_LIMIT:
+            break
+        recent.append(t)
+    new.recent_old = set(recent)
     return new
 
 
