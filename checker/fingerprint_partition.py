@@ -190,9 +190,8 @@ class FingerprintPartition(Partition):
                 tags.append(_tag(b, bucket_of[parent]))
         np = self.np
         fps = fingerprints(mine, np)
-        chosen = self.table_fp.new_positions(fps)
-        self.table_fp.place(fps[chosen], np.frombuffer(parent_fps, dtype=np.uint64)[chosen],
-                            np.frombuffer(tags, dtype=np.uint32)[chosen])
+        self.table_fp.insert_batch(fps, np.frombuffer(parent_fps, dtype=np.uint64),
+                                   np.frombuffer(tags, dtype=np.uint32))
         position = {st: i for i, st in enumerate(mine)}
         frontier, frontier_fps, frontier_buckets = [], array("Q"), array("H")
         for st in handover.frontier:
@@ -507,10 +506,9 @@ def _adopt(part: Partition, entries: list[tuple]) -> FingerprintPartition:
     new._fingerprint_fields()
     new._reset_level()
     for raw_fps, raw_parents, raw_tags in entries:
-        fps = np.frombuffer(raw_fps, dtype=np.uint64)
-        chosen = new.table_fp.new_positions(fps)    # (none is repeated but by collision)
-        new.table_fp.place(fps[chosen], np.frombuffer(raw_parents, dtype=np.uint64)[chosen],
-                           np.frombuffer(raw_tags, dtype=np.uint32)[chosen])
+        new.table_fp.insert_batch(np.frombuffer(raw_fps, dtype=np.uint64),
+                                  np.frombuffer(raw_parents, dtype=np.uint64),
+                                  np.frombuffer(raw_tags, dtype=np.uint32))
     start = part.level_start
     mine = part._switch
     new.frontier.add(part.states[start:], mine["fps"][start:].tobytes(),

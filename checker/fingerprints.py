@@ -229,14 +229,14 @@ class FingerprintTable:
         self.reserve(len(fps))
         self._place(fps, parents, tags)
 
-    def insert_batch(self, fps, parents):
+    def insert_batch(self, fps, parents, tags=None):
         """Inserts the batch; returns a boolean array, True where the fingerprint is
-        new: absent before, and its first occurrence in the batch (whose parent is the
-        one kept)."""
+        new: absent before, and its first occurrence in the batch (whose parent and tag
+        are the ones kept)."""
         np = self.np
         new = np.zeros(len(fps), dtype=bool)
         chosen = self.new_positions(fps)
-        self.place(fps[chosen], parents[chosen])
+        self.place(fps[chosen], parents[chosen], None if tags is None else tags[chosen])
         new[chosen] = True
         return new
 
