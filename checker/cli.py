@@ -183,7 +183,8 @@ def _scale_options(f):
                           "wide level on: a few tens of bytes per state, with a collision "
                           "probability reported. With one worker the frontier also spills "
                           "to disk. Default: full states, switching to fingerprints when a "
-                          "worker passes half its share of memory.")(f)
+                          "process is about to hold 512 MiB (or half its share of memory, "
+                          "if less).")(f)
     f = click.option("--address", default=None, metavar="ADDR",
                      help="With --backend ray: the cluster (HOST:PORT, ray://HOST:PORT or "
                           "auto); default: start a local Ray instance.")(f)
@@ -283,15 +284,24 @@ def _ran_out_of_memory(result) -> bool:
                                               or reason.startswith("memory limit"))
 
 
+# By default a process goes on with fingerprints once it is about to hold this much. A
+# search that large runs for minutes, and from there on its full states cost it about
+# 245 bytes each against 41 (Paxos with ballots 0..3, two workers: 1,917 MiB with full
+# states throughout, about 1,100 MiB at the end with the switch, for no measurable time;
+# docs/scaling.md). A smaller search keeps the faster full states.
+SWITCH_AT = 512 << 20
+
+
 def _switch_at(store, processes: int) -> int | None:
-    """By default a search keeps full states until a process holds half its share of
-    the default memory limit, then goes on with fingerprints (docs/scaling.md)."""
+    """By default a search keeps full states until a process is about to hold
+    ``SWITCH_AT`` (or half its share of the default memory limit, if that is less),
+    then goes on with fingerprints; ``--exact`` and ``--fingerprints`` never switch."""
     if store is not None:
         return None
     from .memory import default_memory_limit
 
     limit = default_memory_limit()
-    return None if limit is None else limit // processes // 2
+    return SWITCH_AT if limit is None else min(SWITCH_AT, limit // processes // 2)
 
 
 def _run_search(recipe, limits, progress, workers, backend, address, store, memory_limit,
@@ -306,9 +316,10 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
         from .ray_backend import RayUnavailableError, explore_ray
 
         try:
+            # (the memory of a cluster's nodes is not known here: the fixed threshold)
             return explore_ray(recipe, workers=workers if workers and workers > 1 else None,
                                address=address, progress=progress, fingerprints=compact,
-                               **limits)
+                               switch_at=None if store is not None else SWITCH_AT, **limits)
         except RayUnavailableError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_INPUT)

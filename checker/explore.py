@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 
-from .memory import current_rss
+from .memory import GrowthWatch, current_rss
 from .model import EvaluationError, Model, State
 from .result import Result, Stats, Status, TraceStep, Violation
 
@@ -114,8 +114,8 @@ def explore(
 
     ``handover_at`` (for ``checker.parallel``): when a level ends with at least this
     many new states, return a ``Handover`` instead of going on. ``handover_rss`` (for
-    ``checker.fingerprints``): the same when a level ends with the process holding more
-    than this many bytes.
+    ``checker.fingerprints``): the same when a level ends with the process about to hold
+    more than this many bytes (``checker.memory.GrowthWatch``).
     """
     if max_states is not None and max_states < 1:
         raise ValueError(f"max_states must be at least 1, not {max_states}")
@@ -153,6 +153,7 @@ def explore(
     last_check = start
     next_progress = start + progress_interval
     outcome: _Stop | None = None
+    rss_watch = None if handover_rss is None else GrowthWatch(handover_rss)
 
     # The search allocates millions of tuples and creates no reference cycles: the cyclic
     # garbage collector only costs time here (15-25% on generated 2pc code).
@@ -278,8 +279,8 @@ def explore(
             if nxt:
                 level += 1
                 if not cut and ((handover_at is not None and len(nxt) >= handover_at)
-                                or (handover_rss is not None
-                                    and current_rss() > handover_rss)):
+                                or (rss_watch is not None
+                                    and rss_watch.passes(current_rss()))):
                     return Handover(seen, nxt, generated, expanded, level,
                                     perf_counter() - start)
         if cut:

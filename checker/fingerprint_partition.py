@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from .balance import NO_BUCKET
 from .explore import MODEL_ERRORS, _error_message, expand_checked
 from .fingerprints import FingerprintTable, fingerprint, fingerprints
+from .memory import release_freed_memory
 from .parallel import _CLOCK_EVERY, BATCH, Partition, _counts, _dump, _key_getter, _load
 
 _LOW = 0xFFFF
@@ -450,6 +451,9 @@ def _ask(part: Partition) -> dict[int, bytes]:
     owners = np.where(roots, -1, refs % n)
     positions = np.where(roots, -1, refs // n)
     part._switch = dict(fps=fps, buckets=buckets, owners=owners, positions=positions)
+    # No more look-ups: the seen set's hash table (a sixth of the partition's memory)
+    # goes now, so that the switch's peak is lower.
+    part.seen = set()
     out = {}
     for o in range(n):
         if o != part.index:
@@ -505,14 +509,22 @@ def _adopt(part: Partition, entries: list[tuple]) -> FingerprintPartition:
         setattr(new, name, getattr(part, name))
     new._fingerprint_fields()
     new._reset_level()
-    for raw_fps, raw_parents, raw_tags in entries:
-        new.table_fp.insert_batch(np.frombuffer(raw_fps, dtype=np.uint64),
-                                  np.frombuffer(raw_parents, dtype=np.uint64),
-                                  np.frombuffer(raw_tags, dtype=np.uint32))
     start = part.level_start
     mine = part._switch
     new.frontier.add(part.states[start:], mine["fps"][start:].tobytes(),
                      mine["buckets"][start:].tobytes())
+    # The full states go before the table comes (``part`` is dropped by the caller, but
+    # only after this returns): the switch's peak is then the larger of the two stores,
+    # not their sum.
+    part.states, part.parents, part.bucket_of = [], array("q"), array("H")
+    part.foreign, part.foreign_bucket, part._switch = [], array("H"), None
+    del mine
+    release_freed_memory()
+    new.table_fp.reserve(sum(len(raw_fps) // 8 for raw_fps, _, _ in entries))
+    for raw_fps, raw_parents, raw_tags in entries:
+        new.table_fp.insert_batch(np.frombuffer(raw_fps, dtype=np.uint64),
+                                  np.frombuffer(raw_parents, dtype=np.uint64),
+                                  np.frombuffer(raw_tags, dtype=np.uint32))
     # The cache gets copies decoded from the chunk, not the old objects: then no state
     # of the old partition outlives it, and the memory its states held can be returned.
     recent = []
@@ -549,3 +561,5 @@ def switch_to_fingerprints(handles, tally) -> None:
             for sender, r in enumerate(replies):
                 for dest, got in r["out"].items():
                     payloads[dest][sender] = got
+    payload = payloads = replies = None
+    release_freed_memory()      # (the entries passed through this process)

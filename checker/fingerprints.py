@@ -48,7 +48,12 @@ from .explore import (
     expand_checked,
     transition_checker,
 )
-from .memory import current_rss, default_memory_limit
+from .memory import (
+    current_rss,
+    default_memory_limit,
+    release_freed_memory,
+    return_large_blocks_on_free,
+)
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
 
@@ -931,8 +936,9 @@ def explore_compact(
     until a level ends with at least this many new states, then go on with this
     search, which takes over the states found so far. A small state space is then
     explored exactly, as ``explore`` would, and its result is ``explore``'s.
-    ``handover_rss`` (bytes): the same, once a level ends with the process holding more
-    than this; a search that never does is ``explore``'s, with full states."""
+    ``handover_rss`` (bytes): the same, once a level ends with the process about to hold
+    more than this (``checker.memory.GrowthWatch``); a search that never gets there
+    is ``explore``'s, with full states."""
     from .parallel import as_recipe
 
     recipe = as_recipe(target, canonical)
@@ -962,17 +968,23 @@ def explore_compact(
                 got = replace(got, notes=(*got.notes, SMALL_FOR_FINGERPRINTS))
             return got
     # (made only now: a search that ended with full states needs no table, nor numpy)
+    return_large_blocks_on_free()
     search = CompactSearch(recipe, exact=exact, max_states=max_states, max_depth=max_depth,
                            check_deadlock=check_deadlock, memory_limit=memory_limit,
                            frontier_limit=frontier_limit, spill_dir=spill_dir)
     if got is not None:
         search.adopt(got)
         if handover_rss is not None and handover_at is None:
-            search.switch_note = (f"full states up to level {got.level}, then "
-                                  f"fingerprints: the process held more than "
+            search.switch_note = (f"full states up to level {got.level}, then fingerprints: "
+                                  f"the process was about to hold more than "
                                   f"{format_bytes(handover_rss)}")
         if time_limit is not None:
             time_limit = max(time_limit - got.elapsed_s, 1e-9)
+        # The full states are copied or fingerprinted: drop them before the search goes
+        # on (this reference kept every one of them alive for the rest of the run).
+        got.seen.clear()
+        got = None
+        release_freed_memory()
     try:
         return search.run(time_limit=time_limit, progress=progress,
                           progress_interval=progress_interval)

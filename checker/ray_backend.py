@@ -26,6 +26,7 @@ from collections.abc import Callable
 from time import perf_counter
 
 from .explore import ProgressInfo
+from .memory import release_freed_memory, return_large_blocks_on_free
 from .parallel import (
     ListSink,
     WorkerDiedError,
@@ -112,6 +113,7 @@ class _PartitionActor:
         import gc
 
         gc.disable()        # no reference cycles in the search (as in checker.explore)
+        return_large_blocks_on_free()
         self.part = partition_class(fingerprints)(index, count, recipe, check_deadlock,
                                                   stable=True, key=key)
         self.sink = ListSink()
@@ -139,9 +141,12 @@ class _PartitionActor:
         return self.part.entry(fp)
 
     def switch(self, phase, payload):
-        from .fingerprint_partition import switch_phase
+        from .fingerprint_partition import SWITCH_PHASES, switch_phase
 
         self.part, reply = switch_phase(self.part, phase, payload)
+        if phase == SWITCH_PHASES[-1]:
+            payload = None
+            release_freed_memory()
         return reply
 
     def give(self, table):

@@ -586,3 +586,17 @@ def test_garbage_collector_state_is_restored():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_handover_by_memory_comes_a_level_before_the_limit_would_be_passed(monkeypatch):
+    """``handover_rss``: the process's memory now plus what the last level added."""
+    from checker import explore as explore_module
+    from checker.explore import Handover
+    from checker.parallel import ModelSpec
+
+    model, _ = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3}",)).build()
+    readings = itertools.count(100, 100)        # 100, 200, 300, ... after each level
+    monkeypatch.setattr(explore_module, "current_rss", lambda: next(readings))
+    got = explore(model, handover_rss=350)
+    assert isinstance(got, Handover)
+    assert got.level == 4       # handed over after level 3: 300 + 100 would pass 350

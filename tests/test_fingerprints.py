@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from test_parallel import graphs, grid, make_model
 
 from checker.explore import explore
 from checker.fingerprints import (
+    CompactSearch,
     FingerprintTable,
     Frontier,
     collision_probability,
@@ -129,6 +131,29 @@ def test_limits_stop_where_explore_stops(limits):
     assert full(explore_compact(model, **limits)) == full(explore(model, **limits))
     assert full(explore_compact(model, handover_at=100, **limits)) == full(
         explore(model, **limits))
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_the_switch_drops_the_full_states(monkeypatch, exact):
+    """After a switch (``handover_rss``) nothing holds the full-state search any more:
+    a reference to it kept every state alive to the end of the run."""
+    handed: list = []
+    adopt, run = CompactSearch.adopt, CompactSearch.run
+
+    def adopting(self, handover):
+        handed.append(weakref.ref(handover))
+        adopt(self, handover)
+
+    def running(self, **kwargs):
+        assert handed and handed[0]() is None
+        return run(self, **kwargs)
+
+    monkeypatch.setattr(CompactSearch, "adopt", adopting)
+    monkeypatch.setattr(CompactSearch, "run", running)
+    model, _ = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4}",)).build()
+    result = explore_compact(model, handover_rss=0, exact=exact)
+    assert full(result) == full(explore(model))
+    assert any(n.startswith("full states up to level 2") for n in result.notes)
 
 
 def test_notes_and_memory_per_state():
