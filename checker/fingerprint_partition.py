@@ -511,8 +511,12 @@ def _adopt(part: Partition, entries: list[tuple]) -> FingerprintPartition:
     new._reset_level()
     start = part.level_start
     mine = part._switch
-    new.frontier.add(part.states[start:], mine["fps"][start:].tobytes(),
-                     mine["buckets"][start:].tobytes())
+    # (in chunks, as the search stores them: marshal keeps a table of every object it
+    # wrote, which for a whole level of a large search was a transient 100 MiB)
+    for at in range(start, len(part.states), STORE_CHUNK):
+        end = min(at + STORE_CHUNK, len(part.states))
+        new.frontier.add(part.states[at:end], mine["fps"][at:end].tobytes(),
+                         mine["buckets"][at:end].tobytes())
     # The full states go before the table comes (``part`` is dropped by the caller, but
     # only after this returns): the switch's peak is then the larger of the two stores,
     # not their sum.
