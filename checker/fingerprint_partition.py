@@ -26,6 +26,8 @@ probability of that, as the compact engine does.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from array import array
 from collections.abc import Sequence
 
@@ -45,26 +47,52 @@ STORE_CHUNK = 1 << 16
 RECENT_LIMIT = 1 << 18
 
 
+# Bytes of marshalled states a level keeps in memory; the rest goes to an unnamed
+# temporary file, which the system deletes when the level is dropped (or the worker
+# killed). A frontier that outgrows memory then spills to disk instead of stopping the
+# run. (Paxos with ballots 0..3 needs at most 27 MiB a worker: nothing spills there.)
+LEVEL_IN_MEMORY = 64 << 20
+
+
 class Level:
     """A breadth-first level's states, as marshalled chunks (a state costs 150 to 250
-    bytes as Python objects, 40 to 80 encoded), with their fingerprints and buckets."""
+    bytes as Python objects, 40 to 80 encoded), with their fingerprints and buckets;
+    past ``LEVEL_IN_MEMORY`` bytes the chunks go to disk."""
 
     def __init__(self):
-        self.chunks: list[bytes] = []
+        self.chunks: list = []      # bytes, or (offset, length) in self.file
         self.fps = array("Q")
         self.buckets = array("H")
+        self.held = 0               # bytes of the chunks in memory
+        self.file = None
+        self.spilled = 0            # bytes of the chunks on disk
 
     def __len__(self) -> int:
         return len(self.fps)
 
     def add(self, states: list, fps: bytes, buckets: bytes) -> None:
-        if states:
-            self.chunks.append(_dump(states))
-            self.fps.frombytes(fps)
-            self.buckets.frombytes(buckets)
+        if not states:
+            return
+        chunk = _dump(states)
+        if self.held + len(chunk) <= LEVEL_IN_MEMORY:
+            self.chunks.append(chunk)
+            self.held += len(chunk)
+        else:
+            if self.file is None:
+                self.file = tempfile.TemporaryFile(prefix="modelcheck-level-")
+            fd, at, view = self.file.fileno(), self.spilled, memoryview(chunk)
+            while view:
+                view = view[os.pwrite(fd, view, at + len(chunk) - len(view)):]
+            self.chunks.append((at, len(chunk)))
+            self.spilled += len(chunk)
+        self.fps.frombytes(fps)
+        self.buckets.frombytes(buckets)
 
     def states(self):
         for chunk in self.chunks:
+            if isinstance(chunk, tuple):
+                at, length = chunk
+                chunk = os.pread(self.file.fileno(), length, at)
             yield from _load(chunk)
 
     def split(self, leaving) -> tuple[Level, dict[int, list]]:

@@ -419,8 +419,8 @@ def test_fingerprints_on_every_core():
 
 
 def test_full_states_switch_to_fingerprints_when_memory_runs_short(monkeypatch):
-    """By default a search switches to fingerprints once a process holds half its share
-    of memory (made 0 here: at once); --exact never switches."""
+    """By default a search switches to fingerprints once a process is about to hold
+    ``SWITCH_AT`` (made 0 here: at once); --exact never switches."""
     from checker import cli as cli_module
 
     monkeypatch.setattr(cli_module, "_switch_at", lambda store, processes: None if store else 0)
@@ -434,3 +434,23 @@ def test_full_states_switch_to_fingerprints_when_memory_runs_short(monkeypatch):
     assert "then fingerprints" in " ".join(doc["notes"])
     code, doc = cli_json(NO_BALLOT_CHECK, *FULL, "--exact", "--workers", "2")
     assert code == 1 and not any("fingerprints" in note for note in doc["notes"])
+
+
+def test_ray_actors_switch_at_the_fixed_threshold_unless_told_otherwise(monkeypatch):
+    """The cluster's memory is not known here: the actors switch at ``SWITCH_AT``;
+    ``--exact`` and ``--fingerprints`` never switch."""
+    from checker import ray_backend
+    from checker.cli import SWITCH_AT
+    from checker.explore import explore
+
+    asked = []
+
+    def fake_explore_ray(recipe, **kwargs):
+        asked.append(kwargs)
+        return explore(recipe.build()[0])
+
+    monkeypatch.setattr(ray_backend, "explore_ray", fake_explore_ray)
+    for extra, expected in (([], SWITCH_AT), (["--exact"], None), (["--fingerprints"], None)):
+        result = cli(TWO_PC, "--backend", "ray", *extra)
+        assert result.exit_code == 0, result.output
+        assert asked.pop()["switch_at"] == expected

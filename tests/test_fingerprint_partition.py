@@ -4,6 +4,8 @@ buckets moving or not, and counterexamples regenerated across workers."""
 
 from __future__ import annotations
 
+from array import array
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -107,6 +109,35 @@ def test_small_chunks_and_small_caches_change_nothing(eager, monkeypatch):  # no
         model = ModelSpec.from_file(path, consts).build()[0]
         got, _ = in_process(model, 2, cls=FingerprintPartition)
         assert summary(got) == summary(in_process(model, 2)[0])
+
+
+def test_levels_that_spill_to_disk_change_nothing(eager, monkeypatch):  # noqa: F811
+    """Every chunk past the first spilled (in one process, and in worker processes,
+    which inherit the setting by fork), with buckets moving: the same results."""
+    from checker import fingerprint_partition
+    from checker.fingerprint_partition import Level
+
+    monkeypatch.setattr(fingerprint_partition, "STORE_CHUNK", 50)
+    monkeypatch.setattr(fingerprint_partition, "LEVEL_IN_MEMORY", 1)
+    level = Level()
+    for k in range(4):      # states (k, j) in bucket j, fingerprint 10 * k + j
+        level.add([(k, j) for j in range(3)],
+                  array("Q", [10 * k + j for j in range(3)]).tobytes(),
+                  array("H", range(3)).tobytes())
+    assert level.file is not None and level.held == 0 and level.spilled > 0
+    assert list(level.states()) == [(k, j) for k in range(4) for j in range(3)]
+    kept, out = level.split([b == 1 for b in range(256)])
+    assert out == {1: [((k, 1), 10 * k + 1) for k in range(4)]}
+    assert list(kept.states()) == [(k, j) for k in range(4) for j in (0, 2)]
+    assert list(kept.fps) == [10 * k + j for k in range(4) for j in (0, 2)]
+    for path, consts in (("specs/paxos.spec", ("MaxBallot=1",)),
+                         ("specs/buggy/2pc_early_commit.spec", ())):
+        model = ModelSpec.from_file(path, consts).build()[0]
+        got, parts = in_process(model, 2, cls=FingerprintPartition)
+        assert summary(got) == summary(in_process(model, 2)[0])
+        recipe = ModelSpec.from_file(path, consts)
+        assert summary(explore_parallel(recipe, workers=2, handover_at=50,
+                                        fingerprints=True)) == summary(got)
 
 
 # ---- switching from full states to fingerprints when memory runs short
