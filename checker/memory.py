@@ -3,6 +3,8 @@
 The compact engine (``fingerprints.py``) watches its resident memory against the limit;
 the other engines get the limit as an address-space cap, so that an allocation past it is
 a ``MemoryError`` they turn into a clean stop (exit 3) instead of a kill by the kernel.
+Also here: when a search is about to outgrow a threshold (``GrowthWatch``, for the switch
+to fingerprints), and giving freed memory back to the system (glibc).
 """
 
 from __future__ import annotations
