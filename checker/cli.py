@@ -286,9 +286,9 @@ def _ran_out_of_memory(result) -> bool:
 
 # By default a process goes on with fingerprints once it is about to hold this much. A
 # search that large runs for minutes, and from there on its full states cost it about
-# 245 bytes each against 41 (Paxos with ballots 0..3, two workers: 1,917 MiB with full
-# states throughout, about 1,100 MiB at the end with the switch, for no measurable time;
-# docs/scaling.md). A smaller search keeps the faster full states.
+# 245 bytes each against 41 (Paxos with ballots 0..3, two workers, back to back: 1,879
+# MiB at the largest sample and 119 s with full states throughout, 1,189 MiB and 144 s
+# with the switch; docs/scaling.md). A smaller search keeps the faster full states.
 SWITCH_AT = 512 << 20
 
 
