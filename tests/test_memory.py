@@ -60,8 +60,12 @@ def test_freed_memory_goes_back_to_the_system():
     """glibc only: large blocks freed between small ones that stay (the marshalled
     chunks and batches of a search, between its small objects) give their memory back
     (elsewhere both calls do nothing)."""
-    from checker.memory import _glibc, current_rss, release_freed_memory, \
-        return_large_blocks_on_free
+    from checker.memory import (
+        _glibc,
+        current_rss,
+        release_freed_memory,
+        return_large_blocks_on_free,
+    )
 
     return_large_blocks_on_free()
     if _glibc() is None:
