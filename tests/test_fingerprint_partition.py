@@ -140,6 +140,21 @@ def test_levels_that_spill_to_disk_change_nothing(eager, monkeypatch):  # noqa: 
                                         fingerprints=True)) == summary(got)
 
 
+def test_the_table_grows_when_a_level_starts():
+    """Room for as many new states per state expanded as the last level stored, at most
+    twice the frontier: the table's growth comes before the level's caches fill."""
+    from checker.fingerprint_partition import expected_new
+
+    assert expected_new(1000, 0.5) == 500 and expected_new(1000, 1.7) == 1700
+    assert expected_new(1000, 9.0) == 2000 and expected_new(0, 1.0) == 0
+    model = ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=1",)).build()[0]
+    got, parts = in_process(model, 2, cls=FingerprintPartition)
+    assert summary(got) == summary(explore(model))
+    for part in parts:     # measured at every level: the last one stored nothing
+        assert part.stored_per_expanded == 0.0
+        assert len(part.table_fp) <= part.table_fp.capacity * part.table_fp.MAX_FILL
+
+
 # ---- switching from full states to fingerprints when memory runs short
 
 
