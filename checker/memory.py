@@ -9,6 +9,7 @@ to fingerprints), and giving freed memory back to the system (glibc).
 
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import contextmanager
 
@@ -26,23 +27,18 @@ def current_rss() -> int:
         return peak_memory_bytes()
 
 
+@functools.cache
 def _glibc():
     """The C library, where it is glibc (the only one with the calls below); else None."""
-    global _LIBC
-    if _LIBC is None:
-        _LIBC = False
-        try:
-            import ctypes
+    try:
+        import ctypes
 
-            libc = ctypes.CDLL(None)
-            if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt"):
-                _LIBC = libc
-        except (OSError, AttributeError, ImportError):
-            pass
-    return _LIBC or None
+        libc = ctypes.CDLL(None)
+    except (OSError, AttributeError, ImportError):
+        return None
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
 
 
-_LIBC = None
 _M_MMAP_THRESHOLD = -3     # glibc's malloc.h
 
 
