@@ -6,7 +6,9 @@ affects both alike. Prints, per run: engine, workers, distinct and generated sta
 the search's time, the process's wall time, CPU seconds (all processes), peak memory,
 and for several workers the busiest worker's CPU seconds per phase, summed ("crit s"):
 what the search takes on otherwise idle cores. On a shared machine the wall time also
-measures the other load; "crit s" against one worker's CPU seconds does not.
+measures the other load; "crit s" against one worker's CPU seconds does not. With
+``--repeat N`` each configuration ends with its fastest and median time over the N runs,
+and the fastest against one worker's fastest.
 
     python benchmarks/bench_scale.py                      # 2pc RM=8, paxos MaxBallot=2
     python benchmarks/bench_scale.py --quick              # 2pc RM=7, paxos MaxBallot=1
@@ -29,6 +31,7 @@ import dataclasses
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -110,6 +113,18 @@ def run_child(case: str, engine: str, workers: int, symmetry: bool) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def print_best(case: str, runs: dict[tuple[str, int], list[float]]) -> None:
+    """The fastest and the median search time of each configuration over the repeats,
+    and the ratio of the fastest to one worker's fastest. On a shared host the fastest
+    run is the one least slowed by others, so the ratio of minima is the steadiest
+    estimate of the speedup (the repeats alternate the configurations)."""
+    best_one = min(runs.get(("explicit", 1), [0.0])) or None
+    for (engine, workers), times in runs.items():
+        ratio = f"{best_one / min(times):.2f}x" if best_one and min(times) > 0 else ""
+        print(f"{case:<9} {engine:<9} {workers:>2} best of {len(times)}: "
+              f"{min(times):.2f} s, median {statistics.median(times):.2f} s {ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the smaller cases")
@@ -153,10 +168,12 @@ def main() -> None:
             configs += [("auto-fp", w) for w in opts.workers]
         if opts.compact:
             configs.append(("compact", 1))
+        runs: dict[tuple[str, int], list[float]] = {}
         for _ in range(opts.repeat):
             base = None
             for engine, workers in configs:
                 d = run_child(case, engine, workers, opts.symmetry)
+                runs.setdefault((engine, workers), []).append(d["search_s"])
                 if engine == "explicit":
                     base = d
                 crit = d["critical_s"]
@@ -170,6 +187,8 @@ def main() -> None:
                       f"{d['generated']:>11,} {d['search_s']:>9.2f} {d['wall_s']:>7.2f} "
                       f"{d['cpu_s']:>7.2f} {crit or 0:>7.2f} {rate:>9,.0f} {d['peak_mib']:>9.1f} "
                       f"{speed}", flush=True)
+        if opts.repeat > 1:
+            print_best(case, runs)
 
 
 if __name__ == "__main__":
