@@ -37,7 +37,7 @@ def load_spec(path: str, consts: Mapping[str, str] | Sequence[str] = (),
     else:
         const_sources = parse_const_assignments(consts)
     overrides = {name: parse_expression(src) for name, src in const_sources.items()}
-    typed = check(spec, source, overrides)
+    typed = check(spec, source, overrides, const_sources)
     try:
         chosen = select_faults(typed, tuple(faults))
     except FaultSelectionError as err:

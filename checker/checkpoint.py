@@ -12,14 +12,18 @@ A snapshot is written into a temporary directory, synced, renamed into place, an
 then named in ``CURRENT`` (written to a temporary file and renamed over it), after which
 older snapshots are deleted: a crash at any moment leaves ``CURRENT`` naming a complete
 snapshot. ``meta.json`` records the checkpoint format, the modelcheck version, the spec's
-text and settings (with their digest), the search options and counters, and a SHA-256 of
-each data file, so that a checkpoint of another spec or version, or a damaged one, is
-refused with a clear ``CheckpointError`` rather than continued.
+text and settings (with their digest), the search options and counters, a SHA-256 of
+each data file, and a SHA-256 of its own content (``meta_sha256``: the canonical JSON of
+the other fields), so that a checkpoint of another spec or version, or a damaged or
+edited one, is refused with a clear ``CheckpointError`` rather than continued: an edited
+counter would otherwise change the reported counts, and an edited file list would switch
+the data files' checksums off.
 
 Snapshots are taken between chunks of a level (every ``checkpoint_interval`` seconds)
-and when a run stops at its time limit or memory limit; a resumed run continues from the
-latest one and, because the search is deterministic, ends exactly as an uninterrupted
-run would.
+and when a run stops at its time limit, its memory limit or a Ctrl-C; a resumed run
+continues from the latest one and, because the search is deterministic, ends exactly as
+an uninterrupted run would. Its time is the search's total: the time saved in the
+checkpoint plus the time since resuming.
 """
 
 from __future__ import annotations
@@ -27,16 +31,31 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+import math
 import os
 import pickle
 import shutil
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from time import perf_counter
 
 from .fingerprints import CompactSearch, FingerprintTable, Frontier
+from .interrupts import interrupt_seen
 from .result import Result, Status
 
-FORMAT = 1
+# 2: meta.json carries its own checksum (meta_sha256); format 1 did not, so a checkpoint
+# of format 1 is refused as one of another version.
+FORMAT = 2
 CURRENT = "CURRENT"
+META = "meta.json"
+META_DIGEST = "meta_sha256"
+# The data files of a snapshot, by seen set: exactly these must be listed and checksummed.
+EXACT_FILES = frozenset({"seen.pickle", "current.bin", "next.bin"})
+TABLE_FILES = frozenset({"keys.npy", "parents.npy", "current.bin", "next.bin"})
+# How often the search looks for a deferred Ctrl-C (between chunks, through ``progress``).
+_INTERRUPT_POLL_S = 0.1
 
 
 class CheckpointError(Exception):
@@ -74,43 +93,142 @@ def run_with_checkpoints(recipe, directory: str, *, checkpoint_interval: float =
 
 def resume(directory: str, *, time_limit: float | None = None, progress=None,
            progress_interval: float = 1.0, checkpoint_interval: float | None = None,
-           recipe=None) -> Result:
+           recipe=None, memory_limit: int | None | str = "saved") -> Result:
     """Continues the search saved in ``directory`` (and goes on checkpointing there).
-    With ``recipe``, also checks that the checkpoint is of that spec and settings."""
+    With ``recipe``, also checks that the checkpoint is of that spec and settings.
+    ``memory_limit``: "saved" keeps the stopped run's limit; "default" is
+    ``default_memory_limit()`` (as for a new run); bytes; None: no limit. (A run stopped
+    by its memory limit can so be continued with more.)"""
     root = Path(directory)
     meta, snap = read_meta(root)
     if recipe is not None and recipe.digest() != meta["digest"]:
         raise CheckpointError(f"{root} holds a checkpoint of another spec or other settings "
                               f"({describe_meta(meta)})")
+    if memory_limit == "default":
+        from .memory import default_memory_limit
+
+        memory_limit = default_memory_limit()
+    elif memory_limit != "saved" and memory_limit is not None and (
+            not _is_int(memory_limit) or memory_limit <= 0):
+        raise ValueError(f"memory_limit must be a positive number of bytes, \"saved\", "
+                         f"\"default\" or None, not {memory_limit!r}")
     search = _restore(meta, snap)
-    interval = checkpoint_interval or meta.get("checkpoint_interval", 300.0)
-    return _run(search, root, interval, time_limit, progress, progress_interval)
+    if memory_limit != "saved":
+        search.memory_limit = memory_limit
+    interval = checkpoint_interval or meta["checkpoint_interval"]
+    return _run(search, root, interval, time_limit, progress, progress_interval,
+                resumed_at=search.elapsed_before)
 
 
 def _run(search: CompactSearch, root: Path, interval: float, time_limit, progress,
-         progress_interval) -> Result:
+         progress_interval, resumed_at: float | None = None) -> Result:
     def save(s: CompactSearch) -> None:
         write_snapshot(root, s, interval)
 
     try:
-        result = search.run(time_limit=time_limit, progress=progress,
-                            progress_interval=progress_interval, checkpoint=save,
-                            checkpoint_interval=interval)
-        if (result.status is Status.LIMIT and search.consistent and search.started
-                and result.limit_reason != "interrupted"):
-            # Stopped at a chunk boundary (time or memory limit): save where it stopped.
-            write_snapshot(root, search, interval)
-            result = _with_note(result, f"checkpoint saved in {root}; continue with "
-                                        f"`modelcheck resume {root}`")
-        return result
+        with _DeferredInterrupt() as ctrl_c:
+            result = search.run(time_limit=time_limit,
+                                progress=ctrl_c.progress(progress, progress_interval),
+                                progress_interval=min(progress_interval, _INTERRUPT_POLL_S),
+                                checkpoint=save, checkpoint_interval=interval)
+            notes = []
+            if resumed_at is not None:
+                total = result.stats.elapsed_s
+                notes.append(f"time: {total:.3f} s in all, {total - resumed_at:.3f} s "
+                             "since resuming")
+            if result.status is Status.LIMIT:
+                notes.append(_save_at_stop(search, result, root, interval, ctrl_c.deferred))
+        return _with_notes(result, notes)
     finally:
         search.close()
 
 
-def _with_note(result: Result, note: str) -> Result:
+def _save_at_stop(search: CompactSearch, result: Result, root: Path, interval: float,
+                  deferred_interrupt: bool) -> str:
+    """Saves a search stopped by a limit where its state is whole, and says what
+    ``resume`` will continue from. Whole: a stop at a chunk boundary (the time limit,
+    the memory limit checked there, a Ctrl-C deferred to one, max depth). Not whole: a
+    stop inside a chunk (a KeyboardInterrupt that did not come through the deferral,
+    the state or memory limit met while storing states), whose chunk is neither queued
+    nor done, and one out of memory, whose frontier was thrown away."""
+    interrupted = result.limit_reason == "interrupted"
+    if (search.consistent and search.started and (deferred_interrupt or not interrupted)
+            and result.limit_reason != "out of memory"):
+        search.elapsed_before = result.stats.elapsed_s     # the time saved: all of it
+        write_snapshot(root, search, interval)
+        return f"checkpoint saved in {root}; continue with `modelcheck resume {root}`"
+    return _last_checkpoint(root, interval)
+
+
+class _DeferredInterrupt:
+    """While a checkpointed search runs, Ctrl-C asks it to stop, and it stops at the next
+    chunk boundary (where ``progress`` is called: within about a chunk, a tenth of a
+    second), whose state can be saved; an interrupt at any other moment (inside a chunk,
+    while the frontiers are swapped or spilled) could not be. Further SIGINTs are
+    ignored, as ``checker.interrupts`` does (``timeout -s INT`` sends two): the stop is
+    on its way. Only in the main thread, and only in place of Python's own Ctrl-C
+    handler or the checker's (never of one that the embedding program set)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.deferred = False     # the search was stopped at a boundary for a Ctrl-C
+        self._previous = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            handler = signal.getsignal(signal.SIGINT)
+            if (handler is signal.default_int_handler
+                    or getattr(handler, "__module__", None) == "checker.interrupts"):
+                self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        interrupt_seen()
+
+    def progress(self, progress, interval: float) -> Callable:
+        """The engine's ``progress`` callback (called every ``_INTERRUPT_POLL_S``):
+        stops the search for a pending Ctrl-C, and calls ``progress`` every
+        ``interval`` seconds."""
+        due = perf_counter() + interval
+
+        def tick(info) -> None:
+            nonlocal due
+            if self.requested:
+                self.deferred = True
+                raise KeyboardInterrupt      # the engine's "interrupted" stop
+            if progress is not None and perf_counter() >= due:
+                progress(info)
+                due = perf_counter() + interval
+
+        return tick
+
+
+def _last_checkpoint(root: Path, interval: float) -> str:
+    """What ``resume`` would continue from, after a stop that saved nothing."""
+    try:
+        meta, _ = read_meta(root)
+    except CheckpointError as err:
+        if (root / CURRENT).exists():
+            return ("no checkpoint was saved at this stop, and the last one cannot be "
+                    f"resumed: {err}")
+        return (f"no checkpoint was saved at this stop, nor before it (the first is "
+                f"written {interval:g} s into a run): {root} holds none to resume")
+    c = meta["counters"]
+    return (f"no checkpoint was saved at this stop: `modelcheck resume {root}` continues "
+            f"from the last one ({c['distinct']:,} states, level {c['level']}, "
+            f"{c['elapsed']:.1f} s into the search)")
+
+
+def _with_notes(result: Result, notes: list[str]) -> Result:
     from dataclasses import replace
 
-    return replace(result, notes=(*result.notes, note))
+    return replace(result, notes=(*result.notes, *notes)) if notes else result
 
 
 def _refuse_existing(root: Path, recipe) -> None:
@@ -207,7 +325,8 @@ def _write_snapshot(root: Path, search: CompactSearch, interval: float) -> Path:
         },
         "files": files,
     }
-    with open(tmp / "meta.json", "w", encoding="utf-8") as fh:
+    meta[META_DIGEST] = _meta_digest(meta)
+    with open(tmp / META, "w", encoding="utf-8") as fh:
         json.dump(meta, fh, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
@@ -232,6 +351,14 @@ def _current_seq(root: Path) -> int:
         return int(name.split("-")[1])
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def _meta_digest(meta: dict) -> str:
+    """The SHA-256 of the metadata's canonical JSON (sorted keys, no spaces), less its
+    own digest field: it survives re-indenting, not a changed value."""
+    body = {k: v for k, v in meta.items() if k != META_DIGEST}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def _sync_and_hash(path: Path) -> str:
@@ -262,8 +389,10 @@ def _sync_dir(path: Path) -> None:
 # --------------------------------------------------------------------------- reading
 
 def read_meta(root: Path) -> tuple[dict, Path]:
-    """The current snapshot's metadata and directory; CheckpointError when there is no
-    readable checkpoint of this format and version."""
+    """The current snapshot's metadata and directory, verified: of this format and
+    version, unchanged since it was written (its own checksum), every field of the
+    right type and range, the spec's text matching its digest. CheckpointError
+    otherwise. (The data files' checksums are verified by ``resume``, which reads them.)"""
     root = Path(root)
     if not root.is_dir():
         raise CheckpointError(f"no checkpoint in {root}: not a directory")
@@ -278,41 +407,142 @@ def read_meta(root: Path) -> tuple[dict, Path]:
     if not name.startswith("snap-") or "/" in name or not snap.is_dir():
         raise CheckpointError(f"the checkpoint in {root} is corrupt ({CURRENT} names "
                               f"{name!r}, which is not a snapshot there)")
+    where = f"{name}/{META}"
+
+    def corrupt(why: str) -> CheckpointError:
+        return CheckpointError(f"the checkpoint in {root} is corrupt ({where}: {why})")
+
     try:
-        with open(snap / "meta.json", encoding="utf-8") as fh:
+        with open(snap / META, encoding="utf-8") as fh:
             meta = json.load(fh)
     except OSError as err:
-        raise CheckpointError(f"the checkpoint in {root} is corrupt (meta.json: "
-                              f"{err.strerror})") from None
-    except (ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"the checkpoint in {root} is corrupt (meta.json: {err})"
-                              ) from None
+        raise corrupt(err.strerror or str(err)) from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        raise corrupt(f"not JSON: {err}") from None
     if not isinstance(meta, dict) or "format" not in meta:
-        raise CheckpointError(f"the checkpoint in {root} is corrupt (meta.json has no "
-                              "format)")
+        raise corrupt("no checkpoint format")
     if meta["format"] != FORMAT or meta.get("version") != _version():
         raise CheckpointError(
             f"the checkpoint in {root} was written by modelcheck {meta.get('version')} "
             f"(checkpoint format {meta['format']}); this is modelcheck {_version()} "
             f"(format {FORMAT}): it cannot be resumed; run the check again")
-    for key in ("digest", "recipe", "options", "counters", "files"):
-        if key not in meta:
-            raise CheckpointError(f"the checkpoint in {root} is corrupt (meta.json lacks "
-                                  f"{key!r})")
+    stored = meta.get(META_DIGEST)
+    if not isinstance(stored, str) or stored != _meta_digest(meta):
+        raise corrupt("its content does not match its checksum: it was changed or "
+                      "damaged after it was written")
+    problem = _invalid(meta)
+    if problem is not None:
+        raise corrupt(problem)
+    from .parallel import ModelSpec
+
+    if ModelSpec.from_json(meta["recipe"]).digest() != meta["digest"]:
+        raise corrupt("its spec does not match its digest")
     return meta, snap
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_count(v) -> bool:
+    return _is_int(v) and v >= 0
+
+
+def _is_seconds(v) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v) and v >= 0
+
+
+def _is_interval(v) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and v > 0     # (math.inf: never)
+
+
+def _is_str_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda v: v is None or check(v)
+
+
+def _positive(v) -> bool:
+    return _is_int(v) and v > 0
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, bool)
+
+
+def _is_sha256(v) -> bool:
+    return (isinstance(v, str) and len(v) == 64
+            and all(ch in "0123456789abcdef" for ch in v))
+
+
+# The fields of meta.json and what each must be: a wrong type would otherwise surface as
+# an internal error deep in the search, or (a negative level) as a wrong depth.
+_RECIPE_FIELDS = {
+    "path": lambda v: isinstance(v, str), "text": lambda v: isinstance(v, str),
+    "consts": _is_str_list, "faults": _is_str_list, "check_deadlock": _optional(_is_bool),
+    "max_faults": _optional(_is_count), "invariants": _optional(_is_str_list),
+    "symmetry": _is_bool,
+}
+_OPTION_FIELDS = {
+    "exact": _is_bool, "max_states": _optional(_positive), "max_depth": _optional(_positive),
+    "check_deadlock": _optional(_is_bool), "memory_limit": _optional(_positive),
+    "frontier_limit": _optional(_positive), "spill_dir": _optional(lambda v: isinstance(
+        v, str)),
+}
+_COUNTER_FIELDS = {
+    "level": _positive, "generated": _is_count, "expanded": _is_count,
+    "distinct": _is_count, "cut": _is_bool, "started": _is_bool, "elapsed": _is_seconds,
+    "peak_rss": _is_count, "current": _is_count, "next": _is_count, "seen": _is_count,
+}
+
+
+def _invalid(meta: dict) -> str | None:
+    """What is wrong with the metadata's fields, or None."""
+    for key, check in (("digest", _is_sha256), ("spec", lambda v: isinstance(v, str)),
+                       ("checkpoint_interval", _is_interval)):
+        if key not in meta:
+            return f"no {key!r}"
+        if not check(meta[key]):
+            return f"{key} is {meta[key]!r}"
+    for section, fields in (("recipe", _RECIPE_FIELDS), ("options", _OPTION_FIELDS),
+                            ("counters", _COUNTER_FIELDS)):
+        value = meta.get(section)
+        if not isinstance(value, dict):
+            return f"no {section!r} section"
+        for key, check in fields.items():
+            if key not in value:
+                return f"no {section}.{key}"
+            if not check(value[key]):
+                return f"{section}.{key} is {value[key]!r}"
+    c = meta["counters"]
+    # Saved between chunks, every state found is in the seen set, and either expanded
+    # or queued (in current.bin or next.bin).
+    if (c["expanded"] > c["distinct"] or c["generated"] < c["distinct"]
+            or c["seen"] != c["distinct"]
+            or c["distinct"] - c["expanded"] != c["current"] + c["next"]):
+        return (f"its counters do not add up ({c['distinct']} distinct, {c['generated']} "
+                f"generated, {c['expanded']} expanded, {c['seen']} seen, "
+                f"{c['current']} + {c['next']} queued)")
+    files = meta.get("files")
+    expected = EXACT_FILES if meta["options"]["exact"] else TABLE_FILES
+    if not isinstance(files, dict) or set(files) != expected:
+        listed = sorted(files) if isinstance(files, dict) else files
+        return f"files lists {listed!r}, not the snapshot's {sorted(expected)}"
+    for fname, digest in files.items():
+        if not _is_sha256(digest):
+            return f"the checksum of {fname} is {digest!r}"
+    return None
+
+
 def _restore(meta: dict, snap: Path) -> CompactSearch:
+    """The search saved in ``snap``, whose metadata ``read_meta`` has verified: each data
+    file checked against its checksum before it is read."""
     from .parallel import ModelSpec
 
     where = snap.parent
-    try:
-        recipe = ModelSpec.from_json(meta["recipe"])
-    except (KeyError, TypeError) as err:
-        raise CheckpointError(f"the checkpoint in {where} is corrupt (recipe: {err})") from None
-    if recipe.digest() != meta["digest"]:
-        raise CheckpointError(f"the checkpoint in {where} is corrupt (its spec does not "
-                              "match its digest)")
+    recipe = ModelSpec.from_json(meta["recipe"])
     for fname, digest in meta["files"].items():
         path = snap / fname
         try:
@@ -359,11 +589,11 @@ def _restore(meta: dict, snap: Path) -> CompactSearch:
         search.cut = c["cut"]
         search.started = c["started"]
         search.elapsed_before = c["elapsed"]
-        search.peak_rss = c.get("peak_rss", 0)
+        search.peak_rss = c["peak_rss"]
     except (KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as err:
         raise CheckpointError(f"the checkpoint in {where} is corrupt ({err})") from None
-    if (len(search.current) != c.get("current") or len(search.next) != c.get("next")
-            or len(search.seen) != c.get("seen")):
+    if (len(search.current) != c["current"] or len(search.next) != c["next"]
+            or len(search.seen) != c["seen"]):
         raise CheckpointError(f"the checkpoint in {where} is corrupt (its files do not hold "
                               "the states its metadata counts)")
     return search

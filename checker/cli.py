@@ -7,6 +7,7 @@ limit (or Ctrl-C) before finishing.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -161,24 +162,79 @@ class _Progress:
             self.console.file.flush()
 
 
+# Local worker processes, per core: more only oversubscribe the cores (and each process
+# holds the compiled model); a cluster is `--backend ray`'s.
+MAX_WORKERS_PER_CORE = 16
+
+
+def _checked_memory_limit(ctx, param, value: str | None) -> str | None:
+    """Refuses a size that cannot be read, or one below what this process already holds
+    (the search would stop after one state, blaming the states' memory), before anything
+    runs, whatever the backend."""
+    if value is None:
+        return None
+    from .fingerprints import format_bytes, parse_size
+    from .memory import current_rss
+
+    try:
+        limit = parse_size(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    held = current_rss()
+    if held and limit <= held:
+        raise click.BadParameter(f"{value} is less than the {format_bytes(held)} this "
+                                 "process holds before exploring anything")
+    return value
+
+
+def _checked_directory(ctx, param, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("needs a directory, not an empty name")
+    return value
+
+
+def _checked_workers(ctx, param, value: int | None) -> int | None:
+    from .parallel import default_workers
+
+    most = MAX_WORKERS_PER_CORE * default_workers()
+    if value is not None and value > most and ctx.params.get("backend") != "ray":
+        raise click.BadParameter(
+            f"{value} processes on {default_workers()} cores: at most {most} local "
+            f"workers ({MAX_WORKERS_PER_CORE} per core); use --backend ray for a cluster")
+    return value
+
+
 def _scale_options(f):
-    """The options that choose how the explicit search runs (workers, memory, ...)."""
+    """The options that choose how the explicit search runs (workers, memory, ...). The
+    command gets ``store``: "exact", "fingerprints" or None (the default)."""
+
+    command = f
+
+    @functools.wraps(command)
+    def with_store(*args, exact: bool, fingerprints: bool, **kwargs):
+        if exact and fingerprints:
+            raise click.UsageError("--exact and --fingerprints exclude each other")
+        kwargs["store"] = "exact" if exact else "fingerprints" if fingerprints else None
+        return command(*args, **kwargs)
+
+    f = with_store
     f = click.option("--checkpoint-interval", type=click.FloatRange(min=0, min_open=True),
                      default=300.0, show_default=True, metavar="SECONDS",
                      help="Seconds between two checkpoints (with --checkpoint).")(f)
     f = click.option("--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False),
-                     default=None, metavar="DIR",
+                     default=None, metavar="DIR", callback=_checked_directory,
                      help="Save the search's state in DIR every few minutes (one worker); "
                           "continue a stopped or killed run with `modelcheck resume DIR`.")(f)
     f = click.option("--memory-limit", default=None, metavar="SIZE",
+                     callback=_checked_memory_limit,
                      help="Stop cleanly (exit 3) past this much memory, e.g. 4G or 500M "
                           "(one worker). Without it every run still stops cleanly, with its "
                           "statistics, at 80% of the available memory (shared by the "
                           "workers).")(f)
-    f = click.option("--exact", "store", flag_value="exact",
+    f = click.option("--exact", is_flag=True,
                      help="Keep full states for the whole run: never switch to "
                           "fingerprints (a run that outgrows memory then stops, exit 3).")(f)
-    f = click.option("--fingerprints", "store", flag_value="fingerprints",
+    f = click.option("--fingerprints", is_flag=True,
                      help="Store 64-bit fingerprints instead of full states from the first "
                           "wide level on: a few tens of bytes per state, with a collision "
                           "probability reported. With one worker the frontier also spills "
@@ -189,10 +245,11 @@ def _scale_options(f):
                      help="With --backend ray: the cluster (HOST:PORT, ray://HOST:PORT or "
                           "auto); default: start a local Ray instance.")(f)
     f = click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
-                     show_default=True,
+                     show_default=True, is_eager=True,
                      help="Where the workers run: processes on this machine, or Ray "
                           "actors (pip install 'modelcheck[ray]').")(f)
     return click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+                        callback=_checked_workers,
                         help="Explore in N processes, the seen set partitioned by state "
                              "hash (the same counts and verdicts as one). Default: one per "
                              "core, started only once a BFS level has 5,000 new states "
@@ -257,18 +314,28 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     if (store != "fingerprints" and _ran_out_of_memory(result)
             and not any("then fingerprints" in note for note in result.notes)):
         result = dataclasses.replace(result, notes=(*result.notes, MEMORY_HINT))
+    header = _search_header(spec, compiled, model, symmetric=canonical is not None,
+                            one_worker=workers is None and backend == "local"
+                            and bool(checkpoint_dir or memory_limit))
+    result = _explained(spec, compiled, result)
+    _emit(result, fmt, color, header, compiled=compiled, report=report)
+
+
+def _search_header(spec: str, compiled, model, *, symmetric: bool,
+                   one_worker: bool) -> list[str]:
+    """The header of a search's output (``check``, and ``resume`` of a checkpointed one):
+    the spec's, whether states are counted by orbit, and why one worker runs."""
     header = _header(spec, compiled, model, model.check_deadlock)
-    if canonical is not None:
+    if symmetric:
         header.append(f"  symmetry:   {', '.join(compiled.typed.symmetry)} (one state per "
                       "orbit; --no-symmetry for the full state space)")
-    if workers is None and backend == "local" and (checkpoint_dir or memory_limit):
+    if one_worker:
         from .parallel import default_workers
 
         if default_workers() > 1:
             header.append("  workers:    1 (--checkpoint and --memory-limit work on one "
                           "worker)")
-    result = _explained(spec, compiled, result)
-    _emit(result, fmt, color, header, compiled=compiled, report=report)
+    return header
 
 
 MEMORY_HINT = ("the full states did not fit in memory: --fingerprints stores a 64-bit "
@@ -315,13 +382,28 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
     if backend == "ray":
         from .ray_backend import RayUnavailableError, explore_ray
 
+        # the one-worker features are refused, not dropped: the user would believe a
+        # checkpoint is being written, or a memory limit kept
+        for flag, given in (("--checkpoint", checkpoint_dir), ("--memory-limit", memory_limit)):
+            if given is not None:
+                click.echo(f"error: {flag} is not supported with --backend ray (it works "
+                           "on one local worker)", err=True)
+                sys.exit(EXIT_INPUT)
         try:
-            # (the memory of a cluster's nodes is not known here: the fixed threshold)
-            return explore_ray(recipe, workers=workers if workers and workers > 1 else None,
-                               address=address, progress=progress, fingerprints=compact,
-                               switch_at=None if store is not None else SWITCH_AT, **limits)
+            # (the memory of a cluster's nodes is not known here: the fixed threshold;
+            # --fingerprints and --exact are the actors' own)
+            return explore_ray(recipe, workers=workers, address=address, progress=progress,
+                               fingerprints=compact,
+                               switch_at=None if store is not None else SWITCH_AT,
+                               verbose=bool(os.environ.get("MODELCHECK_DEBUG")), **limits)
         except RayUnavailableError as err:
             click.echo(f"error: {err}", err=True)
+            if err.abandoned:
+                # a ray.init is still blocked in a thread: leave without waiting for it
+                # (or for Ray's exit handlers)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(EXIT_INPUT)
             sys.exit(EXIT_INPUT)
     if address is not None:
         click.echo("error: --address needs --backend ray", err=True)
@@ -389,32 +471,44 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Stop after this long (exit 3; resume again later).")
+@click.option("--memory-limit", default=None, metavar="SIZE", callback=_checked_memory_limit,
+              help="Stop cleanly (exit 3) past this much memory, e.g. 4G or 500M. Default, "
+                   "as for check: 80% of the available memory, not the limit of the run "
+                   "that was stopped (so a run stopped by --memory-limit can go on with "
+                   "more).")
 @_format_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
-def resume_cmd(directory, time_limit, fmt, color):
+def resume_cmd(directory, time_limit, memory_limit, fmt, color):
     """Continue the check saved in DIRECTORY by `modelcheck check --checkpoint`."""
     from .checkpoint import CheckpointError, read_meta, resume
+    from .fingerprints import parse_size
     from .parallel import ModelSpec
 
+    limit = parse_size(memory_limit) if memory_limit is not None else "default"
     try:
+        # (verified, its own checksum included, before its spec is compiled: an error in
+        # a damaged spec text is not reported against the intact file on disk)
         meta, _ = read_meta(directory)
         recipe = ModelSpec.from_json(meta["recipe"])
         compiled = recipe.compile()
-        model, _ = recipe.build()
-    except (CheckpointError, KeyError, TypeError) as err:
+        model, canonical = recipe.build()
+    except (CheckpointError, KeyError, TypeError, ValueError) as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_INPUT)
     except SpecError as err:
         _fail_input(err)
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:
-        result = resume(directory, time_limit=time_limit, progress=progress)
+        result = resume(directory, time_limit=time_limit, progress=progress,
+                        memory_limit=limit)
     except CheckpointError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_INPUT)
     finally:
         progress.close()
-    header = _header(recipe.path, compiled, model, model.check_deadlock)
+    # the header of `check --checkpoint` for this spec, then where it was resumed from
+    header = _search_header(recipe.path, compiled, model, symmetric=canonical is not None,
+                            one_worker=True)
     header.append(f"  resumed:    {directory}")
     _emit(_explained(recipe.path, compiled, result), fmt, color, header, compiled=compiled)
 
@@ -436,7 +530,9 @@ def resume_cmd(directory, time_limit, fmt, color):
 @click.option("--shrink/--no-shrink", default=True,
               help="Shrink a counterexample before showing it (default: on).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
-              metavar="SECONDS", help="Stop after this long (exit 3).")
+              metavar="SECONDS",
+              help="Stop after this long, within a run too (exit 3); a counterexample "
+                   "being shrunk then is shown as shrunk so far.")
 @_faults_option
 @_format_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
@@ -482,19 +578,28 @@ def sweep_cmd(spec, consts, max_states, time_limit, workers, symmetry, faults, m
     import dataclasses
 
     from .parallel import ModelSpec
-    from .sweep import SweepError, format_table, parse_sweep, sweep
+    from .sweep import (
+        INTERRUPTED,
+        PointError,
+        SweepError,
+        charted,
+        check_chart_path,
+        format_table,
+        parse_sweep,
+        split_consts,
+        sweep,
+    )
 
-    swept = [c for c in consts if ".." in c.partition("=")[2] or "|" in c.partition("=")[2]]
-    if len(swept) != 1:
-        click.echo("error: sweep needs exactly one --const NAME=VALUES with a range or "
-                   "list (e.g. N=2..6)", err=True)
+    try:
+        swept, fixed = split_consts(consts)
+    except SweepError as err:
+        click.echo(f"error: --const: {err}", err=True)
         sys.exit(EXIT_INPUT)
-    fixed = [c for c in consts if c not in swept]
     try:
         recipe = ModelSpec.from_file(spec, fixed, _split(faults), None, max_faults,
                                      symmetry=symmetry)
         compiled = recipe.compile()
-        name, values = parse_sweep(swept[0], compiled.model.constants)
+        name, values = parse_sweep(swept, compiled.model.constants)
     except SpecError as err:
         _fail_input(err)
     except SweepError as err:
@@ -504,30 +609,49 @@ def sweep_cmd(spec, consts, max_states, time_limit, workers, symmetry, faults, m
     recipe = dataclasses.replace(recipe, invariants=tuple(
         i.name for i in (*model.invariants, *model.transition_invariants)))
     chart = chart or f"sweep-{name}.svg"
+    try:
+        check_chart_path(chart)         # before the sweep, not after it
+    except SweepError as err:
+        click.echo(f"error: --chart: {err}", err=True)
+        sys.exit(EXIT_INPUT)
     options = dict(max_states=max_states, time_limit=time_limit)
     engine = "explicit" if workers == 1 else "parallel"
     if workers > 1:
         options["workers"] = workers
+    shown = []
 
     def show(row):
         if fmt == "text":
-            click.echo(format_table([row], name).splitlines()[-1])
+            # the header with the first row: a first value that cannot be checked (a
+            # spec error) shows only its error
+            lines = format_table([row], name).splitlines()
+            click.echo("\n".join(lines if not shown else lines[-1:]))
+        shown.append(row)
 
-    if fmt == "text":
-        click.echo("\n".join(format_table([], name).splitlines()[:2]))
     try:
         rows = sweep(recipe, name, values, engine=engine, options=options, chart=chart,
                      on_row=show)
+    except PointError as err:
+        click.echo(str(err), err=True)   # complete: a spec error with its place
+        if charted(err.rows) and fmt == "text":
+            click.echo(f"chart: {chart} (the values before the error)")
+        sys.exit(EXIT_INPUT)
     except SweepError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_INPUT)
+    written = chart if charted(rows) else None
     if fmt == "json":
         import json
 
         click.echo(json.dumps({"constant": name, "rows": [r.as_dict() for r in rows],
-                               "chart": chart}, indent=2))
+                               "chart": written}, indent=2))
     else:
-        click.echo(f"chart: {chart}")
+        if rows[-1].status == INTERRUPTED:
+            click.echo(f"stopped: interrupted while checking {name} = {rows[-1].value}")
+        click.echo(f"chart: {written}" if written else "chart: not written (no value was "
+                   "checked to the end)")
+    if rows[-1].status == INTERRUPTED:
+        sys.exit(EXIT_LIMIT)
     last = rows[-1].result
     sys.exit(0 if last is None else last.exit_code)
 
@@ -800,9 +924,23 @@ def explore_cmd(spec, consts, faults, max_faults, trace_file, run_check):
 
 def run() -> None:
     """Entry point that also turns a stray Ctrl-C into exit status 3."""
+    from .interrupts import first_interrupt_only
+
     started = time.perf_counter()
     try:
-        main()
+        # Not click's standalone mode: it turns Ctrl-C into "Aborted!" and exit 1, the
+        # status of a violated property, before this function could see it.
+        with first_interrupt_only():
+            code = main.main(standalone_mode=False)
+    except click.exceptions.Abort as err:
+        if not isinstance(err.__context__, KeyboardInterrupt):   # (EOF at a prompt)
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        click.echo(f"interrupted after {time.perf_counter() - started:.1f}s", err=True)
+        sys.exit(EXIT_LIMIT)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted after {time.perf_counter() - started:.1f}s", err=True)
         sys.exit(EXIT_LIMIT)
@@ -816,3 +954,4 @@ def run() -> None:
                    "This is a bug in modelcheck; run again with MODELCHECK_DEBUG=1 for the "
                    "traceback and please report it.", err=True)
         sys.exit(EXIT_INPUT)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 
+from .interrupts import first_interrupt_only
 from .memory import GrowthWatch, current_rss
 from .model import EvaluationError, Model, State
 from .result import Result, Stats, Status, TraceStep, Violation
@@ -89,6 +90,7 @@ class _Stop(Exception):  # noqa: N818 (control flow, not an error)
         self.info = info
 
 
+@first_interrupt_only()
 def explore(
     model: Model,
     *,

@@ -48,6 +48,7 @@ from .explore import (
     expand_checked,
     transition_checker,
 )
+from .interrupts import first_interrupt_only
 from .memory import (
     current_rss,
     default_memory_limit,
@@ -906,6 +907,7 @@ def _check_invariants(invs, t) -> None:
             raise _Stop("invariant", state=t, holds=holds)
 
 
+@first_interrupt_only()
 def explore_compact(
     target,
     *,

@@ -67,6 +67,7 @@ from .explore import (
     peak_memory_bytes,
     transition_failures,
 )
+from .interrupts import first_interrupt_only
 from .memory import GrowthWatch, current_rss, release_freed_memory, return_large_blocks_on_free
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
@@ -166,9 +167,11 @@ class ModelSpec:
             model = model.select_invariants(self.invariants)
         canonical = None
         if self.symmetry and compiled.typed.symmetry:
+            from .source import Source
             from .symmetry import Symmetry, check_symmetry
 
-            check_symmetry(compiled.typed, compiled.universe)
+            # with the source, so that the error shows the file, the line and a caret
+            check_symmetry(compiled.typed, compiled.universe, Source(self.path, self.text))
             extra = 1 if compiled.max_faults is not None else 0
             canonical = Symmetry(compiled.typed, compiled.universe, compiled.typed.symmetry,
                                  extra).canonical
@@ -1094,6 +1097,7 @@ class _LocalWorker:
 
 # --------------------------------------------------------------------------- coordinator
 
+@first_interrupt_only()
 def explore_parallel(
     recipe,
     *,

@@ -10,9 +10,16 @@ coordinator. Counts, verdicts and counterexample lengths are those of one worker
 
 Actors rebuild the model from the recipe (a ``ModelSpec``: the spec's text and settings),
 so every node must have the same modelcheck version installed, or receive the package
-through ``ship_code=True`` (Ray's ``runtime_env`` ``py_modules``). Ownership of a state is
-``checker.parallel.owner_function(..., stable=True)``: a CRC of its ``marshal`` encoding,
-the same on every node (Python's ``hash`` is not).
+through ``ship_code=True`` (Ray's ``runtime_env`` ``py_modules``). A state's bucket is
+``checker.parallel.owner_function(..., stable=True)`` (a CRC of the ``marshal`` encoding of
+its partition key, the same on every node, unlike Python's ``hash``) modulo the number of
+buckets; a table maps buckets to actors, and the coordinator moves buckets between actors
+when a level ends unevenly (``checker.balance``).
+
+Connecting to a cluster is bounded: the address must accept a connection and answer as a
+gRPC server (Ray's protocol) within ``connect_timeout``, and ``ray.init`` must return
+within twice that, or ``RayUnavailableError`` says so. Ray's own log lines are kept off
+the terminal unless ``verbose``.
 
 Ray is an optional dependency: ``pip install modelcheck[ray]``. This module imports it
 only when a search starts.
@@ -20,10 +27,17 @@ only when a search starts.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import socket
-from collections.abc import Callable
-from time import perf_counter
+import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from time import monotonic, perf_counter
 
 from .explore import ProgressInfo
 from .memory import release_freed_memory, return_large_blocks_on_free
@@ -41,10 +55,21 @@ from .parallel import (
 from .result import Result
 
 ENGINE = "explicit-ray"
+# Seconds for a cluster's address to accept a connection and answer; ``ray.init`` gets
+# twice as long. (Ray's own retries run for a minute or more, and never end against a
+# port that accepts connections but does not answer.)
+CONNECT_TIMEOUT = 5.0
 
 
 class RayUnavailableError(RuntimeError):
-    """Ray is not installed, or the cluster does not answer (the CLI exits with 2)."""
+    """Ray is not installed, or the cluster does not answer (the CLI exits with 2).
+
+    ``abandoned``: a ``ray.init`` that did not return in time is still running in a
+    background thread; the caller should end the process rather than use Ray."""
+
+    def __init__(self, message: str, *, abandoned: bool = False):
+        super().__init__(message)
+        self.abandoned = abandoned
 
 
 def _import_ray():
@@ -57,39 +82,197 @@ def _import_ray():
     return ray
 
 
-def check_address(address: str, timeout: float = 5.0) -> None:
-    """Fails fast (RayUnavailableError) when ``host:port`` does not accept connections,
-    instead of letting ``ray.init`` retry for a minute. "auto", "local" and ``ray://``
-    addresses are left to Ray."""
-    if address in ("auto", "local"):
-        return
+def _split_address(address: str) -> tuple[str, int]:
+    """``(host, port)`` of ``HOST:PORT`` or ``ray://HOST:PORT`` (``[v6]:PORT`` too)."""
     target = address[len("ray://"):] if address.startswith("ray://") else address
     host, sep, port = target.rpartition(":")
-    if not sep or not port.isdigit():
-        raise RayUnavailableError(f"bad Ray address {address!r}: expected HOST:PORT, "
-                                  "ray://HOST:PORT or auto")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayUnavailableError(f"bad Ray address {address!r}: expected HOST:PORT (a port "
+                                  "from 1 to 65535), ray://HOST:PORT or auto")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return struct.pack(">I", len(payload))[1:] + bytes((kind, flags)) + struct.pack(
+        ">I", stream) + payload
+
+
+def _literal(name: str, value: str) -> bytes:
+    """An HPACK header field, literal and not indexed (names and values < 127 bytes)."""
+    n, v = name.encode(), value.encode()
+    return b"\x00" + bytes((len(n),)) + n + bytes((len(v),)) + v
+
+
+# HPACK's static table: an indexed ``:status`` other than 200 (RFC 7541, appendix A)
+_STATUS = {0x89: 204, 0x8a: 206, 0x8b: 304, 0x8c: 400, 0x8d: 404, 0x8e: 500}
+_SETTINGS, _HEADERS, _GOAWAY = 4, 1, 7
+
+
+def _http2_request(authority: str) -> bytes:
+    """The HTTP/2 client preface and one gRPC call (an empty request to the GCS's
+    ``GetClusterId``): a gRPC server answers it with HTTP status 200, whatever the
+    method's own status; another server (a web server, a proxy) with another."""
+    block = (_literal(":method", "POST") + _literal(":scheme", "http")
+             + _literal(":path", "/ray.rpc.NodeInfoGcsService/GetClusterId")
+             + _literal(":authority", authority[:100])
+             + _literal("content-type", "application/grpc") + _literal("te", "trailers"))
+    return (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _frame(_SETTINGS, 0, 0)
+            + _frame(_HEADERS, 4, 1, block) + _frame(0, 1, 1, b"\x00" * 5))
+
+
+def _probe_grpc(sock: socket.socket, address: str, authority: str, timeout: float) -> None:
+    """Raises RayUnavailableError when the server behind ``sock`` says nothing within
+    ``timeout``, does not speak HTTP/2, or answers a gRPC call with an HTTP error (Ray's
+    GCS and Ray Client servers speak gRPC): ``ray.init`` would wait for minutes on such an
+    address. Only a clear "no" refuses; anything unexpected is left to ``ray.init``."""
+    not_ray = f"{address} answered, but not as a Ray head"
+    sock.sendall(_http2_request(authority))
+    deadline = monotonic() + timeout
+    buf, first = b"", True
+    while True:
+        left = deadline - monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        if not chunk:
+            if first:
+                raise RayUnavailableError(f"{not_ray}: it closed the connection")
+            return
+        buf += chunk
+        while len(buf) >= 9:
+            length, kind, flags = int.from_bytes(buf[:3], "big"), buf[3], buf[4]
+            stream = int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+            if first and (kind != _SETTINGS or stream != 0):
+                raise RayUnavailableError(f"{not_ray}: it does not speak gRPC")
+            first = False
+            if len(buf) < 9 + length:
+                break
+            payload, buf = buf[9:9 + length], buf[9 + length:]
+            if kind == _SETTINGS and not flags & 1:
+                sock.sendall(_frame(_SETTINGS, 1, 0))           # acknowledged
+            elif kind == _GOAWAY:
+                return
+            elif kind == _HEADERS and stream == 1:
+                if flags & 0x8:                                  # padded
+                    payload = payload[1:]
+                if flags & 0x20:                                 # priority
+                    payload = payload[5:]
+                payload = payload.lstrip(bytes(range(0x20, 0x40)))  # table size updates
+                if payload[:1] and payload[0] in _STATUS:
+                    raise RayUnavailableError(
+                        f"{not_ray}: HTTP status {_STATUS[payload[0]]}, not a gRPC reply")
+                return
+    if first:
+        raise RayUnavailableError(
+            f"no Ray cluster answered at {address} within {timeout:g}s (something accepts "
+            "connections there, but says nothing)")
+
+
+def _tls() -> bool:
+    return os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")
+
+
+def check_address(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fails fast (RayUnavailableError) when ``host:port`` does not accept connections or
+    does not answer as a gRPC server within ``timeout``, instead of letting ``ray.init``
+    retry for a minute or more. "auto" and "local" are left to Ray."""
+    if address in ("auto", "local"):
+        return
+    host, port = _split_address(address)
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
-            pass
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            if not _tls():          # (over TLS the handshake comes first: left to Ray)
+                _probe_grpc(sock, address, f"{host}:{port}", timeout)
+    except socket.gaierror as err:
+        raise RayUnavailableError(f"cannot reach the Ray cluster at {address}: unknown "
+                                  f"host {host!r} ({err.strerror})") from None
+    except TimeoutError:
+        raise RayUnavailableError(f"no Ray cluster answered at {address} within "
+                                  f"{timeout:g}s") from None
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        if isinstance(err, socket.timeout):
-            reason = f"no answer within {timeout:g}s"
         raise RayUnavailableError(f"cannot reach the Ray cluster at {address}: "
                                   f"{reason}") from None
 
 
+@contextlib.contextmanager
+def _stderr_captured(enabled: bool) -> Iterator[Callable[[], str]]:
+    """Sends file descriptor 2 to a temporary file: Ray's C++ core logs its retries there
+    (not through Python's logging). Yields a function returning what was written."""
+    if not enabled:
+        yield lambda: ""
+        return
+    with tempfile.TemporaryFile() as tmp:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lambda: (tmp.seek(0), tmp.read().decode(errors="replace"))[1]
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+_GLOG_PREFIX = re.compile(r"^\[[^\]]*\]\s*(\S+:\d+:\s*)?")
+
+
+def _last_ray_message(text: str) -> str:
+    lines = [_GLOG_PREFIX.sub("", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return f" (last message from Ray: {lines[-1][:200]})" if lines else ""
+
+
+def _init_within(ray, kwargs: dict, address: str, seconds: float, verbose: bool) -> None:
+    """``ray.init(**kwargs)`` in a daemon thread that is abandoned after ``seconds``:
+    ``ray.init`` takes no timeout, and retries (or waits) for minutes on an address
+    that answers but is not a working Ray head."""
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            ray.init(**kwargs)
+        except BaseException as err:  # noqa: BLE001 (ray.init can raise SystemExit)
+            outcome.append(err)
+
+    thread = threading.Thread(target=attempt, name="modelcheck-ray-connect", daemon=True)
+    with _stderr_captured(not verbose) as captured:
+        thread.start()
+        thread.join(seconds)
+        text = captured()
+    if thread.is_alive():
+        raise RayUnavailableError(f"no Ray cluster answered at {address} within "
+                                  f"{seconds:g}s{_last_ray_message(text)}", abandoned=True)
+    if outcome:
+        err = outcome[0]
+        if isinstance(err, KeyboardInterrupt):
+            raise err
+        detail = str(err) or type(err).__name__
+        if isinstance(err, SystemExit):
+            detail = f"Ray gave up (exit status {err.code})"
+        raise RayUnavailableError(f"cannot connect to Ray at {address}: "
+                                  f"{detail}{_last_ray_message(text)}") from None
+
+
 def connect(address: str | None = None, *, num_cpus: int | None = None,
-            ship_code: bool = False, timeout: float = 5.0):
-    """Connects to (or starts) Ray; returns the ``ray`` module."""
+            ship_code: bool = False, timeout: float = CONNECT_TIMEOUT,
+            verbose: bool = False):
+    """Connects to (or starts) Ray; returns the ``ray`` module. Ray's log lines show
+    only when ``verbose`` (they would interleave with modelcheck's output)."""
     ray = _import_ray()
     if ray.is_initialized():
         return ray
-    kwargs: dict = dict(include_dashboard=False, log_to_driver=False)
+    kwargs: dict = dict(include_dashboard=False, log_to_driver=verbose)
+    if not verbose:
+        kwargs["logging_level"] = logging.ERROR
     if address is not None:
         check_address(address, timeout)
         kwargs["address"] = address
-    elif num_cpus is not None:
+    if address in (None, "local") and num_cpus is not None:
         kwargs["num_cpus"] = num_cpus
     env_vars = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
     runtime_env: dict = {"env_vars": env_vars}
@@ -98,11 +281,13 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
 
         runtime_env["py_modules"] = [str(Path(__file__).resolve().parent)]
     kwargs["runtime_env"] = runtime_env
+    if address not in (None, "local"):
+        _init_within(ray, kwargs, address, 2 * timeout, verbose)
+        return ray
     try:
-        ray.init(**kwargs)
+        ray.init(**kwargs)      # (starting Ray here may take a while on a busy machine)
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as err:
-        where = f"at {address}" if address else "locally"
-        raise RayUnavailableError(f"cannot connect to Ray {where}: {err}") from None
+        raise RayUnavailableError(f"cannot start Ray locally: {err}") from None
     return ray
 
 
@@ -210,18 +395,25 @@ def explore_ray(
     ship_code: bool = False,
     partition: str = "auto",
     shutdown: bool | None = None,
-    connect_timeout: float = 5.0,
+    connect_timeout: float | None = None,
     fingerprints: bool = False,
     switch_at: int | None = None,
+    verbose: bool = False,
 ) -> Result:
     """The partitioned search on ``workers`` Ray actors (default: the cluster's CPUs).
 
     ``address``: a running cluster (``HOST:PORT``, ``ray://HOST:PORT`` or "auto");
     None starts a local Ray instance (or uses the one this process already has).
     ``recipe``: a ``ModelSpec`` (actors rebuild the model from it). A cluster that does
-    not answer raises ``RayUnavailableError``. ``shutdown``: disconnect from Ray at the
-    end (default: when this call connected)."""
+    not answer within ``connect_timeout`` (default ``CONNECT_TIMEOUT``; ``ray.init``
+    within twice that) raises
+    ``RayUnavailableError``, as does asking for more actors than the cluster has CPUs
+    (each actor needs one: the extra ones would wait forever). ``shutdown``: disconnect
+    from Ray at the end (default: when this call connected). ``verbose``: let Ray's own
+    log lines (and the actors' output) through to stderr."""
     _check_limits(max_states, max_depth)
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
     recipe = as_recipe(recipe)
     if not hasattr(recipe, "to_json"):
         raise ValueError("the Ray backend needs a ModelSpec recipe (actors rebuild the "
@@ -233,20 +425,26 @@ def explore_ray(
         return inits
     ray = _import_ray()
     connected_here = not ray.is_initialized()
-    ray = connect(address, num_cpus=workers if address is None else None,
-                  ship_code=ship_code, timeout=connect_timeout)
+    ray = connect(address, num_cpus=workers, ship_code=ship_code,
+                  timeout=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
+                  verbose=verbose)
     if shutdown is None:
         shutdown = connected_here
     handles: list[_RayHandle] = []
     try:
+        cpus = int(ray.cluster_resources().get("CPU", 0))
         if workers is None:
-            workers = max(int(ray.cluster_resources().get("CPU", 1)), 1)
+            workers = max(cpus, 1)
+        elif workers > cpus:
+            where = f"the Ray cluster at {address}" if address else "this Ray instance"
+            raise RayUnavailableError(f"{workers} Ray actors need {workers} CPUs (one each), "
+                                      f"and {where} has {cpus}")
         key = None
         if partition == "auto":
             key = choose_key(model, canonical, workers)
         elif partition != "state":
             key = tuple(partition)
-        notes = (f"{workers} Ray actors",)
+        notes = (f"{workers} Ray actor{'s' if workers > 1 else ''}",)
         if key is not None:
             notes += (f"partitioned by {key_names(model, key)}",)
         actor = _actor_class(ray)

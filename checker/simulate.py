@@ -14,13 +14,18 @@ from an earlier initial state, and each candidate is replayed against the model 
 is valid only if the action with those arguments is enabled there) and kept only if it
 still ends in the same kind of failure of the same property. The result's notes give the
 length before shrinking.
+
+Nothing is lost when a simulation is stopped early: a time limit (read every
+``CLOCK_EVERY`` steps, so inside a long run too) or Ctrl-C ends it with ``Status.LIMIT``
+and the runs, steps and states so far; either one during shrinking ends the shrinking,
+and the counterexample is reported as shrunk so far, with a note saying why.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 
 from .explore import MODEL_ERRORS, _error_message, _trace, peak_memory_bytes
@@ -48,13 +53,24 @@ class _Failure:
     message: str | None = None
 
 
+# The clock is read every this many steps of a run (and replays while shrinking), so a
+# time limit stops a single long run too without slowing every step.
+CLOCK_EVERY = 256
+INTERRUPTED = "interrupted"
+
+
 def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
              check_deadlock: bool | None = None, shrink: bool = True,
              time_limit: float | None = None, max_shrink_steps: int = 5000,
              progress: Callable[[int, int], None] | None = None) -> Result:
     """``runs`` random walks of up to ``depth`` steps (see the module docstring).
     ``target``: a CompiledSpec, a Model or a recipe. OK means no violation was found,
-    not that none exists. ``progress(run, runs)`` is called after each run."""
+    not that none exists. ``progress(run, runs)`` is called after each run.
+
+    A time limit (checked inside a run as well) or Ctrl-C stops the walks with
+    ``Status.LIMIT`` and what was done so far, so that a long simulation is never lost;
+    either one arriving while a counterexample is being shrunk stops the shrinking, and
+    the counterexample is reported as shrunk so far."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1, not {runs}")
     if depth < 0:
@@ -65,12 +81,9 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
     deadline = None if time_limit is None else start + time_limit
     properties = (tuple(i.name for i in model.invariants)
                   + tuple(i.name for i in model.transition_invariants))
-    visited: set = set()
-    generated = 0
-    longest = 0
-    found: tuple[list, _Failure, int] | None = None
-    limit = None
+    walk = _Walks()
     fp = _fingerprinter()
+    time_up = None if time_limit is None else f"time limit of {time_limit:g}s reached"
 
     try:
         inits = model.initial_states()
@@ -78,64 +91,95 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
         return _result(model, properties, start, Status.ERROR, 0, 0, 0, Violation(
             kind="error", property=None, trace=(),
             message=_error_message(model, None, e, "initial")), ())
+    except KeyboardInterrupt:
+        return _result(model, properties, start, Status.LIMIT, 0, 0, 0, None,
+                       ("simulation: interrupted while computing the initial states",),
+                       INTERRUPTED)
     if not inits:
         return _result(model, properties, start, Status.OK, 0, 0, 0, None,
                        ("simulation: the spec has no initial state",))
 
-    done = 0
-    for run in range(runs):
-        if deadline is not None and perf_counter() >= deadline:
-            limit = f"time limit of {time_limit:g}s reached"
-            break
-        rng = random.Random(f"{seed}:{run}")
-        s = inits[rng.randrange(len(inits))]
-        path = [s]
-        generated += 1
-        visited.add(fp(s))
-        failure = _state_failure(model, s)
-        steps = 0
-        while failure is None and steps < depth:
-            try:
-                succs = model.successors(s)
-            except MODEL_ERRORS as e:
-                failure = _Failure("error", None, "successors",
-                                   _error_message(model, s, e, "successors"))
+    limit = None
+    failure: _Failure | None = None
+    path: list = []
+    run = 0
+    try:
+        for run in range(runs):
+            if deadline is not None and perf_counter() >= deadline:
+                limit = time_up
                 break
-            if not succs:
-                if deadlock:
-                    failure = _Failure("deadlock", None)
+            rng = random.Random(f"{seed}:{run}")
+            s = inits[rng.randrange(len(inits))]
+            path = [s]
+            walk.generated += 1
+            walk.visited.add(fp(s))
+            failure = _state_failure(model, s)
+            steps = 0
+            while failure is None and steps < depth:
+                if (deadline is not None and steps % CLOCK_EVERY == CLOCK_EVERY - 1
+                        and perf_counter() >= deadline):
+                    limit = time_up
+                    break
+                try:
+                    succs = model.successors(s)
+                except MODEL_ERRORS as e:
+                    failure = _Failure("error", None, "successors",
+                                       _error_message(model, s, e, "successors"))
+                    break
+                if not succs:
+                    if deadlock:
+                        failure = _Failure("deadlock", None)
+                    break
+                t = succs[rng.randrange(len(succs))]
+                # the path first: a failure, once set, is always that of the whole path
+                path.append(t)
+                walk.generated += 1
+                walk.steps += 1
+                steps += 1
+                walk.visited.add(fp(t))
+                failure = _step_failure(model, s, t)
+                if failure is None:
+                    failure = _state_failure(model, t)
+                s = t
+            walk.longest = max(walk.longest, len(path))
+            if limit is not None and failure is None:
+                walk.partial = len(path) - 1       # this run was cut short
                 break
-            t = succs[rng.randrange(len(succs))]
-            failure = _step_failure(model, s, t)
-            path.append(t)
-            generated += 1
-            steps += 1
-            visited.add(fp(t))
+            walk.done = run + 1
             if failure is None:
-                failure = _state_failure(model, t)
-            s = t
-        longest = max(longest, len(path))
-        done = run + 1
-        if progress is not None:
-            progress(done, runs)
-        if failure is not None:
-            found = (path, failure, run)
-            break
+                path = []                          # (so Ctrl-C from here cuts no run)
+            if progress is not None:
+                progress(walk.done, runs)
+            if failure is not None:
+                break
+    except KeyboardInterrupt:
+        limit = INTERRUPTED
+        walk.longest = max(walk.longest, len(path))
+        if failure is not None:                    # found just before Ctrl-C: keep it
+            walk.done = run + 1
+        elif path:
+            walk.partial = len(path) - 1
 
-    notes = [f"simulation: {done} of {runs} runs of up to {depth} steps, seed {seed}; "
-             "not exhaustive"]
-    if found is None:
+    notes = [walk.note(runs, depth, seed, limit)]
+    if failure is None:
         status = Status.LIMIT if limit else Status.OK
-        return _result(model, properties, start, status, len(visited), generated, longest,
-                       None, tuple(notes), limit)
-    path, failure, run = found
+        return _result(model, properties, start, status, len(walk.visited), walk.generated,
+                       walk.longest, None, tuple(notes), limit)
     before = len(path) - 1
-    if shrink:
-        init_index = _index_in(inits, path[0])
-        path = Shrinker(model, inits, failure, deadlock, max_shrink_steps).shrink(
-            path, init_index)
-        notes.append(f"counterexample found by run {run} with {before} steps, shrunk to "
-                     f"{len(path) - 1} steps")
+    if limit == INTERRUPTED:
+        notes.append(f"counterexample found by run {run} with {before} steps (not shrunk: "
+                     "interrupted)")
+    elif shrink:
+        shrinker = Shrinker(model, inits, failure, deadlock, max_shrink_steps,
+                            deadline=deadline)
+        path = shrinker.shrink(path, _index_in(inits, path[0]))
+        if shrinker.stopped is None:
+            notes.append(f"counterexample found by run {run} with {before} steps, shrunk "
+                         f"to {len(path) - 1} steps")
+        else:
+            why = INTERRUPTED if shrinker.stopped == INTERRUPTED else time_up
+            notes.append(f"counterexample found by run {run} with {before} steps; "
+                         f"shrinking stopped ({why}) at {len(path) - 1} steps")
     else:
         notes.append(f"counterexample found by run {run} with {before} steps (not shrunk)")
     trace = _trace(model, path)
@@ -143,8 +187,29 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
               "deadlock": Status.DEADLOCK, "error": Status.ERROR}[failure.kind]
     violation = Violation(kind=failure.kind, property=failure.prop, trace=trace,
                           message=failure.message if failure.kind == "error" else None)
-    return _result(model, properties, start, status, len(visited), generated, longest,
-                   violation, tuple(notes))
+    return _result(model, properties, start, status, len(walk.visited), walk.generated,
+                   walk.longest, violation, tuple(notes))
+
+
+@dataclass
+class _Walks:
+    """What the walks have done so far: kept up to date step by step, so that a run
+    stopped at any point (a limit, Ctrl-C) still reports it."""
+
+    visited: set = field(default_factory=set)   # fingerprints of the states visited
+    generated: int = 0      # states visited, counting repeats (initial states included)
+    steps: int = 0          # steps taken, in all runs
+    longest: int = 0        # states on the longest path
+    done: int = 0           # runs finished
+    partial: int = 0        # steps of the run cut short by a limit or Ctrl-C
+
+    def note(self, runs: int, depth: int, seed: int, limit: str | None) -> str:
+        cut = ""
+        if limit is not None:
+            cut = (f" (run {self.done} stopped after {self.partial} steps)" if self.partial
+                   else "")
+        return (f"simulation: {self.done} of {runs} runs of up to {depth} steps{cut}, "
+                f"seed {seed}; {self.steps} steps in all; not exhaustive")
 
 
 def _result(model, properties, start, status, distinct, generated, longest, violation,
@@ -200,23 +265,45 @@ def _step_failure(model: Model, s, t) -> _Failure | None:
 
 # --------------------------------------------------------------------------- shrinking
 
+class _ShrinkTimeUp(Exception):  # noqa: N818 (control flow, not an error)
+    pass
+
+
 class Shrinker:
     """Shrinks a failing behaviour: fewer steps, then earlier initial states and steps in
-    a canonical order, keeping only candidates that still fail the same way."""
+    a canonical order, keeping only candidates that still fail the same way.
+
+    Shrinking a long behaviour can take longer than finding it, so it stops at
+    ``deadline`` (``perf_counter`` time) or on Ctrl-C, returning the shortest failing
+    behaviour found so far; ``stopped`` then says why ("time limit" or "interrupted")."""
 
     def __init__(self, model: Model, inits: list, failure: _Failure, deadlock: bool,
-                 budget: int = 5000):
+                 budget: int = 5000, deadline: float | None = None):
         self.model = model
         self.inits = inits
         self.failure = failure
         self.deadlock = deadlock
         self.budget = budget        # candidate replays still allowed
+        self.deadline = deadline
+        self.stopped: str | None = None
+        self.best: list = []        # the shortest failing behaviour so far
+        self._ticks = 0
+
+    def _tick(self) -> None:
+        """Before each step computed: raises _ShrinkTimeUp once the deadline is past
+        (the clock is read every CLOCK_EVERY steps)."""
+        if self.deadline is None:
+            return
+        self._ticks += 1
+        if self._ticks % CLOCK_EVERY == 0 and perf_counter() >= self.deadline:
+            raise _ShrinkTimeUp
 
     # -- a behaviour as labels
     def labels(self, path: list) -> list[tuple]:
         out = []
         for pre, post in zip(path, path[1:]):
             label = None
+            self._tick()
             try:
                 for step in self.model.steps(pre):
                     if step.state == post:
@@ -239,6 +326,7 @@ class Shrinker:
             return path
         for action, args in labels:
             nxt = None
+            self._tick()
             try:
                 for step in self.model.steps(s):
                     if (step.action, step.args) == (action, args) or (
@@ -285,10 +373,23 @@ class Shrinker:
 
     # -- the passes
     def shrink(self, path: list, init_index: int) -> list:
+        """The shortest behaviour found that fails like ``path`` (``path`` itself when
+        none), as far as the budget, the deadline and Ctrl-C allow."""
+        self.best = path
+        try:
+            return self._shrink(path, init_index)
+        except _ShrinkTimeUp:
+            self.stopped = "time limit"
+        except KeyboardInterrupt:
+            self.stopped = INTERRUPTED
+        return self.best
+
+    def _shrink(self, path: list, init_index: int) -> list:
         labels = self.labels(path)
         best = self.replay(init_index, labels)
         if best is None:            # cannot be replayed by labels: keep it as found
             return path
+        self.best = best
         labels = self.labels(best)
         changed = True
         while changed and self.budget > 0:
@@ -301,7 +402,8 @@ class Shrinker:
                     cand = labels[:i] + labels[i + size:]
                     got = self.replay(init_index, cand)
                     if got is not None and len(got) < len(best):
-                        best, labels, changed = got, self.labels(got), True
+                        best = self.best = got
+                        labels, changed = self.labels(got), True
                         i = min(i, len(labels) - size)
                     else:
                         i -= 1
@@ -312,7 +414,8 @@ class Shrinker:
                     break
                 got = self.replay(k, labels)
                 if got is not None and len(got) <= len(best):
-                    best, labels, init_index, changed = got, self.labels(got), k, True
+                    best = self.best = got
+                    labels, init_index, changed = self.labels(got), k, True
                     break
             # 3. adjacent steps into a canonical order (may enable more drops)
             i = 0
@@ -322,7 +425,8 @@ class Shrinker:
                     cand = labels[:i] + [b, a] + labels[i + 2:]
                     got = self.replay(init_index, cand)
                     if got is not None and len(got) <= len(best):
-                        best, labels, changed = got, self.labels(got), True
+                        best = self.best = got
+                        labels, changed = self.labels(got), True
                 i += 1
         return best
 

@@ -45,9 +45,14 @@ class Diagnostic:
     severity: str = "error"
     expected: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # The text the span points into when it is not the error's own source: an error
+    # about a spec can be located in a ``--const`` value rather than in the spec file.
+    source: Source | None = None
 
     def render(self, source: Source | None) -> str:
         """``path:line:col: error: message``, the line, a caret, what was expected."""
+        if self.source is not None:
+            source = self.source
         name = source.name if source else "<input>"
         if self.span.line <= 0:
             out = [f"{name}: {self.severity}: {self.message}"]

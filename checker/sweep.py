@@ -5,6 +5,10 @@ in order; the sweep stops at the first value whose check does not pass (a violat
 or a limit: larger values would only be worse). ``write_svg`` draws distinct states and
 time against the value (hand-written SVG, no plotting library).
 
+Ctrl-C stops a sweep as it stops a check, losing nothing: the value being checked gets
+a row with status "interrupted" (with what its check explored, when the check could say),
+and the chart is written for the values checked to the end.
+
 Values are given as spec text; ``parse_sweep("N=2..6")`` expands the short forms:
 
 * ``2..6``: the integers 2 to 6;
@@ -19,8 +23,11 @@ from __future__ import annotations
 import html
 import math
 import multiprocessing as mp
+import os
 import re
+import signal
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
@@ -32,13 +39,37 @@ _SYMS = re.compile(r"\{\s*([A-Za-z_]\w*?)(\d+)\s*\.\.\s*([A-Za-z_]\w*?)(\d+)\s*\
 
 
 class SweepError(ValueError):
-    pass
+    """Bad sweep input (shown after ``error: ``)."""
+
+
+class PointError(SweepError):
+    """One value's check could not run. The message is complete, ready to print as it
+    is: a spec error comes with its file, line, source text and caret, and names its own
+    place, so no ``error:`` prefix is added to it."""
+
+    def __init__(self, message: str, located: bool = True):
+        super().__init__(message)
+        self.located = located
+        self.rows: list[SweepRow] = []     # the rows checked before it
+
+
+INTERRUPTED = "interrupted"     # the status of a row whose check Ctrl-C stopped
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a value's check, with what the check reported (None: nothing)."""
+
+    def __init__(self, result: Result | None, wall: float):
+        super().__init__()
+        self.result = result
+        self.wall = wall
 
 
 @dataclass(frozen=True)
 class SweepRow:
     value: str
-    status: str                 # Status.value: ok, violation, deadlock, limit, error
+    status: str                 # Status.value (ok, violation, deadlock, limit, error), or
+                                # "interrupted"
     distinct: int
     generated: int
     depth: int
@@ -112,6 +143,38 @@ def parse_sweep(item: str, defaults: dict | None = None) -> tuple[str, list[str]
     return name, parse_values(rest, (defaults or {}).get(name))
 
 
+def split_consts(items: Sequence[str]) -> tuple[str, list[str]]:
+    """The ``--const`` items of a sweep -> (the swept ``NAME=VALUES``, the fixed
+    ``NAME=VALUE`` items). Exactly one must be a range or list, and no constant may be
+    given twice: a fixed value for the swept constant would be silently replaced."""
+    swept = [c for c in items if ".." in c.partition("=")[2] or "|" in c.partition("=")[2]]
+    if len(swept) != 1:
+        raise SweepError("sweep needs exactly one --const NAME=VALUES with a range or list "
+                         "(e.g. N=2..6)")
+    seen: set[str] = set()
+    for item in items:
+        name = item.partition("=")[0].strip()
+        if name in seen:
+            how = ("as a range or list and as a fixed value"
+                   if name == swept[0].partition("=")[0].strip() else "more than once")
+            raise SweepError(f"constant {name} is given {how}; give it once")
+        seen.add(name)
+    return swept[0], [c for c in items if c is not swept[0]]
+
+
+def check_chart_path(path: str) -> None:
+    """Raise SweepError now if the chart could not be written to ``path``, so that a long
+    sweep does not end with nowhere to put its chart."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise SweepError(f"cannot write the chart to {path}: it is a directory")
+    if not os.path.isdir(directory):
+        raise SweepError(f"cannot write the chart to {path}: no directory {directory}")
+    if not os.access(directory, os.W_OK | os.X_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise SweepError(f"cannot write the chart to {path}: permission denied")
+
+
 # --------------------------------------------------------------------------- running
 
 def _check(recipe, engine: str, options: dict) -> Result:
@@ -136,38 +199,119 @@ def _child(conn, recipe, engine, options) -> None:
         started = perf_counter()
         result = _check(recipe, engine, options)
         conn.send(("ok", result, perf_counter() - started))
+    except KeyboardInterrupt:       # before the search could catch it (while compiling)
+        conn.send((INTERRUPTED, None, 0.0))
     except BaseException as err:  # noqa: BLE001 (reported to the parent)
         from .source import SpecError
 
-        text = err.render() if isinstance(err, SpecError) else f"{type(err).__name__}: {err}"
-        conn.send(("fail", text, 0.0))
+        if isinstance(err, SpecError):
+            conn.send(("spec", err.render().rstrip("\n"), 0.0))
+        else:
+            conn.send(("fail", f"{type(err).__name__}: {err}", 0.0))
     finally:
         conn.close()
 
 
+# After Ctrl-C, how long the child is given to report what it explored: a terminal's
+# SIGINT reaches it too, otherwise it is sent one after SIGNAL_AFTER_S; it is terminated
+# after GRACE_S.
+SIGNAL_AFTER_S = 2.0
+GRACE_S = 10.0
+
+
 def run_isolated(recipe, engine: str = "explicit", options: dict | None = None
-                 ) -> tuple[Result, float]:
+                 ) -> tuple[Result | None, float]:
     """Runs one check in a child process; (result, wall seconds). The result's peak
-    memory is the child's."""
+    memory is the child's. Raises PointError when the check could not run. Ctrl-C raises
+    a KeyboardInterrupt whose ``result`` is what the child reported by then (its
+    interrupted result: what it explored), or None when it could not report in time."""
     options = options or {}
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     ctx = mp.get_context(method)
     parent, child = ctx.Pipe(duplex=False)
     started = perf_counter()
     proc = ctx.Process(target=_child, args=(child, recipe, engine, options), daemon=False)
-    proc.start()
-    child.close()
+    wait = GRACE_S          # for the child to end once it has reported
+    interrupted = False
     try:
-        status, value, _ = parent.recv()
-    except EOFError:
-        proc.join()
-        raise SweepError(f"the check stopped unexpectedly (exit {proc.exitcode})") from None
+        proc.start()
+        child.close()
+        try:
+            message = parent.recv()
+        except KeyboardInterrupt:
+            interrupted = True
+            message = _after_interrupt(parent, proc)
+            if message is None:
+                wait = 0.5
+        except EOFError:
+            proc.join()
+            raise PointError(f"the check stopped unexpectedly (exit {proc.exitcode})",
+                             located=False) from None
+    except BaseException:
+        wait = 0.5
+        raise
     finally:
-        proc.join()
+        if proc.pid is not None:
+            _reap(proc, wait)
         parent.close()
-    if status != "ok":
-        raise SweepError(value)
-    return value, perf_counter() - started
+    wall = perf_counter() - started
+    if interrupted:
+        ok = message is not None and message[0] == "ok"
+        raise _Interrupted(message[1] if ok else None, wall)
+    status, value, _ = message
+    if status == "ok":
+        return value, wall
+    if status == INTERRUPTED:       # the child alone was sent SIGINT
+        return None, wall
+    raise PointError(value, located=status == "spec")
+
+
+def _after_interrupt(parent, proc) -> tuple | None:
+    """The child's message after Ctrl-C, or None: it is given GRACE_S to report."""
+    started = perf_counter()
+    signalled = False
+    try:
+        while perf_counter() - started < GRACE_S:
+            if parent.poll(0.05):
+                return parent.recv()
+            if not proc.is_alive():
+                return parent.recv() if parent.poll(0) else None
+            if not signalled and perf_counter() - started >= SIGNAL_AFTER_S:
+                signalled = True            # it did not get the terminal's SIGINT
+                os.kill(proc.pid, signal.SIGINT)
+    except (KeyboardInterrupt, EOFError, OSError):   # a second Ctrl-C: stop waiting
+        pass
+    return None
+
+
+def _reap(proc, wait: float) -> None:
+    """Waits ``wait`` seconds for the child to end, then terminates it."""
+    try:
+        proc.join(wait)
+    except KeyboardInterrupt:
+        pass
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(2.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def _row(value: str, result: Result | None, wall: float) -> SweepRow:
+    if result is None:
+        return SweepRow(value, INTERRUPTED, 0, 0, 0, 0.0, wall, 0, None)
+    s = result.stats
+    status = result.status.value
+    if result.status is Status.LIMIT and result.limit_reason == INTERRUPTED:
+        status = INTERRUPTED
+    return SweepRow(value, status, s.distinct_states, s.generated_states, s.depth,
+                    s.elapsed_s, wall, s.peak_memory_bytes, result)
+
+
+def charted(rows: Sequence[SweepRow]) -> list[SweepRow]:
+    """The rows the chart shows: those checked to the end (not the interrupted one)."""
+    return [r for r in rows if r.status != INTERRUPTED]
 
 
 def sweep(recipe_factory, name: str, values: Sequence[str], *, engine: str = "explicit",
@@ -177,8 +321,12 @@ def sweep(recipe_factory, name: str, values: Sequence[str], *, engine: str = "ex
     value checked, stopping after the first that does not pass. ``recipe_factory`` may
     also be a ``ModelSpec``, whose constant ``name`` is then set to each value.
     ``engine``: "explicit", "compact" or "parallel" (``options`` are its keyword
-    arguments). ``chart``: where to write the SVG chart. ``on_row`` sees each row as
-    soon as it is done."""
+    arguments). ``chart``: where to write the SVG chart (of the rows checked to the end;
+    not written when there is none). ``on_row`` sees each row as soon as it is done.
+
+    Ctrl-C ends the sweep with a last row whose status is "interrupted". A value whose
+    check cannot run (a spec error) raises PointError, after the chart of the rows
+    before it is written; its ``rows`` are those rows."""
     if not values:
         raise SweepError("no values to sweep")
     if not callable(recipe_factory):
@@ -186,34 +334,70 @@ def sweep(recipe_factory, name: str, values: Sequence[str], *, engine: str = "ex
         def recipe_factory(v, spec=spec):
             return spec.with_const(name, v)
     rows: list[SweepRow] = []
-    for value in values:
-        recipe = recipe_factory(value)
-        if isolate:
-            result, wall = run_isolated(recipe, engine, options)
-        else:
-            started = perf_counter()
-            result = _check(recipe, engine, options or {})
-            wall = perf_counter() - started
-        s = result.stats
-        row = SweepRow(value, result.status.value, s.distinct_states, s.generated_states,
-                       s.depth, s.elapsed_s, wall, s.peak_memory_bytes, result)
-        rows.append(row)
-        if on_row is not None:
-            on_row(row)
-        if result.status is not Status.OK:
-            break
-    if chart is not None:
-        write_svg(rows, name, chart)
+    value = values[0]
+    try:
+        for value in values:
+            row = _row(value, *_run_one(recipe_factory(value), engine, options, isolate))
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+            if row.status != Status.OK.value:
+                break
+    except KeyboardInterrupt as err:
+        wall = getattr(err, "wall", 0.0)
+        if isinstance(err, _Interrupted) and err.result is not None:
+            _add_if_going_on(rows, values, err.result, wall, on_row)   # what it explored
+            wall = 0.0
+        # (and when that check had just finished, the next value is the interrupted one)
+        _add_if_going_on(rows, values, None, wall, on_row)
+    except PointError as err:
+        if not err.located:
+            err = PointError(f"error: checking {name} = {value}: {err}", located=False)
+        err.rows = rows
+        _write_chart(rows, name, chart)
+        raise err from None
+    _write_chart(rows, name, chart)
     return rows
+
+
+def _add_if_going_on(rows: list[SweepRow], values: Sequence[str], result: Result | None,
+                     wall: float, on_row: Callable[[SweepRow], None] | None) -> None:
+    """After Ctrl-C: the row of the value the sweep was at (rows are recorded in order),
+    unless the sweep had stopped or finished already."""
+    if (rows and rows[-1].status != Status.OK.value) or len(rows) == len(values):
+        return
+    rows.append(_row(values[len(rows)], result, wall))
+    if on_row is not None:
+        on_row(rows[-1])
+
+
+def _run_one(recipe, engine: str, options: dict | None, isolate: bool
+             ) -> tuple[Result | None, float]:
+    if isolate:
+        return run_isolated(recipe, engine, options)
+    from .source import SpecError
+
+    started = perf_counter()
+    try:
+        result = _check(recipe, engine, options or {})
+    except SpecError as err:
+        raise PointError(err.render().rstrip("\n")) from None
+    return result, perf_counter() - started
+
+
+def _write_chart(rows: Sequence[SweepRow], name: str, chart: str | None) -> None:
+    drawn = charted(rows)
+    if chart is not None and drawn:
+        write_svg(drawn, name, chart)
 
 
 def format_table(rows: Sequence[SweepRow], name: str) -> str:
     """The rows as an aligned text table."""
-    head = (f"{name:<24} {'status':<9} {'distinct':>12} {'generated':>13} {'depth':>6} "
+    head = (f"{name:<24} {'status':<11} {'distinct':>12} {'generated':>13} {'depth':>6} "
             f"{'time s':>9} {'peak MiB':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{_short(r.value, 24):<24} {r.status:<9} {r.distinct:>12,} "
+        lines.append(f"{_short(r.value, 24):<24} {r.status:<11} {r.distinct:>12,} "
                      f"{r.generated:>13,} {r.depth:>6} {r.elapsed_s:>9.2f} "
                      f"{r.peak_memory_bytes / 2**20:>9.1f}")
     return "\n".join(lines)
@@ -333,8 +517,23 @@ def svg_chart(rows: Sequence[SweepRow], name: str) -> str:
 
 
 def write_svg(rows: Sequence[SweepRow], name: str, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(svg_chart(rows, name))
+    """Writes the chart through a temporary file renamed over ``path``, so a failure
+    leaves no half-written chart (SweepError says why)."""
+    text = svg_chart(rows, name)
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".modelcheck-", suffix=".svg", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise SweepError(f"cannot write the chart to {path}: {err.strerror or err}") from None
 
 
 def _nice(v: float) -> float:

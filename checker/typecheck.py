@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import ir
@@ -62,12 +62,54 @@ def _walk_ints(node: Any):
                 yield from _walk_ints(getattr(node, name))
 
 
+def _span_ids(node: Any) -> set[int]:
+    """The identities of every span in a syntax tree: a diagnostic whose span is one of
+    them points into that tree's text."""
+    out: set[int] = set()
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif isinstance(x, S.Node):
+            out.add(id(x.span))
+            stack.extend(getattr(x, n) for n in x.__dataclass_fields__ if n != "span")
+    return out
+
+
+def _symbol_names(e: S.Expr | None) -> tuple[str, ...] | None:
+    """The names of a set literal of plain names (``{r1, r2}``), else None."""
+    if isinstance(e, S.SetLit) and e.elems and all(isinstance(x, S.Name) for x in e.elems):
+        return tuple(x.id for x in e.elems)
+    return None
+
+
+def _describe(t: T.Type) -> str:
+    """A type in words, for saying what a constant's value should be."""
+    if isinstance(t, T.IntT):
+        return "an integer"
+    if isinstance(t, T.BoolT):
+        return "a boolean"
+    if isinstance(t, T.SetT) and isinstance(t.elem, T.SymT):
+        return "a set of symbols"
+    if isinstance(t, T.SetT) and isinstance(t.elem, T.IntT):
+        return "a set of integers"
+    if isinstance(t, T.SetT) and isinstance(t.elem, T.AnyT):
+        return "an empty set"
+    if isinstance(t, (T.EnumT, T.SymT)):
+        return f"a value of {t.name}"
+    return f"a {t}"
+
+
 class Checker:
     def __init__(self, spec: S.Spec, source: Source | None,
-                 overrides: dict[str, S.Expr] | None = None):
+                 overrides: dict[str, S.Expr] | None = None,
+                 override_sources: dict[str, Source] | None = None):
         self.spec = spec
         self.source = source
         self.overrides = overrides or {}
+        # The ``--const`` text each override was parsed from, to locate errors in it.
+        self.override_sources = override_sources or {}
         self.diags: list[Diagnostic] = []
         self.uids = itertools.count(1)
         lows = [*_walk_ints(spec), *_walk_ints(list(self.overrides.values()))]
@@ -121,7 +163,12 @@ class Checker:
         self._collect()
         for d in self.spec.decls:
             if isinstance(d, S.ConstDecl):
-                self._guard(self._const, d)
+                if d.name in self.overrides:
+                    self._override(d)
+                else:
+                    self._guard(self._const, d)
+                if d.name not in self.consts:  # reported: its uses stay quiet
+                    self.broken.add(d.name)
         for name in self.overrides:
             if not isinstance(self.decls.get(name), S.ConstDecl):
                 self.error(f"--const {name}: the spec declares no constant {name}",
@@ -141,10 +188,12 @@ class Checker:
             if isinstance(d, S.DefDecl):
                 self.defs[d.name] = d
         for d in self.spec.decls:
-            if isinstance(d, S.RecordDecl):
-                self._guard(self._record_type, d.name)
+            if isinstance(d, S.RecordDecl) and self._guard(self._record_type, d.name) is None:
+                self.broken.add(d.name)
         messages = [d for d in self.spec.decls
                     if isinstance(d, S.RecordDecl) and d.kind == "message"]
+        if any(m.name in self.broken for m in messages):
+            self.broken.add("Message")  # its cases are incomplete: its uses stay quiet
         if messages:
             cases = tuple(self.records[m.name] for m in messages if m.name in self.records)
             self.message = T.VariantT("Message", cases)
@@ -171,7 +220,7 @@ class Checker:
                 if v is not None:
                     options[d.name] = v
             elif isinstance(d, S.SymmetryDecl):
-                if d.name not in self.sym_types:
+                if d.name not in self.sym_types and d.name not in self.broken:
                     self.error(f"symmetry needs a constant set of symbols; `{d.name}` is not one",
                                d.span)
                 symmetry.append(d.name)
@@ -213,28 +262,117 @@ class Checker:
                 self.decls[d.name] = d
 
     # -------------------------------------------------------------- constants
-    def _const(self, d: S.ConstDecl) -> None:
+    def _override(self, d: S.ConstDecl) -> None:
+        """A constant set with ``--const``: its errors are located in the ``--const`` text
+        (not the spec) and say what kind of value the spec expects."""
+        value_expr = self.overrides[d.name]
+        source = self.override_sources.get(d.name)
+        want = self._default_type(d)
+        expectation: tuple[str, ...] = ()
+        if want is not None:
+            example = self._spec_text(d.default.span)
+            expectation = (f"{_describe(want)} for {d.name}"
+                           + (f", such as {example} (its value in the spec)" if example
+                              else ""),)
+        ours = _span_ids(value_expr)
+        before = len(self.diags)
+        self._guard(self._const, d, want, expectation)
+        for i in range(before, len(self.diags)):
+            diag = self.diags[i]
+            if id(diag.span) not in ours:
+                continue  # an error in the spec that the value led to
+            self.diags[i] = replace(
+                diag, expected=diag.expected or expectation,
+                source=source or Source(f"--const {d.name}", ""),
+                span=diag.span if source is not None else Span.unknown())
+
+    def _default_type(self, d: S.ConstDecl) -> T.Type | None:
+        """The type of the value the spec gives constant ``d`` (None: none, or it is
+        wrong, which is no concern when ``--const`` replaces it)."""
+        names = _symbol_names(d.default)
+        if names is not None and not any(n in self.decls or n in self.consts for n in names):
+            return T.SetT(T.SymT(d.name, names))
+        if d.default is None:
+            return None
+        saved = list(self.diags), len(self.instances), dict(self.def_cache)
+        try:
+            return self.expr(d.default, _Scope(state=False)).t
+        except (_Fail, _Ambiguous):
+            return None
+        finally:
+            self.diags[:], self.def_cache = saved[0], saved[2]
+            del self.instances[saved[1]:]
+
+    def _spec_text(self, span: Span) -> str | None:
+        """The spec's text at a one-line span, if it is short."""
+        if self.source is None or span.line <= 0 or span.end_line != span.line \
+                or not span.end_column:
+            return None
+        text = self.source.line_text(span.line)[span.column - 1:span.end_column - 1]
+        return text if 0 < len(text) <= 40 else None
+
+    def _const(self, d: S.ConstDecl, want: T.Type | None = None,
+               expectation: tuple[str, ...] = ()) -> None:
+        """Gives constant ``d`` its value; ``want``: the type an ``--const`` value must
+        have (the type of the spec's own value)."""
         value_expr = self.overrides.get(d.name, d.default)
         if value_expr is None:
             raise self.error(f"constant {d.name} has no value: give one with --const "
                              f"{d.name}=VALUE", d.span)
-        if isinstance(value_expr, S.SetLit) and value_expr.elems and all(
-                isinstance(e, S.Name) and e.id not in self.decls and e.id not in self.consts
-                for e in value_expr.elems):
-            names = tuple(e.id for e in value_expr.elems)
-            if len(set(names)) != len(names):
-                raise self.error(f"constant {d.name} lists a symbol twice", value_expr.span)
+        names = _symbol_names(value_expr)
+        if names is not None and not any(n in self.decls or n in self.consts for n in names):
+            seen: dict[str, S.Expr] = {}
+            for e in value_expr.elems:
+                if e.id in seen:
+                    raise self.error(f"constant {d.name} lists the symbol `{e.id}` twice",
+                                     e.span, notes=(
+                                         f"first listed at column {seen[e.id].span.column}; "
+                                         "each symbol is a different value, so list each "
+                                         "once",))
+                seen[e.id] = e
             t = T.SymT(d.name, names)
+            self._check_kind(d.name, want, T.SetT(t), value_expr.span, expectation)
+            for e in value_expr.elems:
+                owner = self.symbols[e.id].name if e.id in self.symbols else \
+                    self._claimed_elsewhere(e.id, d) if d.name in self.overrides else None
+                if owner is not None:
+                    raise self.error(f"symbol `{e.id}` is already a member of {owner}",
+                                     e.span)
             for n in names:
-                if n in self.symbols:
-                    raise self.error(f"symbol `{n}` is already a member of "
-                                     f"{self.symbols[n].name}", value_expr.span)
                 self.symbols[n] = t
             self.sym_types[d.name] = t
             self.consts[d.name] = ((1 << len(names)) - 1, T.SetT(t))
             return
         e = self.expr(value_expr, _Scope(state=False))
+        self._check_kind(d.name, want, e.t, value_expr.span, expectation)
         self.consts[d.name] = (self.evaluate(e), e.t)
+
+    def _claimed_elsewhere(self, symbol: str, d: S.ConstDecl) -> str | None:
+        """The enum or other constant whose values (in the spec or from ``--const``)
+        include ``symbol``: an ``--const`` value taking it would make that declaration,
+        which is right, the one reported."""
+        for other in self.spec.decls:
+            if isinstance(other, S.EnumDecl) and symbol in other.members:
+                return other.name
+            if isinstance(other, S.ConstDecl) and other.name != d.name and \
+                    symbol in (_symbol_names(self.overrides.get(other.name, other.default))
+                               or ()):
+                return other.name
+        return None
+
+    def _check_kind(self, name: str, want: T.Type | None, got: T.Type, span: Span,
+                    expectation: tuple[str, ...]) -> None:
+        """An ``--const`` value must be the same kind of value as the spec's: the spec
+        was written for that kind, and would otherwise fail where the constant is used."""
+        if want is None:
+            return
+        if isinstance(want, T.SetT) and isinstance(want.elem, T.SymT):
+            ok = isinstance(got, T.SetT) and isinstance(got.elem, T.SymT)
+        else:
+            ok = T.join(want, got) is not None
+        if not ok:
+            raise self.error(f"wrong kind of value for {name}: this is {_describe(got)}, "
+                             f"but {name} is {_describe(want)}", span, expected=expectation)
 
     def evaluate(self, e: ir.Expr) -> Any:
         from .codegen import evaluate_constant
@@ -304,6 +442,8 @@ class Checker:
 
     def _named_type(self, e: S.Name) -> T.Type:
         n = e.id
+        if n in self.broken and not isinstance(self.decls.get(n), S.VarDecl):
+            raise _Fail()  # a constant, record or Message whose declaration is wrong
         if n == "bool":
             return T.BOOL
         if n == "int":
@@ -354,6 +494,8 @@ class Checker:
     def _record_type(self, name: str) -> T.RecordT:
         if name in self.records:
             return self.records[name]
+        if name in self.broken:
+            raise _Fail()
         d = self.decls[name]
         assert isinstance(d, S.RecordDecl)
         if name in self.resolving:
@@ -783,6 +925,8 @@ class Checker:
         if not isinstance(v.t, T.VariantT):
             raise self.error(f"`is` tests which message a value is; this is a {v.t}", e.span)
         c = v.t.case_index(e.tag)
+        if c is None and e.tag in self.broken:
+            raise _Fail()
         if c is None:
             raise self.error(f"`{e.tag}` is not a kind of {v.t}", e.span,
                              notes=self._suggest(e.tag, [x.name for x in v.t.cases]))
@@ -813,6 +957,8 @@ class Checker:
                         raise self.error(f"field `{e.name}` has different types in different "
                                          "messages", e.span)
                     ft = j
+            if ft is None and "Message" in self.broken:
+                raise _Fail()  # perhaps a field of a message whose declaration is wrong
             if ft is None:
                 raise self.error(f"no message has a field `{e.name}`", e.span)
             return ir.GetField(base, e.name, ft, e.span)
@@ -1126,6 +1272,9 @@ def _interval(op: str, a: T.IntT, b: T.IntT) -> T.IntT:
 
 
 def check(spec: S.Spec, source: Source | None = None,
-          overrides: dict[str, S.Expr] | None = None) -> ir.TypedSpec:
-    """Type-check a parsed spec; raises SpecError with every diagnostic found."""
-    return Checker(spec, source, overrides).check()
+          overrides: dict[str, S.Expr] | None = None,
+          override_sources: dict[str, Source] | None = None) -> ir.TypedSpec:
+    """Type-check a parsed spec; raises SpecError with every diagnostic found.
+    ``overrides``: constants' values from ``--const``, parsed from ``override_sources``
+    (where errors in them are located)."""
+    return Checker(spec, source, overrides, override_sources).check()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.checkpoint import CheckpointError, describe, read_meta, resume
+from checker.checkpoint import FORMAT, CheckpointError, describe, read_meta, resume
 from checker.fingerprints import explore_compact
 from checker.parallel import ModelSpec
 from checker.result import Status
@@ -150,7 +150,305 @@ def test_meta_records_the_spec_and_settings(tmp_path):
     assert meta["digest"] == recipe.digest()
     assert meta["recipe"]["consts"] == ["RM={r1,r2,r3,r4}"]
     assert meta["options"]["max_depth"] == 30
-    assert json.loads((snap / "meta.json").read_text())["format"] == 1
+    assert json.loads((snap / "meta.json").read_text())["format"] == FORMAT == 2
     assert sorted(p.name for p in d.iterdir()) == ["CURRENT", snap.name]
     result = resume(str(d))
     assert (result.status, result.stats.distinct_states) == (Status.OK, 166)
+
+
+# --------------------------------------------------------------------------- meta.json
+
+TWO_PC_5 = ["RM={r1,r2,r3,r4,r5}"]     # 8,832 / 58,146 / depth 17 (docs/counts.md)
+
+
+def edit_meta(snap: Path, change, *, reseal: bool = False) -> None:
+    """Applies ``change`` to the snapshot's metadata; with ``reseal``, also rewrites its
+    own checksum (as a writer with a bug would), to reach the checks behind it."""
+    from checker.checkpoint import _meta_digest
+
+    meta = json.loads((snap / "meta.json").read_text())
+    change(meta)
+    if reseal:
+        meta["meta_sha256"] = _meta_digest(meta)
+    (snap / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def cli(*args):
+    from click.testing import CliRunner
+
+    from checker.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def set_in(path: str, value):
+    def change(meta):
+        *keys, last = path.split(".")
+        d = meta
+        for k in keys:
+            d = d[k]
+        d[last] = value
+    return change
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    ("counters.distinct", 91443), ("counters.level", -5), ("files", {}),
+    ("checkpoint_interval", 1.0), ("recipe.path", "specs/other.spec"),
+])
+def test_an_edited_meta_json_is_refused(tmp_path, path, value):
+    """meta.json is checksummed too: an edited counter changed the counts reported (exit
+    0), and an empty file list switched every data file's checksum off."""
+    d = checkpointed(tmp_path, ModelSpec.from_file("specs/2pc.spec", TWO_PC_5))
+    snap = read_meta(d)[1]
+    edit_meta(snap, set_in(path, value))
+    before = tree_digest(d)
+    with pytest.raises(CheckpointError, match=r"corrupt \(snap-\d+/meta\.json: its content "
+                                              "does not match its checksum"):
+        resume(str(d))
+    result = cli("resume", d)
+    assert result.exit_code == 2
+    assert "meta.json" in result.output and "corrupt" in result.output
+    assert "No violation" not in result.output and "internal error" not in result.output
+    assert tree_digest(d) == before
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    ("counters.distinct", "x", "counters.distinct is 'x'"),
+    ("checkpoint_interval", "abc", "checkpoint_interval is 'abc'"),
+    ("counters.level", -5, "counters.level is -5"),
+    ("counters.elapsed", None, "counters.elapsed is None"),
+    ("options.exact", 1, "options.exact is 1"),
+    ("options.max_depth", 0, "options.max_depth is 0"),
+    ("recipe.consts", "RM=1", "recipe.consts is 'RM=1'"),
+    ("counters.distinct", 100, "its counters do not add up"),
+    ("files", {}, r"files lists \[\]"),
+    ("files.next.bin", None, "files lists"),
+    ("files.keys.npy", "not a checksum", "the checksum of keys.npy is"),
+    ("recipe.text", "spec Other\n", "its spec does not match its digest"),
+])
+def test_meta_fields_of_the_wrong_type_are_refused(tmp_path, path, value, message):
+    """Each field's type and range is checked when the checkpoint is read (a wrong type
+    was an internal TypeError; a negative level gave a wrong depth), even when meta.json
+    matches its own checksum, and every data file must be listed."""
+    d = checkpointed(tmp_path, ModelSpec.from_file("specs/2pc.spec", TWO_PC_5))
+    snap = read_meta(d)[1]
+    if path.startswith("files."):
+        name = path.removeprefix("files.")
+
+        def change(meta):
+            if value is None:
+                del meta["files"][name]
+            else:
+                meta["files"][name] = value
+    else:
+        change = set_in(path, value)
+    edit_meta(snap, change, reseal=True)
+    before = tree_digest(d)
+    with pytest.raises(CheckpointError, match=r"corrupt \(snap-\d+/meta\.json: " + message):
+        resume(str(d))
+    result = cli("resume", d)
+    assert result.exit_code == 2 and "internal error" not in result.output
+    assert "corrupt" in result.output and "meta.json" in result.output
+    assert tree_digest(d) == before
+
+
+def test_a_checkpoint_of_format_1_is_refused_as_another_version(tmp_path):
+    d = checkpointed(tmp_path, ModelSpec.from_file("specs/2pc.spec", TWO_PC_5))
+    snap = read_meta(d)[1]
+
+    def old(meta):
+        meta["format"] = 1
+        del meta["meta_sha256"]
+    edit_meta(snap, old)
+    result = cli("resume", d)
+    assert result.exit_code == 2
+    assert "checkpoint format 1" in result.output and "cannot be resumed" in result.output
+
+
+def test_the_spec_in_meta_is_verified_before_it_is_compiled(tmp_path):
+    """A spec text damaged inside meta.json is reported as a damaged checkpoint, not as a
+    syntax error at a line of the intact spec file on disk."""
+    d = checkpointed(tmp_path, ModelSpec.from_file("specs/paxos.spec", ["MaxBallot=1"]))
+    snap = read_meta(d)[1]
+
+    def damage(meta):
+        meta["recipe"]["text"] = meta["recipe"]["text"].replace("spec Paxos",
+                                                                "spec Paxos\nconst const")
+    for reseal in (False, True):
+        edit_meta(snap, damage, reseal=reseal)
+        result = cli("resume", d)
+        assert result.exit_code == 2
+        assert "specs/paxos.spec:" not in result.output
+        assert "meta.json" in result.output and "corrupt" in result.output
+
+
+# --------------------------------------------------------------------------- the CLI
+
+def header(output: str) -> list[str]:
+    lines = output.splitlines()
+    assert lines[0].startswith("Checking ")
+    end = next(i for i, line in enumerate(lines[1:], 1) if not line.startswith("  "))
+    return lines[:end]
+
+
+def test_the_resume_header_is_the_checks(tmp_path):
+    """Symmetry included: the resumed search counts orbits, and says so."""
+    d = tmp_path / "ck"
+    # (the run ends, and leaves the checkpoint of its last chunk boundary)
+    check = cli("check", "specs/2pc.spec", "--const", "RM={r1,r2,r3,r4}", "--checkpoint", d,
+                "--checkpoint-interval", "1e-9")
+    assert check.exit_code == 0
+    counters = read_meta(d)[0]["counters"]
+    assert counters["expanded"] < counters["distinct"]      # something left to resume
+    resumed = cli("resume", d)
+    assert resumed.exit_code == 0
+    assert any(line.startswith("  symmetry:   RM") for line in header(check.output))
+    assert header(resumed.output) == [*header(check.output), f"  resumed:    {d}"]
+
+
+def test_resume_takes_a_memory_limit(tmp_path):
+    """The default is check's (80% of the memory available), not the saved limit: a run
+    stopped by its memory limit can go on with more."""
+    recipe = ModelSpec.from_file("specs/2pc.spec", TWO_PC_5)
+    d = tmp_path / "ck"
+    stopped = explore_compact(recipe, checkpoint_dir=str(d), memory_limit=1)
+    assert stopped.limit_reason == "memory limit of 1 bytes reached"
+    assert read_meta(d)[0]["options"]["memory_limit"] == 1
+    again = resume(str(d), memory_limit=1)      # (the CLI refuses a limit this small)
+    assert again.limit_reason == "memory limit of 1 bytes reached"
+    for bad in ("lots", "1", ""):
+        refused = cli("resume", d, "--memory-limit", bad)
+        assert refused.exit_code == 2 and "--memory-limit" in refused.output
+    done = cli("resume", d, "--format", "json")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    assert (doc["distinct_states"], doc["generated_states"], doc["depth"]) == (8832, 58146, 17)
+
+
+def test_the_time_saved_is_the_time_so_far(tmp_path):
+    """A checkpoint saves the time the search took to get there (it saved 0.0), and a
+    resumed run reports the total, with the part since resuming in a note."""
+    recipe = ModelSpec.from_file("specs/paxos.spec", symmetry=False)
+    d = tmp_path / "ck"
+    first = explore_compact(recipe, checkpoint_dir=str(d), time_limit=0.3)
+    assert first.limit_reason == "time limit of 0.3s reached"
+    saved = read_meta(d)[0]["counters"]["elapsed"]
+    assert saved == first.stats.elapsed_s >= 0.3
+    second = resume(str(d), time_limit=0.3)
+    assert second.stats.elapsed_s >= saved + 0.3
+    since = second.stats.elapsed_s - saved
+    assert f"time: {second.stats.elapsed_s:.3f} s in all, {since:.3f} s since resuming" \
+        in second.notes
+    assert read_meta(d)[0]["counters"]["elapsed"] == second.stats.elapsed_s
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+def test_ctrl_c_stops_at_a_chunk_boundary_and_saves(tmp_path):
+    """SIGINT during a checkpointed run is deferred to the next chunk boundary, where the
+    search is saved; resumed, it ends as an uninterrupted run."""
+    recipe = ModelSpec.from_file("specs/2pc.spec", TWO_PC_5)
+    d = tmp_path / "ck"
+    calls = []
+
+    def progress(info):
+        calls.append(info)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)   # as a Ctrl-C in the middle of a chunk
+
+    before = signal.getsignal(signal.SIGINT)
+    result = explore_compact(recipe, checkpoint_dir=str(d), progress=progress,
+                             progress_interval=0.001)
+    assert signal.getsignal(signal.SIGINT) is before
+    assert (result.status, result.limit_reason) == (Status.LIMIT, "interrupted")
+    assert result.notes[-1] == (f"checkpoint saved in {d}; continue with "
+                                f"`modelcheck resume {d}`")
+    assert read_meta(d)[0]["counters"]["distinct"] == result.stats.distinct_states < 8832
+    done = resume(str(d))
+    assert (done.status, done.stats.distinct_states, done.stats.generated_states,
+            done.stats.depth) == (Status.OK, 8832, 58146, 17)
+
+
+def test_a_stop_that_saves_nothing_says_what_resume_continues_from(tmp_path):
+    recipe = ModelSpec.from_file("specs/2pc.spec", TWO_PC_5)
+    d = tmp_path / "ck"
+
+    def interrupt(info):     # an interrupt that did not come through the deferral
+        raise KeyboardInterrupt
+
+    result = explore_compact(recipe, checkpoint_dir=str(d), progress=interrupt,
+                             progress_interval=0.001)
+    assert result.limit_reason == "interrupted"
+    assert result.notes[-1] == (f"no checkpoint was saved at this stop, nor before it (the "
+                                f"first is written 300 s into a run): {d} holds none to "
+                                "resume")
+    assert not (d / "CURRENT").exists()
+    d = tmp_path / "2"
+
+    def ctrl_c(info):
+        signal.raise_signal(signal.SIGINT)
+
+    stopped = explore_compact(recipe, checkpoint_dir=str(d), progress=ctrl_c,
+                              progress_interval=0.001)
+    assert stopped.notes[-1].startswith("checkpoint saved")
+    meta = read_meta(d)[0]
+    c = meta["counters"]
+    result = resume(str(d), progress=interrupt, progress_interval=0.001)
+    assert result.notes[-1] == (f"no checkpoint was saved at this stop: `modelcheck resume "
+                                f"{d}` continues from the last one ({c['distinct']:,} "
+                                f"states, level {c['level']}, {c['elapsed']:.1f} s into "
+                                "the search)")
+    assert read_meta(d)[0] == meta
+
+
+def test_a_search_out_of_memory_is_not_saved(tmp_path):
+    """Out of memory, the search throws its frontier away: saving it then made a
+    checkpoint that resumed to a wrong "no violation" with fewer states."""
+    recipe = ModelSpec.from_file("specs/2pc.spec", TWO_PC_5)
+    d = tmp_path / "ck"
+    calls = []
+
+    def progress(info):
+        calls.append(info)
+        if len(calls) == 3:
+            raise MemoryError
+
+    result = explore_compact(recipe, checkpoint_dir=str(d), checkpoint_interval=1e-9,
+                             progress=progress, progress_interval=0.001)
+    assert result.limit_reason == "out of memory"
+    assert "no checkpoint was saved at this stop" in result.notes[-1]
+    done = resume(str(d))
+    assert (done.status, done.stats.distinct_states, done.stats.generated_states) == (
+        Status.OK, 8832, 58146)
+
+
+def test_ctrl_c_on_the_command_saves_a_checkpoint(tmp_path):
+    """A real SIGINT to `modelcheck --checkpoint` (exit 3, "interrupted"), as from a
+    terminal, then `modelcheck resume` to the end: Paxos's 185,369 states."""
+    d = tmp_path / "ck"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "checker", "specs/paxos.spec", "--no-symmetry",
+         "--checkpoint", str(d), "--checkpoint-interval", "0.2", "--format", "json"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (d / "CURRENT").exists():      # the search is running (and deferring)
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, err
+    doc = json.loads(out)
+    assert (doc["status"], doc["limit_reason"]) == ("limit", "interrupted")
+    assert doc["notes"][-1].startswith(f"checkpoint saved in {d}")
+    assert read_meta(d)[0]["counters"]["distinct"] == doc["distinct_states"] < 185_369
+    done = subprocess.run([sys.executable, "-m", "checker", "resume", str(d), "--format",
+                           "json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["distinct_states"], doc["generated_states"], doc["depth"]) == (
+        185_369, 1_368_130, 25)

@@ -1,21 +1,34 @@
 """The Ray backend: the same counts and verdicts as one worker, on a local Ray instance
-started by the test itself; a cluster that does not answer is a clear error."""
+started by the test itself; a cluster that does not answer is a clear error, and quickly;
+the CLI's options are honoured or refused, never dropped."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from checker import cli, ray_backend
 from checker.parallel import ModelSpec, explore_parallel
+from checker.ray_backend import RayUnavailableError, check_address, explore_ray
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'modelcheck[ray]')")
+try:
+    import ray
+except ImportError:
+    ray = None
 
-from checker.ray_backend import (  # noqa: E402 (after the skip)
-    RayUnavailableError,
-    check_address,
-    explore_ray,
-)
+needs_ray = pytest.mark.skipif(ray is None, reason="Ray is not installed (pip install "
+                                                   "'modelcheck[ray]')")
+ROOT = Path(__file__).resolve().parent.parent
+TWO_PC = str(ROOT / "specs" / "2pc.spec")
 
 
 def summary(result):
@@ -24,6 +37,7 @@ def summary(result):
             result.stats.depth, v and v.property, v and len(v.trace))
 
 
+@needs_ray
 def test_an_address_that_does_not_answer_is_a_clear_error():
     recipe = ModelSpec.from_file("specs/2pc.spec")
     started = time.monotonic()
@@ -38,6 +52,8 @@ def test_an_address_that_does_not_answer_is_a_clear_error():
 
 @pytest.fixture(scope="module")
 def local_ray():
+    if ray is None:
+        pytest.skip("Ray is not installed")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -89,3 +105,253 @@ def test_ray_actors_keep_fingerprints(local_ray, monkeypatch):
         switched = explore_ray(recipe, workers=2, switch_at=0)    # after the first level
         assert any("then fingerprints" in note for note in switched.notes)
         assert summary(switched) == summary(result)
+
+
+# -- addresses that are not a Ray head (no cluster needed) --------------------------
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return (len(payload).to_bytes(3, "big") + bytes((kind, flags))
+            + stream.to_bytes(4, "big") + payload)
+
+
+# what a server writes back to the probe's HTTP/2 request: a gRPC server's SETTINGS and
+# its reply's headers (:status 200, HPACK index 8), a web server's 404 (index 13), HTTP/1
+GRPC_REPLY = _frame(4, 0, 0) + _frame(1, 5, 1, b"\x88")
+HTTP2_404 = _frame(4, 0, 0) + _frame(1, 5, 1, b"\x8d")
+HTTP1_400 = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.fixture
+def server():
+    """``server(reply)``: the address of a TCP server on this machine that writes
+    ``reply`` (None: nothing) to each connection, then keeps it open until the test
+    ends."""
+    sockets: list[socket.socket] = []
+    stop = threading.Event()
+
+    def start(reply: bytes | None) -> str:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        sockets.append(listener)
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                sockets.append(conn)
+                if reply is not None:
+                    conn.recv(65536)
+                    conn.sendall(reply)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    stop.set()
+    for sock in sockets:
+        sock.close()
+
+
+def test_a_port_out_of_range_is_a_bad_address_not_a_refused_connection():
+    for address in ("127.0.0.1:99999", "127.0.0.1:0", "ray://head:65536"):
+        with pytest.raises(RayUnavailableError, match="bad Ray address .*port from 1 to "
+                                                      "65535"):
+            check_address(address)
+
+
+def test_a_port_that_accepts_connections_but_says_nothing_is_not_waited_for(server):
+    address = server(None)
+    started = time.monotonic()
+    with pytest.raises(RayUnavailableError, match=f"no Ray cluster answered at {address} "
+                                                  "within 1s"):
+        check_address(address, timeout=1)
+    assert time.monotonic() - started < 3
+
+
+def test_a_server_that_is_not_a_ray_head_is_named_so(server):
+    with pytest.raises(RayUnavailableError, match="not as a Ray head: HTTP status 404"):
+        check_address(server(HTTP2_404), timeout=2)
+    with pytest.raises(RayUnavailableError, match="not as a Ray head: it does not speak "
+                                                  "gRPC"):
+        check_address(server(HTTP1_400), timeout=2)
+    check_address(server(GRPC_REPLY), timeout=2)        # a gRPC server passes
+
+
+class _StuckInit:
+    """Stands for ``ray.init`` against a server that answers but never lets it finish:
+    it logs as Ray's C++ core does (on file descriptor 2) and waits."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.kwargs: dict = {}
+
+    def __call__(self, **kwargs):
+        self.kwargs = kwargs
+        os.write(2, b"[2026-01-01 00:00:00,000 W 1 2] gcs_client.cc:210: Failed to get "
+                    b"cluster ID from GCS server: TimedOut\n")
+        self.release.wait(30)
+
+
+@needs_ray
+def test_a_ray_init_that_does_not_return_is_abandoned_in_bounded_time(server, monkeypatch,
+                                                                       capfd):
+    stuck = _StuckInit()
+    monkeypatch.setattr(ray, "init", stuck)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)   # (local_ray may be up)
+    address = server(GRPC_REPLY)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RayUnavailableError, match=f"no Ray cluster answered at "
+                           f"{address} within 1s .*last message from Ray: Failed to get "
+                           "cluster ID") as caught:
+            ray_backend.connect(address, timeout=0.5)
+        assert caught.value.abandoned
+        assert time.monotonic() - started < 3
+        # Ray's lines stay off the terminal, and Ray's Python logging is quieted
+        assert "gcs_client" not in capfd.readouterr().err
+        assert stuck.kwargs["logging_level"] >= 40 and not stuck.kwargs["log_to_driver"]
+    finally:
+        stuck.release.set()
+
+
+@needs_ray
+def test_ray_init_giving_up_with_system_exit_is_a_clear_error(server, monkeypatch):
+    def gives_up(**kwargs):
+        raise SystemExit(15)        # what ray.init does after a minute of retries
+
+    monkeypatch.setattr(ray, "init", gives_up)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with pytest.raises(RayUnavailableError, match="Ray gave up") as caught:
+        ray_backend.connect(server(GRPC_REPLY), timeout=1)
+    assert not caught.value.abandoned
+
+
+@needs_ray
+def test_verbose_lets_ray_log(monkeypatch):
+    asked = []
+    monkeypatch.setattr(ray, "init", lambda **kwargs: asked.append(kwargs))
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    ray_backend.connect(num_cpus=1)
+    ray_backend.connect(num_cpus=1, verbose=True)
+    assert asked[0]["logging_level"] >= 40 and not asked[0]["log_to_driver"]
+    assert "logging_level" not in asked[1] and asked[1]["log_to_driver"]
+
+
+def _modelcheck(*args: str, timeout: float = 60, prelude: str = ""):
+    """The CLI in a subprocess (an abandoned ray.init thread must not keep it alive)."""
+    code = prelude + "from checker.cli import run; run()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=timeout)
+
+
+@needs_ray
+def test_the_cli_gives_up_on_a_silent_port_with_one_line(server):
+    address = server(None)
+    started = time.monotonic()
+    proc = _modelcheck(TWO_PC, "--backend", "ray", "--address", address)
+    assert proc.returncode == 2
+    assert time.monotonic() - started < 20
+    assert proc.stderr == (f"error: no Ray cluster answered at {address} within 5s "
+                           "(something accepts connections there, but says nothing)\n")
+
+
+@needs_ray
+def test_the_cli_exits_when_ray_init_is_abandoned(server):
+    prelude = ("import threading, ray, checker.ray_backend as rb; "
+               "ray.init = lambda **kw: threading.Event().wait(); rb.CONNECT_TIMEOUT = 0.5; ")
+    address = server(GRPC_REPLY)
+    proc = _modelcheck(TWO_PC, "--backend", "ray", "--address", address, timeout=30,
+                       prelude=prelude)
+    assert proc.returncode == 2
+    assert proc.stderr == f"error: no Ray cluster answered at {address} within 1s\n"
+
+
+# -- the CLI's options with --backend ray (no cluster needed) -----------------------
+
+@pytest.fixture
+def asked(monkeypatch):
+    """The keyword arguments of each ``explore_ray`` call the CLI makes (a stand-in
+    that runs the one-process search)."""
+    from checker.explore import explore
+
+    calls: list[dict] = []
+
+    def fake_explore_ray(recipe, **kwargs):
+        calls.append(kwargs)
+        return explore(recipe.build()[0])
+
+    monkeypatch.setattr(ray_backend, "explore_ray", fake_explore_ray)
+    return calls
+
+
+@pytest.mark.parametrize("extra, workers", [([], None), (["--workers", "1"], 1),
+                                            (["--workers", "3"], 3)])
+def test_workers_give_that_many_actors_one_included(asked, extra, workers):
+    got = CliRunner().invoke(cli.main, [TWO_PC, "--backend", "ray", *extra])
+    assert got.exit_code == 0, got.output
+    assert asked.pop()["workers"] == workers
+
+
+@pytest.mark.parametrize("extra, fingerprints", [([], False), (["--exact"], False),
+                                                 (["--fingerprints"], True)])
+def test_the_store_options_reach_the_actors(asked, extra, fingerprints):
+    got = CliRunner().invoke(cli.main, [TWO_PC, "--backend", "ray", *extra])
+    assert got.exit_code == 0, got.output
+    assert asked.pop()["fingerprints"] is fingerprints
+
+
+@pytest.mark.parametrize("extra, option", [
+    (["--memory-limit", "abc"], "--memory-limit"),
+    (["--memory-limit", "4G"], "--memory-limit"),
+    (["--checkpoint", "ck"], "--checkpoint"),
+    (["--checkpoint", "ck", "--workers", "1"], "--checkpoint"),
+])
+def test_one_worker_options_are_refused_not_ignored(asked, tmp_path, monkeypatch, extra,
+                                                     option):
+    monkeypatch.chdir(tmp_path)
+    got = CliRunner().invoke(cli.main, [TWO_PC, "--backend", "ray", *extra])
+    assert got.exit_code == 2, got.output
+    assert option in got.output and "Traceback" not in got.output
+    assert asked == [] and not (tmp_path / "ck").exists()
+
+
+def test_modelcheck_debug_lets_ray_log(asked, monkeypatch):
+    monkeypatch.setenv("MODELCHECK_DEBUG", "1")
+    assert CliRunner().invoke(cli.main, [TWO_PC, "--backend", "ray"]).exit_code == 0
+    monkeypatch.delenv("MODELCHECK_DEBUG")
+    assert CliRunner().invoke(cli.main, [TWO_PC, "--backend", "ray"]).exit_code == 0
+    assert [call["verbose"] for call in asked] == [True, False]
+
+
+# -- on a local Ray instance ---------------------------------------------------------
+
+@pytest.mark.slow
+def test_one_actor_is_one_actor(local_ray):
+    recipe = ModelSpec.from_file("specs/2pc.spec")
+    result = explore_ray(recipe, workers=1)
+    assert result.notes[0] == "1 Ray actor"
+    assert summary(result) == summary(explore_parallel(recipe, workers=1))
+
+
+@pytest.mark.slow
+def test_more_actors_than_cpus_is_an_error_not_a_wait(local_ray):
+    with pytest.raises(RayUnavailableError, match="3 Ray actors need 3 CPUs .* has 2"):
+        explore_ray(ModelSpec.from_file("specs/2pc.spec"), workers=3)
+    assert ray.is_initialized()
+
+
+@pytest.mark.slow
+@needs_ray
+def test_a_run_on_a_cluster_shows_only_modelchecks_output(local_ray):
+    """The CLI in another process joins the cluster this test started, by its address:
+    one actor for --workers 1, and nothing from Ray on stderr."""
+    address = ray.get_runtime_context().gcs_address
+    proc = _modelcheck(TWO_PC, "--backend", "ray", "--address", address, "--workers", "1",
+                       "--format", "json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    doc = json.loads(proc.stdout)
+    assert doc["engine"] == "explicit-ray" and doc["notes"][0] == "1 Ray actor"

@@ -3,13 +3,19 @@ behaviours that still fail the same way."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+from click.testing import CliRunner
 from test_parallel import grid, make_model, replay
 
+from checker import simulate as simulate_module
+from checker.cli import main
 from checker.explore import explore
-from checker.model import EvaluationError
+from checker.model import EvaluationError, Invariant
 from checker.parallel import ModelSpec
 from checker.result import Status
-from checker.simulate import Shrinker, _Failure, replay_run, simulate
+from checker.simulate import CLOCK_EVERY, Shrinker, _Failure, replay_run, simulate
 
 
 def key(result):
@@ -104,3 +110,132 @@ def test_deadlock_transition_and_error_are_found():
     result = simulate(make_model([(0, 0)], boom, check_deadlock=False), runs=100, depth=10)
     assert result.status is Status.ERROR and "outside its domain" in result.violation.message
     assert len(result.violation.trace) == 4
+
+
+# --------------------------------------------------------------------------- limits, Ctrl-C
+
+def noisy(threshold: int, on_step=None):
+    """noisy_counter with a bound of ``threshold``; ``on_step()`` runs on every step
+    computed (by the walks and by the shrinker alike)."""
+    def nxt(s):
+        if on_step is not None:
+            on_step()
+        n, flag = s
+        return [("Noise", (), (n, not flag)), ("Inc", (), (n + 1, flag))]
+    return make_model([(0, False)], nxt, invariants={"Small": lambda s: s[0] < threshold})
+
+
+def fake_clock(monkeypatch) -> list[float]:
+    """A clock that moves only when the test moves it (``clock[0] += ...``)."""
+    clock = [0.0]
+    monkeypatch.setattr(simulate_module, "perf_counter", lambda: clock[0])
+    return clock
+
+
+def test_the_time_limit_stops_a_single_long_run(monkeypatch):
+    # (it was checked only between runs: one run of a million steps ignored it)
+    clock = fake_clock(monkeypatch)
+
+    def tick():
+        clock[0] += 0.001                      # each step takes a millisecond
+
+    result = simulate(noisy(10**9, tick), runs=1, depth=100_000, time_limit=1.0)
+    assert result.status is Status.LIMIT and result.exit_code == 3
+    assert result.limit_reason == "time limit of 1s reached"
+    assert 1000 <= result.stats.generated_states <= 1000 + CLOCK_EVERY + 1
+    steps = result.stats.generated_states - 1
+    assert result.notes[0].startswith(f"simulation: 0 of 1 runs of up to 100000 steps (run 0 "
+                                      f"stopped after {steps} steps)")
+    assert f"{steps} steps in all" in result.notes[0]
+
+
+def test_the_time_limit_bounds_shrinking(monkeypatch):
+    clock = fake_clock(monkeypatch)
+
+    def tick():
+        clock[0] += 0.001
+
+    model = noisy(30, tick)
+    result = simulate(model, runs=1, depth=1000, seed=0, time_limit=0.5)
+    assert result.status is Status.VIOLATION and result.exit_code == 1
+    note = result.notes[-1]
+    assert "shrinking stopped (time limit of 0.5s reached)" in note, note
+    assert clock[0] < 0.5 + (CLOCK_EVERY + 1) * 0.001
+    # the best shrink so far: a real behaviour that still violates Small, no longer
+    # than the one found, and not yet the shortest (30 steps)
+    before = int(note.split(" with ")[1].split()[0])
+    after = int(note.split(" at ")[1].split()[0])
+    assert len(result.violation.trace) - 1 == after
+    assert 30 < after <= before
+    last = replay(model, result.violation.trace)
+    assert last is not None and last[0] >= 30
+    # without the limit it shrinks all the way
+    assert "shrunk to 30 steps" in simulate(noisy(30), runs=1, depth=1000).notes[-1]
+
+
+def test_ctrl_c_stops_the_walks_and_reports_them():
+    calls = [0]
+
+    def interrupt_at_250():
+        calls[0] += 1
+        if calls[0] == 250:
+            raise KeyboardInterrupt
+
+    try:
+        result = simulate(noisy(10**9, interrupt_at_250), runs=1000, depth=100)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped simulate(): the runs so far were lost")
+    assert result.status is Status.LIMIT and result.limit_reason == "interrupted"
+    assert result.exit_code == 3
+    # runs 0 and 1 took 100 steps each; run 2 took 49 before its 50th was interrupted
+    assert result.notes[0] == ("simulation: 2 of 1000 runs of up to 100 steps (run 2 "
+                               "stopped after 49 steps), seed 0; 249 steps in all; not "
+                               "exhaustive")
+    assert result.stats.generated_states == 2 * 101 + 50
+    assert result.stats.depth == 101 and result.stats.distinct_states > 0
+
+
+def test_ctrl_c_while_shrinking_reports_the_violation_shrunk_so_far():
+    calls = [0]
+    found_at = [0]          # the step count when the walk found the violation
+
+    def interrupt_while_shrinking():
+        calls[0] += 1
+        if found_at[0] and calls[0] == found_at[0] + 40:
+            raise KeyboardInterrupt
+
+    def small(s):
+        if s[0] >= 5 and not found_at[0]:
+            found_at[0] = calls[0]
+        return s[0] < 5
+
+    model = noisy(5, interrupt_while_shrinking)
+    model = dataclasses.replace(model, invariants=(Invariant("Small", small),))
+    try:
+        result = simulate(model, runs=10, depth=100, seed=0)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped simulate() while shrinking: the violation was lost")
+    assert result.status is Status.VIOLATION and result.exit_code == 1
+    assert "shrinking stopped (interrupted)" in result.notes[-1], result.notes
+    last = replay(model, result.violation.trace)
+    assert last is not None and last[0] >= 5
+
+
+def test_cli_ctrl_c_reports_the_runs_so_far(monkeypatch):
+    # Ctrl-C in `modelcheck simulate` printed only "Aborted!" (exit 1)
+    real = simulate_module._state_failure
+    calls = [0]
+
+    def failure(model, s):
+        calls[0] += 1
+        if calls[0] == 500:
+            raise KeyboardInterrupt
+        return real(model, s)
+
+    monkeypatch.setattr(simulate_module, "_state_failure", failure)
+    result = CliRunner().invoke(main, ["simulate", "specs/paxos.spec", "--runs", "10000000"])
+    assert result.exit_code == 3, result.output
+    assert "Aborted" not in result.output
+    assert "Stopped: interrupted (partial results below)." in result.stdout
+    assert "of 10000000 runs of up to 100 steps (run 4 stopped after" in result.stdout
+    assert "distinct states:" in result.stdout

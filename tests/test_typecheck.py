@@ -26,9 +26,9 @@ ERROR_LINE = re.compile(r"^\S+?(:\d+:\d+)?: error: ", re.M)
 
 def typed(text: str, consts: dict[str, str] | None = None, name: str = "t.spec"):
     source = Source(name, text)
-    overrides = {k: parse_expression(Source(f"--const {k}", v))
-                 for k, v in (consts or {}).items()}
-    return check(parse(source), source, overrides)
+    const_sources = {k: Source(f"--const {k}", v) for k, v in (consts or {}).items()}
+    overrides = {k: parse_expression(s) for k, s in const_sources.items()}
+    return check(parse(source), source, overrides, const_sources)
 
 
 def errors(text: str, consts: dict[str, str] | None = None, name: str = "t.spec") -> SpecError:
@@ -230,7 +230,120 @@ def test_bad_const_syntax():
 
 def test_a_set_for_an_integer_constant_is_an_error():
     err = errors(BASE + INIT, {"N": "{a, b}"})
-    assert "expected an integer constant" in err.render()
+    assert err.render() == (
+        "--const N:1:1: error: wrong kind of value for N: this is a set of symbols, but N "
+        "is an integer\n"
+        "    {a, b}\n"
+        "    ^^^^^^\n"
+        "  expected: an integer for N, such as 3 (its value in the spec)")
+
+
+# An error in a --const value is located in that value (as a syntax error in it is), says
+# what the spec expects, and is the only error: the constant's uses stay quiet.
+ANY_ERROR_LINE = re.compile(r"^(--const \S+|\S+?)(:\d+:\d+)?: error: ", re.M)
+
+
+def _error_lines(err: SpecError) -> list[str]:
+    return [line for line in err.render().splitlines() if ANY_ERROR_LINE.match(line)]
+
+
+def _const_error(spec: str, *consts: str) -> str:
+    with pytest.raises(SpecError) as info:
+        load_spec(str(ROOT / spec), consts=list(consts))
+    return info.value.render()
+
+
+def test_an_unknown_name_in_a_const_value_is_located_in_the_value():
+    assert _const_error("specs/paxos.spec", "MaxBallot=abc") == (
+        "--const MaxBallot:1:1: error: unknown name `abc`\n"
+        "    abc\n"
+        "    ^^^\n"
+        "  expected: an integer for MaxBallot, such as 2 (its value in the spec)")
+
+
+def test_a_const_value_of_the_wrong_kind_is_located_in_the_value():
+    assert _const_error("specs/paxos.spec", "MaxBallot={a}") == (
+        "--const MaxBallot:1:1: error: wrong kind of value for MaxBallot: this is a set of "
+        "symbols, but MaxBallot is an integer\n"
+        "    {a}\n"
+        "    ^^^\n"
+        "  expected: an integer for MaxBallot, such as 2 (its value in the spec)")
+    for value, found in [("true", "a boolean"), ("{1, 2}", "a set of integers"),
+                         ("{}", "an empty set")]:
+        text = _const_error("specs/2pc.spec", f"RM={value}")
+        assert text.startswith(f"--const RM:1:1: error: wrong kind of value for RM: this is "
+                               f"{found}, but RM is a set of symbols\n")
+        assert text.endswith("expected: a set of symbols for RM, such as {r1, r2, r3} "
+                             "(its value in the spec)")
+
+
+def test_a_const_value_in_the_sweep_form_is_located_in_the_value():
+    text = _const_error("specs/2pc.spec", "RM=a..b")
+    assert text == (
+        "--const RM:1:1: error: unknown name `a`\n"
+        "    a..b\n"
+        "    ^\n"
+        "  expected: a set of symbols for RM, such as {r1, r2, r3} (its value in the spec)")
+
+
+def test_a_symbol_listed_twice_in_a_const_value_is_pointed_at():
+    # Refused, unlike TLC's {r1, r1} = {r1}: the constant declares its symbols, as an enum
+    # does, and a repeated one is a typo that would silently shrink the model.
+    assert _const_error("specs/2pc.spec", "RM={r1,r1}") == (
+        "--const RM:1:5: error: constant RM lists the symbol `r1` twice\n"
+        "    {r1,r1}\n"
+        "        ^^\n"
+        "  expected: a set of symbols for RM, such as {r1, r2, r3} (its value in the spec)\n"
+        "  note: first listed at column 2; each symbol is a different value, so list each "
+        "once")
+
+
+def test_a_const_value_taking_another_declarations_symbol_is_blamed():
+    # Values = {v1, v2} is right; the --const value that takes v1 is what is wrong.
+    assert _const_error("specs/paxos.spec", "Acceptors={a1, v1}").startswith(
+        "--const Acceptors:1:6: error: symbol `v1` is already a member of Values\n"
+        "    {a1, v1}\n"
+        "         ^^\n")
+    assert _const_error("specs/2pc.spec", "RM={r1, working}").startswith(
+        "--const RM:1:6: error: symbol `working` is already a member of RMState\n")
+
+
+def test_a_bad_const_value_does_not_hide_the_specs_own_errors():
+    err = errors(BASE + INIT + "invariant I: nope > 0\n", {"N": "abc"})
+    assert _error_lines(err) == ["--const N:1:1: error: unknown name `abc`",
+                                 "t.spec:13:14: error: unknown name `nope`"]
+
+
+def test_a_bad_const_value_without_its_text_is_not_blamed_on_the_spec():
+    source = Source("t.spec", BASE + INIT)
+    with pytest.raises(SpecError) as info:
+        check(parse(source), source, {"N": parse_expression(Source("--const N", "abc"))})
+    assert info.value.render().splitlines()[0] == "--const N: error: unknown name `abc`"
+
+
+def test_a_constant_without_a_value_is_reported_once():
+    err = errors("spec K\nconst K\nvar x: 0..K\ninit:\n    x = K\n"
+                 "invariant I: x <= K\n")
+    assert _error_lines(err) == [
+        "t.spec:2:1: error: constant K has no value: give one with --const K=VALUE"]
+
+
+def test_a_bad_const_value_in_a_sweep_is_located_in_the_value():
+    from checker.parallel import ModelSpec
+
+    recipe = ModelSpec.from_file(str(ROOT / "specs/2pc.spec")).with_const("RM", "a..b")
+    with pytest.raises(SpecError) as info:
+        recipe.compile()
+    assert _error_lines(info.value) == ["--const RM:1:1: error: unknown name `a`"]
+
+
+def test_a_bad_const_value_on_the_command_line_is_one_located_error():
+    proc = subprocess.run([sys.executable, "-m", "checker", "specs/paxos.spec", "--const",
+                           "MaxBallot=abc"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("--const MaxBallot:1:1: error: unknown name `abc`\n")
+    assert "has no value" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 # ------------------------------------------------------------- many errors

@@ -1,0 +1,59 @@
+"""The search options are checked before anything runs: a value that cannot work is a
+usage error (exit 2) naming the option, never silently ignored or a stopped search."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from checker import cli
+from checker.parallel import default_workers
+
+PAXOS = str(Path(__file__).resolve().parent.parent / "specs" / "paxos.spec")
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli.main, [PAXOS, "--const", "MaxBallot=0", *args])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--exact", "--fingerprints"], "exclude each other"),
+    (["--fingerprints", "--exact"], "exclude each other"),
+    (["--memory-limit", "abc"], "not a size"),
+    (["--memory-limit", ""], "not a size"),
+    (["--memory-limit", "1KB"], "this process holds"),
+    (["--checkpoint", ""], "needs a directory"),
+    (["--workers", "100000"], "local workers"),
+])
+def test_an_option_that_cannot_work_is_a_usage_error(args, says):
+    got = run(*args)
+    assert got.exit_code == 2, got.output
+    assert says in got.output
+
+
+def test_the_cap_on_workers_is_per_core_and_not_for_a_cluster():
+    most = cli.MAX_WORKERS_PER_CORE * default_workers()
+    assert run("--workers", str(most + 1)).exit_code == 2
+    # (with Ray the actors run on the cluster's nodes; no Ray search starts here: the
+    # value is only checked, and --backend ray is decided before --workers)
+    ctx = cli.main.commands["check"].make_context(
+        "check", [PAXOS, "--backend", "ray", "--workers", str(most + 1)])
+    assert ctx.params["workers"] == most + 1
+
+
+@pytest.mark.parametrize("flags, store", [([], None), (["--exact"], "exact"),
+                                           (["--fingerprints"], "fingerprints")])
+def test_exact_and_fingerprints_reach_the_search_as_one_choice(monkeypatch, flags, store):
+    seen = {}
+    signature = inspect.signature(cli._run_search)
+
+    def fake_search(*args, **kwargs):
+        seen["store"] = signature.bind(*args, **kwargs).arguments["store"]
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli, "_run_search", fake_search)
+    run(*flags)
+    assert seen == {"store": store}

@@ -1,0 +1,110 @@
+"""Ctrl-C: the first one stops a search, which reports what it explored (exit 3); a
+second one while it stops changes nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from checker import cli
+from checker.interrupts import first_interrupt_only, interrupt_seen
+
+ROOT = Path(__file__).resolve().parent.parent
+PAXOS = str(ROOT / "specs" / "paxos.spec")
+
+
+def test_the_first_interrupt_raises_and_later_ones_are_ignored():
+    raised = 0
+    with first_interrupt_only():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            raised += 1
+        os.kill(os.getpid(), signal.SIGINT)         # ignored: the block goes on
+        time.sleep(0.05)
+        with first_interrupt_only():                # nested: shares the state
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert raised == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):          # outside: as usual again
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+
+
+def test_an_interrupt_taken_by_another_handler_counts_as_the_first():
+    # (a checkpointed search defers the first Ctrl-C to its next consistent point)
+    with first_interrupt_only():
+        interrupt_seen()
+        os.kill(os.getpid(), signal.SIGINT)         # ignored
+        time.sleep(0.05)
+
+
+def test_an_embedding_programs_handler_is_left_alone():
+    seen = []
+    previous = signal.signal(signal.SIGINT, lambda *_: seen.append(1))
+    try:
+        with first_interrupt_only():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert seen == [1]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_anywhere_in_a_command_exits_3_not_click_abort(monkeypatch, capsys):
+    # Click's standalone mode turned this into "Aborted!" and exit 1, the status of a
+    # violated property.
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_run_search", interrupted)
+    monkeypatch.setattr(sys, "argv", ["modelcheck", PAXOS, "--const", "MaxBallot=0"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == cli.EXIT_LIMIT
+    err = capsys.readouterr().err
+    assert "interrupted after" in err and "Aborted" not in err
+
+
+def test_usage_errors_and_help_keep_their_exit_status(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["modelcheck", PAXOS, "--workers", "0"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["modelcheck", "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == 0
+    assert "Usage" in capsys.readouterr().out
+
+
+def test_two_interrupts_during_a_parallel_search_report_it_and_leave_no_files(tmp_path):
+    # A terminal's Ctrl-C reaches the whole process group; `timeout -s INT` sends it
+    # twice. The second came while the workers were being stopped, and the run ended
+    # with "Aborted!", exit 1, no statistics and the workers' batch files left behind.
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from checker.cli import run; run()", PAXOS,
+         "--const", "MaxBallot=3", "--no-symmetry", "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not any(tmp_path.glob("modelcheck-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)            # (the workers' directory: the search has started)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == cli.EXIT_LIMIT, out
+    assert "Stopped: interrupted" in out and "distinct states" in out, out
+    assert not list(tmp_path.glob("modelcheck-*"))
