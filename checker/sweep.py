@@ -27,11 +27,11 @@ import os
 import re
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 
+from .output_file import OutputFileError, check_writable, write_atomically
 from .result import Result, Status
 
 _RANGE = re.compile(r"^\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
@@ -165,14 +165,10 @@ def split_consts(items: Sequence[str]) -> tuple[str, list[str]]:
 def check_chart_path(path: str) -> None:
     """Raise SweepError now if the chart could not be written to ``path``, so that a long
     sweep does not end with nowhere to put its chart."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise SweepError(f"cannot write the chart to {path}: it is a directory")
-    if not os.path.isdir(directory):
-        raise SweepError(f"cannot write the chart to {path}: no directory {directory}")
-    if not os.access(directory, os.W_OK | os.X_OK) or (
-            os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise SweepError(f"cannot write the chart to {path}: permission denied")
+    try:
+        check_writable(path, "chart")
+    except OutputFileError as err:
+        raise SweepError(str(err)) from None
 
 
 # --------------------------------------------------------------------------- running
@@ -517,23 +513,12 @@ def svg_chart(rows: Sequence[SweepRow], name: str) -> str:
 
 
 def write_svg(rows: Sequence[SweepRow], name: str, path: str) -> None:
-    """Writes the chart through a temporary file renamed over ``path``, so a failure
-    leaves no half-written chart (SweepError says why)."""
-    text = svg_chart(rows, name)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
+    """Writes the chart atomically, so a failure leaves no half-written chart (SweepError
+    says why)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".modelcheck-", suffix=".svg", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except OSError as err:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise SweepError(f"cannot write the chart to {path}: {err.strerror or err}") from None
+        write_atomically(path, svg_chart(rows, name), "chart")
+    except OutputFileError as err:
+        raise SweepError(str(err)) from None
 
 
 def _nice(v: float) -> float:

@@ -9,11 +9,10 @@ mailed, attached to a CI run or opened offline and looks the same.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from html import escape
 
 from ..compile import CompiledSpec
+from ..output_file import OutputFileError, check_writable, write_atomically
 from ..result import Result, Stats, Status, TraceStep
 from ..values import format_value
 from .text import change_text, verdict_line
@@ -203,44 +202,16 @@ def _version() -> str:
         return "(unknown version)"
 
 
-class ReportError(ValueError):
-    """A report could not be written (the message says where and why)."""
+ReportError = OutputFileError     # (the name the CLI catches)
 
 
 def check_report_path(path: str) -> None:
     """Raise ReportError now if a report could not be written to ``path`` (so a long run
     does not end with nowhere to put its result)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ReportError(f"cannot write the report to {path}: it is a directory")
-    if not os.path.isdir(directory):
-        raise ReportError(f"cannot write the report to {path}: no directory {directory}")
-    if not os.access(directory, os.W_OK | os.X_OK) or (
-            os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise ReportError(f"cannot write the report to {path}: permission denied")
+    check_writable(path, "report")
 
 
 def write_report(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: into a temporary file next to it, then
-    renamed, so a failure never leaves a half-written report behind."""
-    directory = os.path.dirname(os.path.abspath(path))
-    check_report_path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".modelcheck-", suffix=".tmp", dir=directory)
-    except OSError as err:
-        raise ReportError(f"cannot write the report to {path}: "
-                          f"{err.strerror or err}") from None
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ReportError(f"cannot write the report to {path}: "
-                          f"{err.strerror or err}") from None
+    """Write ``text`` to ``path`` atomically, so a failure never leaves a half-written
+    report behind."""
+    write_atomically(path, text, "report")
