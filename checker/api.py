@@ -22,6 +22,9 @@ def parse_const_assignments(items: Sequence[str]) -> dict[str, Source]:
         if not sep or not name.isidentifier() or not value.strip():
             raise SpecError([Diagnostic(f"--const expects NAME=VALUE, got {item!r}",
                                         Span.unknown())], Source("--const", item))
+        if name in out:
+            raise SpecError([Diagnostic(f"--const {name} is given more than once; give it "
+                                        "once", Span.unknown())], Source("--const", item))
         out[name] = Source(f"--const {name}", value.strip())
     return out
 

@@ -395,7 +395,8 @@ def read_meta(root: Path) -> tuple[dict, Path]:
     otherwise. (The data files' checksums are verified by ``resume``, which reads them.)"""
     root = Path(root)
     if not root.is_dir():
-        raise CheckpointError(f"no checkpoint in {root}: not a directory")
+        why = "not a directory" if root.exists() else "no such directory"
+        raise CheckpointError(f"no checkpoint in {root}: {why}")
     try:
         name = (root / CURRENT).read_text(encoding="utf-8").strip()
     except OSError:

@@ -193,6 +193,12 @@ def _checked_directory(ctx, param, value: str | None) -> str | None:
     return value
 
 
+def _checked_directory_or_file(ctx, param, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("needs a file name, not an empty one")
+    return value
+
+
 def _checked_workers(ctx, param, value: int | None) -> int | None:
     from .parallel import default_workers
 
@@ -269,7 +275,9 @@ def _scale_options(f):
               help="Report states with no enabled action (default: on, unless the spec "
                    "says `option deadlock = false`).")
 @click.option("--max-states", type=click.IntRange(min=1), default=None,
-              help="Stop after this many distinct states (exit 3).")
+              help="Stop after this many distinct states (exit 3). With several "
+                   "workers the count is checked when a BFS level ends, so it can pass N "
+                   "by up to one level.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=None,
               help="Do not explore beyond this depth (exit 3 if anything was cut off).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -311,7 +319,9 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
                              memory_limit, checkpoint_dir, checkpoint_interval)
     finally:
         progress.close()
-    if (store != "fingerprints" and _ran_out_of_memory(result)
+    if _ran_out_of_memory(result) and result.stats.distinct_states < TOO_FEW_TO_BLAME:
+        result = dataclasses.replace(result, notes=(*result.notes, TOO_LOW_HINT))
+    elif (store != "fingerprints" and _ran_out_of_memory(result)
             and not any("then fingerprints" in note for note in result.notes)):
         result = dataclasses.replace(result, notes=(*result.notes, MEMORY_HINT))
     header = _search_header(spec, compiled, model, symmetric=canonical is not None,
@@ -338,6 +348,11 @@ def _search_header(spec: str, compiled, model, *, symmetric: bool,
     return header
 
 
+# Below this many states, a run stopped by memory was stopped by what the checker itself
+# holds (the compiled spec, Python), not by its states: fingerprints would not help.
+TOO_FEW_TO_BLAME = 1000
+TOO_LOW_HINT = ("the memory limit was reached before the search got going: it is below "
+                "what the checker needs for this spec; raise --memory-limit")
 MEMORY_HINT = ("the full states did not fit in memory: --fingerprints stores a 64-bit "
                "fingerprint per state instead (a few tens of bytes)")
 
@@ -563,11 +578,13 @@ def simulate_cmd(spec, consts, inv, lemmas, runs, depth, seed, deadlock, shrink,
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Stop a check after this long.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              callback=_checked_workers,
               metavar="N", help="Worker processes per check.")
 @click.option("--symmetry/--no-symmetry", default=True,
               help="Use the spec's `symmetry` declarations (default: on).")
 @_faults_option
 @click.option("--chart", type=click.Path(dir_okay=False), default=None, metavar="FILE.svg",
+              callback=_checked_directory_or_file,
               help="Where to write the chart (default: sweep-NAME.svg).")
 @_format_option()
 def sweep_cmd(spec, consts, max_states, time_limit, workers, symmetry, faults, max_faults,
@@ -930,7 +947,7 @@ def run() -> None:
     try:
         # Not click's standalone mode: it turns Ctrl-C into "Aborted!" and exit 1, the
         # status of a violated property, before this function could see it.
-        with first_interrupt_only():
+        with first_interrupt_only(then_ignore=True):
             code = main.main(standalone_mode=False)
     except click.exceptions.Abort as err:
         if not isinstance(err.__context__, KeyboardInterrupt):   # (EOF at a prompt)

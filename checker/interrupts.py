@@ -12,6 +12,7 @@ needs a second Ctrl-C to end.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ _fired = False
 
 
 def _on_interrupt(signum, frame) -> None:
+    """SIGINT or SIGTERM: the first raises KeyboardInterrupt, later ones do nothing."""
     global _fired
     if _fired:
         return
@@ -38,22 +40,60 @@ def interrupt_seen() -> None:
 
 
 @contextmanager
-def first_interrupt_only() -> Iterator[None]:
+def first_interrupt_only(*, then_ignore: bool = False) -> Iterator[None]:
     """Re-entrant: nested blocks share the outermost one's state. It does nothing outside
     the main thread (where Python cannot set signal handlers), nor where the program
-    embedding the checker has its own SIGINT handler or ignores SIGINT."""
+    embedding the checker has its own handler for the signal or ignores it.
+
+    SIGTERM (`kill`, `timeout`) is handled as SIGINT inside the block: the search stops
+    with what it explored and its workers' files removed, instead of dying on the spot.
+
+    ``then_ignore`` (the command line's entry point): when the outermost block ends, the
+    two signals are ignored from then on instead of getting their usual handlers back:
+    only printing the result and exiting remain, and a signal there would turn a reported
+    result into a process killed by it."""
     global _depth, _fired
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    install = _depth == 0 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    if install:
+    outermost = _depth == 0
+    # (each signal only where nobody else handles it: a background job of a shell
+    # ignores SIGINT, and must still stop cleanly on `kill`)
+    take_int = outermost and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    take_term = outermost and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if outermost:
         _fired = False
+    if take_int:
         signal.signal(signal.SIGINT, _on_interrupt)
+    if take_term:
+        signal.signal(signal.SIGTERM, _on_interrupt)
     _depth += 1
     try:
         yield
     finally:
         _depth -= 1
-        if install:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if take_int:
+            signal.signal(signal.SIGINT, signal.SIG_IGN if then_ignore
+                          else signal.default_int_handler)
+        if take_term:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN if then_ignore else signal.SIG_DFL)
+
+_PR_SET_PDEATHSIG = 1       # linux/prctl.h
+
+
+def worker_signals(parent: int) -> None:
+    """In a worker process forked by a search: Ctrl-C is the coordinator's to handle,
+    SIGTERM ends the worker as usual (the coordinator stops its workers with it), and on
+    Linux the worker is killed when the coordinator dies, even by SIGKILL, rather than
+    waiting forever on its pipe. ``parent``: the coordinator's pid, to catch a
+    coordinator that died before the request was made."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError, ImportError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)

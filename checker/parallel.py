@@ -43,7 +43,6 @@ import multiprocessing as mp
 import os
 import pickle
 import shutil
-import signal
 import sys
 import tempfile
 import traceback
@@ -67,7 +66,7 @@ from .explore import (
     peak_memory_bytes,
     transition_failures,
 )
-from .interrupts import first_interrupt_only
+from .interrupts import first_interrupt_only, worker_signals
 from .memory import GrowthWatch, current_rss, release_freed_memory, return_large_blocks_on_free
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
@@ -942,8 +941,8 @@ def partition_class(fingerprints: bool) -> type[Partition]:
 
 def _worker_main(index: int, count: int, recipe, conn, directory: str,
                  check_deadlock: bool | None, stable: bool, key, handover=None,
-                 table=None, fingerprints: bool = False) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator handles Ctrl-C
+                 table=None, fingerprints: bool = False, parent: int = 0) -> None:
+    worker_signals(parent)      # Ctrl-C is the coordinator's; die with it
     # The search allocates millions of tuples and makes no reference cycles: the cyclic
     # collector would only cost time (as in checker.explore).
     gc.disable()
@@ -1021,7 +1020,8 @@ class _ProcessWorker:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, name=f"modelcheck-worker-{index}",
                                 args=(index, count, recipe, child, directory, check_deadlock,
-                                      stable, key, handover, table, fingerprints),
+                                      stable, key, handover, table, fingerprints,
+                                      os.getpid()),
                                 daemon=True)
         self.proc.start()
         child.close()

@@ -57,3 +57,38 @@ def test_exact_and_fingerprints_reach_the_search_as_one_choice(monkeypatch, flag
     monkeypatch.setattr(cli, "_run_search", fake_search)
     run(*flags)
     assert seen == {"store": store}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--workers", "100000"], "local workers"),
+    (["--chart", ""], "needs a file name"),
+])
+def test_a_sweep_option_that_cannot_work_is_a_usage_error(args, says):
+    got = CliRunner().invoke(cli.main, ["sweep", PAXOS, "--const", "MaxBallot=0..1", *args])
+    assert got.exit_code == 2, got.output
+    assert says in got.output
+
+
+def test_a_constant_given_twice_is_refused():
+    # (the last one won, silently; a sweep refuses it too)
+    got = run("--const", "MaxBallot=1")
+    assert got.exit_code == 2
+    assert "--const MaxBallot is given more than once" in got.output
+
+
+@pytest.mark.parametrize("distinct, hint", [(1, cli.TOO_LOW_HINT), (50_000, cli.MEMORY_HINT)])
+def test_a_run_stopped_by_memory_gets_advice_that_fits(monkeypatch, distinct, hint):
+    # After one state it is the limit that is too low, not the states too big.
+    from checker.result import Result, Stats, Status
+
+    def stopped(*args, **kwargs):
+        return Result(engine="explicit", spec="Paxos", status=Status.LIMIT,
+                      limit_reason="memory limit of 30 MiB reached",
+                      stats=Stats(distinct_states=distinct))
+
+    monkeypatch.setattr(cli, "_run_search", stopped)
+    got = run("--exact")
+    assert got.exit_code == 3
+    assert hint in got.output.replace("\n", " ")
+    other = cli.MEMORY_HINT if hint == cli.TOO_LOW_HINT else cli.TOO_LOW_HINT
+    assert other not in got.output.replace("\n", " ")
