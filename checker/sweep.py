@@ -110,12 +110,23 @@ def parse_values(text: str, default=None) -> list[str]:
             raise SweepError(f"range {text!r} has more than 1000 values")
         prefix = _symbol_prefix(default)
         if prefix is not None:
-            if lo < 0:
-                raise SweepError(f"a set cannot have {lo} elements")
-            return ["{" + ", ".join(f"{prefix}{i}" for i in range(1, k + 1)) + "}"
-                    for k in range(lo, hi + 1)]
+            return [_numbered_set(prefix, k) for k in range(lo, hi + 1)]
         return [str(i) for i in range(lo, hi + 1)]
-    return [expand_symbols(v.strip()) for v in text.split("|") if v.strip()]
+    # (in a list too, a number stands for a set of that many symbols: RM=2|4 as RM=2..4)
+    prefix = _symbol_prefix(default)
+    return [_numbered_set(prefix, int(v)) if prefix is not None and _INT.fullmatch(v)
+            else expand_symbols(v) for v in (v.strip() for v in text.split("|")) if v]
+
+
+_INT = re.compile(r"-?\d+")
+
+
+def _numbered_set(prefix: str, size: int) -> str:
+    """``{r1, .., rN}``: the set-size form, for a constant whose spec value is a set of
+    numbered symbols."""
+    if size < 1:
+        raise SweepError(f"a set of symbols needs at least one, not {size}")
+    return "{" + ", ".join(f"{prefix}{i}" for i in range(1, size + 1)) + "}"
 
 
 def _symbol_prefix(default) -> str | None:

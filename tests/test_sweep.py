@@ -44,6 +44,16 @@ def test_value_forms():
             parse_sweep(bad)
 
 
+def test_a_number_in_a_list_is_a_set_size_as_in_a_range():
+    # (RM=2..3 swept sets and RM=2|3 was refused: "an integer, but RM is a set")
+    rm = SetValue(("r1", "r2", "r3"))
+    assert parse_values("2|3", rm) == parse_values("2..3", rm)
+    assert parse_values("2|{a, b}", rm) == ["{r1, r2}", "{a, b}"]
+    for empty in ("0..2", "0|1"):
+        with pytest.raises(SweepError, match="at least one"):
+            parse_values(empty, rm)
+
+
 def test_sweep_table_and_chart(tmp_path):
     recipe = ModelSpec.from_file("specs/2pc.spec")
     chart = tmp_path / "chart.svg"
