@@ -220,6 +220,9 @@ def _scale_options(f):
     def with_store(*args, exact: bool, fingerprints: bool, **kwargs):
         if exact and fingerprints:
             raise click.UsageError("--exact and --fingerprints exclude each other")
+        given = click.get_current_context().get_parameter_source("checkpoint_interval")
+        if given is click.core.ParameterSource.COMMANDLINE and not kwargs["checkpoint_dir"]:
+            raise click.UsageError("--checkpoint-interval needs --checkpoint DIR")
         kwargs["store"] = "exact" if exact else "fingerprints" if fingerprints else None
         return command(*args, **kwargs)
 

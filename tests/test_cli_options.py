@@ -27,6 +27,7 @@ def run(*args: str):
     (["--memory-limit", "1KB"], "this process holds"),
     (["--checkpoint", ""], "needs a directory"),
     (["--workers", "100000"], "local workers"),
+    (["--checkpoint-interval", "60"], "needs --checkpoint"),
 ])
 def test_an_option_that_cannot_work_is_a_usage_error(args, says):
     got = run(*args)
