@@ -42,7 +42,7 @@ from pathlib import Path
 from time import perf_counter
 
 from .fingerprints import CompactSearch, FingerprintTable, Frontier
-from .interrupts import interrupt_seen
+from .interrupts import interrupt_seen, is_ours
 from .result import Result, Status
 
 # 2: meta.json carries its own checksum (meta_sha256); format 1 did not, so a checkpoint
@@ -177,8 +177,7 @@ class _DeferredInterrupt:
     def __enter__(self) -> _DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
             handler = signal.getsignal(signal.SIGINT)
-            if (handler is signal.default_int_handler
-                    or getattr(handler, "__module__", None) == "checker.interrupts"):
+            if handler is signal.default_int_handler or is_ours(handler):
                 self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 

@@ -31,6 +31,12 @@ def _on_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def is_ours(handler) -> bool:
+    """Whether ``handler`` is the SIGINT handler these blocks install (one that may be
+    replaced for a while by a handler that calls ``interrupt_seen``)."""
+    return handler is _on_interrupt
+
+
 def interrupt_seen() -> None:
     """For a handler that takes the first SIGINT in place of ours (a checkpointed search
     stops at its next consistent point instead): the blocks open around it then ignore
