@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import shutil
 import sys
 import tempfile
 from collections import deque
@@ -57,6 +56,7 @@ from .memory import (
 )
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
+from .scratch import make_scratch_dir, remove_scratch_dir
 
 ENGINE = "explicit-compact"
 
@@ -466,14 +466,14 @@ class CompactSearch:
     # -- spill files
     def _spill_directory(self) -> str:
         if self._spill_dir is None:
-            self._spill_dir = tempfile.mkdtemp(prefix="modelcheck-spill-", dir=self.spill_root)
+            self._spill_dir = make_scratch_dir("spill", self.spill_root)
         return self._spill_dir
 
     def close(self) -> None:
         self.current.discard()
         self.next.discard()
         if self._spill_dir is not None:
-            shutil.rmtree(self._spill_dir, ignore_errors=True)
+            remove_scratch_dir(self._spill_dir)
             self._spill_dir = None
 
     @property

@@ -42,9 +42,7 @@ import marshal
 import multiprocessing as mp
 import os
 import pickle
-import shutil
 import sys
-import tempfile
 import traceback
 import zlib
 from array import array
@@ -70,6 +68,7 @@ from .interrupts import first_interrupt_only, worker_signals
 from .memory import GrowthWatch, current_rss, release_freed_memory, return_large_blocks_on_free
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
+from .scratch import make_scratch_dir, remove_scratch_dir
 
 ENGINE = "explicit-parallel"
 
@@ -1181,7 +1180,7 @@ def explore_parallel(
                 gc_off = True
         else:
             ctx = mp.get_context(start_method)
-            directory = tempfile.mkdtemp(prefix="modelcheck-")
+            directory = make_scratch_dir("workers")
             stable = start_method != "fork"
             if partition == "auto":
                 key = choose_key(model, recipe.build()[1], workers,
@@ -1222,7 +1221,7 @@ def explore_parallel(
         for h in handles:
             h.close()
         if directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
+            remove_scratch_dir(directory)
 
 
 def _assign_owners(handover, key, stable: bool, n: int) -> tuple[list[int], array, dict]:

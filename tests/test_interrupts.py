@@ -183,3 +183,12 @@ def test_workers_do_not_outlive_a_killed_coordinator(tmp_path):
     assert not any(Path(f"/proc/{w}/stat").exists()
                    and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
                    for w in workers)
+    # The killed coordinator could not remove its workers' directory; the next run
+    # that makes one removes it, because no living process holds its lock.
+    left = list(tmp_path.glob("modelcheck-*"))
+    assert left
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", "from checker.cli import run; run()", PAXOS,
+                    "--const", "MaxBallot=0", "--workers", "2"],
+                   env=env, capture_output=True, timeout=120, check=True)
+    assert not any(path.exists() for path in left)
