@@ -124,6 +124,21 @@ def test_2pc_is_partitioned_by_the_votes_the_tm_collected():
         assert "tmPrepared" in names and names <= {"tmPrepared", "tmState", "rmUp", "tmUp"}
 
 
+def test_paxos_is_partitioned_by_the_ballots_voted_in_for_any_sample():
+    """The key choice samples only ``LEVEL_SAMPLE`` states of the handover's level; the
+    best key for Paxos with ballots 0..2 (53% of the work for the busiest worker,
+    `bench_partition.py`; the walks' `maxBal, maxVBal, maxVal, up` sends 20% more
+    bytes across) must not depend on which states the sample holds."""
+    from checker.explore import Handover, explore
+
+    model, _ = ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=2",)).build()
+    model = model.select_invariants(["Agreement"])
+    got = explore(model, handover_at=5000)
+    assert isinstance(got, Handover)
+    keys = {choose_key(model, None, 2, level=got.frontier, seed=seed) for seed in range(3)}
+    assert {tuple(model.variables[j] for j in key) for key in keys} == {("maxVBal", "up")}
+
+
 
 # ---- hand-written models
 
