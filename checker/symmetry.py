@@ -720,6 +720,10 @@ def check_symmetry(typed: ir.TypedSpec, univ: Universe, source=None) -> None:
                         f"`symmetry {name}` is not sound for this spec: this expression "
                         f"singles out particular elements of {name}", node.span,
                         notes=("symmetry needs every element of the set to be treated "
-                               "alike; remove the symmetry declaration or the reference",)))
+                               "alike; remove the symmetry declaration or the reference, "
+                               "or run without symmetry reduction with --no-symmetry",)))
     if diags:
-        raise SpecError(diags, source)
+        # In file order (the walk above visits nodes in no particular order), each once
+        # (a def used twice is walked twice).
+        unique = dict.fromkeys(diags)
+        raise SpecError(sorted(unique, key=lambda d: (d.span.line, d.span.column)), source)

@@ -208,6 +208,7 @@ class Checker:
                     self.broken.add(d.name)
         options = {"deadlock": True, "max_faults": None}
         symmetry: list[str] = []
+        declared: dict[str, Span] = {}  # each symmetric set's first declaration
         init: tuple[ir.Stmt, ...] = ()
         actions: list[ir.Action] = []
         invariants: list[ir.Invariant] = []
@@ -220,9 +221,17 @@ class Checker:
                 if v is not None:
                     options[d.name] = v
             elif isinstance(d, S.SymmetryDecl):
+                first = declared.get(d.name)
+                if first is not None:
+                    # A second copy would be permuted as a set of its own (n! times as
+                    # many images to compare, for no reduction): refuse it.
+                    self.error(f"`{d.name}` is already declared symmetric (at line "
+                               f"{first.line}, column {first.column})", d.span,
+                               notes=("declare each symmetric set once",))
+                    continue
+                declared[d.name] = d.span
                 if d.name not in self.sym_types and d.name not in self.broken:
-                    self.error(f"symmetry needs a constant set of symbols; `{d.name}` is not one",
-                               d.span)
+                    self._symmetry_target_error(d)
                 symmetry.append(d.name)
             elif isinstance(d, S.InitDecl):
                 if d is not inits[0]:
@@ -247,6 +256,38 @@ class Checker:
             invariants=tuple(invariants), defs=tuple(self.instances), options=options,
             symmetry=tuple(symmetry), message_type=self.message,
             int_base=self.univ.int_base, int_top=0)
+
+    def _symmetry_target_error(self, d: S.SymmetryDecl) -> None:
+        """Report why ``symmetry NAME`` does not name a constant set of symbols."""
+        n = d.name
+        expected = ("a constant set of symbols, such as `const Nodes = {n1, n2, n3}`",)
+        if n not in self.decls:
+            owner = self.symbols.get(n)
+            if owner is not None:
+                self.error(f"symmetry needs a constant set of symbols; `{n}` is a member of "
+                           f"{owner.name}, not a set", d.span, expected=expected,
+                           notes=(f"did you mean `symmetry {owner.name}`?",))
+                return
+            self.error(f"unknown name `{n}`: symmetry needs a constant set of symbols, and "
+                       f"`{n}` is not declared", d.span, expected=expected,
+                       notes=self._suggest(n, self.sym_types))
+            return
+        const = self.consts.get(n)
+        if const is not None and isinstance(const[1], T.SetT) \
+                and isinstance(const[1].elem, T.AnyT):
+            # `{}` is not a set of symbols (no element type; `--const 'N={}'` is refused
+            # too), so there is nothing to declare symmetric.
+            self.error(f"symmetry needs a constant set of symbols; `{n}` is empty", d.span,
+                       expected=expected, notes=(
+                           "an empty set has no elements to permute (and no element type); "
+                           "give it at least one symbol or remove the symmetry declaration",))
+            return
+        what = "a variable" if isinstance(self.decls[n], S.VarDecl) else \
+            "an enum" if n in self.enums else \
+            "a def (name the `const` set itself)" if isinstance(self.decls[n], S.DefDecl) else \
+            _describe(const[1]) if const is not None else "not one"
+        self.error(f"symmetry needs a constant set of symbols; `{n}` is {what}", d.span,
+                   expected=expected)
 
     def _collect(self) -> None:
         for d in self.spec.decls:

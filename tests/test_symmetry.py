@@ -15,6 +15,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,7 @@ from hypothesis import strategies as st
 
 from checker.api import load_spec
 from checker.explore import explore
+from checker.source import Source, SpecError
 from checker.symmetry import (
     TABLE_BITS,
     Symmetry,
@@ -382,3 +386,118 @@ def representatives_digest(c: Case) -> str:
 @pytest.mark.parametrize("key", list(REPRESENTATIVES), ids=_id)
 def test_representatives_are_those_of_the_plain_algorithm(key):
     assert representatives_digest(case(key)) == REPRESENTATIVES[key]
+
+
+# ------------------------------------------------- refusing an unsound declaration
+def spec_error(text: str, consts=()) -> str:
+    """The rendered refusal of a spec (type checking, then the soundness check)."""
+    with pytest.raises(SpecError) as info:
+        compiled = load_spec("t.spec", consts, text=text)
+        check_symmetry(compiled.typed, compiled.universe, Source("t.spec", text))
+    return info.value.render()
+
+
+def error_positions(rendered: str) -> list[str]:
+    return re.findall(r"^t\.spec:(\d+:\d+): error:", rendered, re.M)
+
+
+def run_cli(tmp_path, text: str, *args: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "t.spec"
+    path.write_text(text)
+    return subprocess.run([sys.executable, "-m", "checker", str(path), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def two_pc(*after: str) -> tuple[str, int]:
+    """specs/2pc.spec with ``after`` inserted after its `symmetry RM` line (its number)."""
+    lines = (ROOT / "specs/2pc.spec").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("symmetry RM "))
+    lines[at] = "symmetry RM"
+    return "\n".join([*lines[:at + 1], *after, *lines[at + 1:]]) + "\n", at + 1
+
+
+@pytest.mark.parametrize("second", ["symmetry RM", "symmetry Other, RM"])
+def test_a_set_declared_symmetric_twice_is_refused(second):
+    # (it would be permuted as two sets: 5! x 5! images of every state, for nothing)
+    text, first = two_pc("const Other = {o1}", second)
+    rendered = spec_error(text)
+    assert error_positions(rendered) == [f"{first + 2}:{second.index('RM') + 1}"]
+    assert f"`RM` is already declared symmetric (at line {first}, column 10)" in rendered
+
+
+def test_a_set_named_twice_in_one_declaration_is_refused(tmp_path):
+    text, line = two_pc()
+    text = text.replace("\nsymmetry RM\n", "\nsymmetry RM, RM\n", 1)
+    run = run_cli(tmp_path, text, "--const", "RM={r1,r2,r3,r4,r5}")
+    assert run.returncode == 2, run.stdout
+    assert run.stderr.startswith(f"{tmp_path / 't.spec'}:{line}:14: error: `RM` is already "
+                                 f"declared symmetric (at line {line}, column 10)\n"
+                                 "    symmetry RM, RM\n"
+                                 "                 ^^\n"), run.stderr
+
+
+MANY = """\
+spec Many
+const Nodes = {n1, n2, n3}
+symmetry Nodes
+var owner: Nodes?
+var seen: set[Nodes]
+init:
+    owner = n1
+    seen = {}
+action A(n in Nodes):
+    require n != n2
+    owner = n
+    seen = seen | {n}
+invariant I: owner != n3
+invariant J: seen != {n1, n2}
+"""
+
+
+def test_unsound_references_are_reported_in_file_order():
+    assert error_positions(spec_error(MANY)) == ["7:13", "10:18", "13:23", "14:23", "14:27"]
+
+
+def test_the_refusal_names_the_switch_that_turns_symmetry_off(tmp_path):
+    run = run_cli(tmp_path, MANY)
+    assert run.returncode == 2
+    assert "--no-symmetry" in run.stderr
+    assert "        owner = n1\n                ^^\n" in run.stderr
+    run = run_cli(tmp_path, MANY, "--no-symmetry")
+    assert run.returncode in (0, 1), run.stderr  # checked (I fails), not refused
+    assert "error:" not in run.stderr
+
+
+COUNTER = """\
+spec C
+{decl}
+symmetry {name}
+var c: 0..2
+init:
+    c = 0
+action Inc:
+    require c < 2
+    c = c + 1
+"""
+
+
+@pytest.mark.parametrize(("decl", "name", "says"), [
+    ("", "Nope", "unknown name `Nope`: symmetry needs a constant set of symbols, and "
+                 "`Nope` is not declared"),
+    ("const Nodes = {}", "Nodes", "symmetry needs a constant set of symbols; `Nodes` is "
+                                  "empty"),
+    ("const Nodes = {n1, n2}", "n1", "`n1` is a member of Nodes, not a set"),
+    ("const N = 3", "N", "`N` is an integer"),
+    ("enum Phase = a | b", "Phase", "`Phase` is an enum"),
+])
+def test_a_symmetry_target_that_is_not_a_set_of_symbols_is_explained(decl, name, says):
+    rendered = spec_error(COUNTER.format(decl=decl, name=name))
+    assert error_positions(rendered) == ["3:10"]
+    assert says in rendered and "is not one" not in rendered
+
+
+def test_a_set_of_one_symbol_is_accepted_as_a_no_op():
+    text = COUNTER.format(decl="const Nodes = {n1}", name="Nodes")
+    compiled = load_spec("t.spec", text=text)
+    check_symmetry(compiled.typed, compiled.universe)
+    assert compiled.typed.symmetry == ("Nodes",)
