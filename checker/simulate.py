@@ -2,7 +2,8 @@
 
 Each run starts in a random initial state and takes up to ``depth`` random steps,
 checking the invariants in every state it visits and the transition invariants on
-every step (and, when deadlock is checked, that every visited state has a successor).
+every step (and, when deadlock is checked, that every visited state has a successor,
+the last one of a run that reached ``depth`` included).
 Run ``k`` draws from its own generator seeded by ``(seed, k)``, so a seed reproduces
 the runs exactly, and one run can be replayed alone.
 
@@ -11,9 +12,11 @@ A counterexample found this way is usually long and full of irrelevant steps, so
 behaviour is a sequence of labelled steps (action and arguments) from an initial state;
 candidates drop blocks of steps, swap adjacent steps into a canonical order, and start
 from an earlier initial state, and each candidate is replayed against the model (a step
-is valid only if the action with those arguments is enabled there) and kept only if it
-still ends in the same kind of failure of the same property. The result's notes give the
-length before shrinking.
+may take any successor with its label: an action with internal choice has several, so
+the replay is a small bounded search) and kept only if it is a behaviour the walks could
+have stopped at: nothing fails before its last state, which fails exactly as the
+original did. The result's notes give the length before shrinking, or say that it could
+not be shrunk.
 
 Nothing is lost when a simulation is stopped early: a time limit (read every
 ``CLOCK_EVERY`` steps, so inside a long run too) or Ctrl-C ends it with ``Status.LIMIT``
@@ -27,6 +30,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import Any, NamedTuple
 
 from .explore import MODEL_ERRORS, _error_message, _trace, peak_memory_bytes
 from .model import Model, State
@@ -141,6 +145,15 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
                 if failure is None:
                     failure = _state_failure(model, t)
                 s = t
+            if failure is None and limit is None and deadlock and steps == depth:
+                # the walk stops at depth D, but its last state is visited too: it is
+                # checked for deadlock like any other (the search expands it as well)
+                try:
+                    if not model.successors(s):
+                        failure = _Failure("deadlock", None)
+                except MODEL_ERRORS as e:
+                    failure = _Failure("error", None, "successors",
+                                       _error_message(model, s, e, "successors"))
             walk.longest = max(walk.longest, len(path))
             if limit is not None and failure is None:
                 walk.partial = len(path) - 1       # this run was cut short
@@ -173,9 +186,12 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
         shrinker = Shrinker(model, inits, failure, deadlock, max_shrink_steps,
                             deadline=deadline)
         path = shrinker.shrink(path, _index_in(inits, path[0]))
-        if shrinker.stopped is None:
+        if shrinker.stopped is None and len(path) - 1 < before:
             notes.append(f"counterexample found by run {run} with {before} steps, shrunk "
                          f"to {len(path) - 1} steps")
+        elif shrinker.stopped is None:
+            notes.append(f"counterexample found by run {run} with {before} steps; could "
+                         "not shrink it")
         else:
             why = INTERRUPTED if shrinker.stopped == INTERRUPTED else time_up
             notes.append(f"counterexample found by run {run} with {before} steps; "
@@ -269,13 +285,36 @@ class _ShrinkTimeUp(Exception):  # noqa: N818 (control flow, not an error)
     pass
 
 
+class _Label(NamedTuple):
+    """One step of a behaviour being shrunk: what is replayed (the action and its
+    arguments; for a step no labelled step explains, action "" and the state it led to as
+    ``args``), and hints for choosing among the successors with that label (an action with
+    internal choice, ``either``/``choose``, has several): the state the step led to where
+    it was taken, and its index among them there."""
+
+    action: str
+    args: Any
+    target: Any = None
+    branch: int = 0
+
+
 class Shrinker:
     """Shrinks a failing behaviour: fewer steps, then earlier initial states and steps in
     a canonical order, keeping only candidates that still fail the same way.
 
+    A candidate is a sequence of labels; it is replayed by a small depth-first search over
+    the successors with each label (the one the original step took first, when there,
+    then the same branch, then the others), at most ``len(labels) + spare`` states
+    expanded. It is kept only if it is a real behaviour that the walks themselves could
+    have stopped at: no state before the last breaks a checked invariant, no step before
+    the last breaks a transition invariant, no run-time error on the way, and the last
+    fails exactly as the original did (same kind, same property).
+
     Shrinking a long behaviour can take longer than finding it, so it stops at
     ``deadline`` (``perf_counter`` time) or on Ctrl-C, returning the shortest failing
     behaviour found so far; ``stopped`` then says why ("time limit" or "interrupted")."""
+
+    SPARE = 32      # states a replay may expand beyond one per step, plus 2 per step
 
     def __init__(self, model: Model, inits: list, failure: _Failure, deadlock: bool,
                  budget: int = 5000, deadline: float | None = None):
@@ -299,77 +338,108 @@ class Shrinker:
             raise _ShrinkTimeUp
 
     # -- a behaviour as labels
-    def labels(self, path: list) -> list[tuple]:
+    def labels(self, path: list) -> list[_Label]:
         out = []
         for pre, post in zip(path, path[1:]):
             label = None
             self._tick()
             try:
-                for step in self.model.steps(pre):
-                    if step.state == post:
-                        label = (step.action, step.args)
-                        break
+                steps = self.model.steps(pre)
             except MODEL_ERRORS:
-                pass
+                steps = ()
+            for step in steps:
+                if step.state == post:
+                    same = [x.state for x in steps
+                            if (x.action, x.args) == (step.action, step.args)]
+                    label = _Label(step.action, step.args, post, same.index(post))
+                    break
             if label is None:        # no labelled step leads there: keep the state
-                label = ("", post)
+                label = _Label("", post, post, 0)
             out.append(label)
         return out
 
-    def replay(self, init_index: int, labels: list[tuple]) -> list | None:
-        """The shortest prefix of the behaviour that fails the same way, or None when a
-        step is not enabled or the behaviour does not fail so."""
+    def replay(self, init_index: int, labels: list) -> list | None:
+        """The shortest prefix of a behaviour with these labels from initial state
+        ``init_index`` that fails the same way, with nothing else failing before it; None
+        when the (bounded) search finds none."""
         self.budget -= 1
+        labels = [x if isinstance(x, _Label) else _Label(*x) for x in labels]
         s = self.inits[init_index]
+        got = _state_failure(self.model, s)
+        if got is not None:
+            return [s] if self._same(got) else None
         path = [s]
-        if self._fails_at(path):
-            return path
-        for action, args in labels:
-            nxt = None
-            self._tick()
-            try:
-                for step in self.model.steps(s):
-                    if (step.action, step.args) == (action, args) or (
-                            action == "" and step.state == args):
-                        nxt = step.state
-                        break
-            except MODEL_ERRORS:
-                return None
-            if nxt is None:
-                return None
-            if self.failure.kind == "transition" and self._transition_fails(s, nxt):
-                return [*path, nxt]
-            path.append(nxt)
-            s = nxt
-            if self._fails_at(path):
+        pending: list[list] = []    # for each step taken: the other candidates there
+        room = len(labels) + self.SPARE + 2 * len(labels)   # states still to expand
+        while True:
+            cands = self._candidates(path[-1], labels, len(path) - 1, room)
+            room -= 1
+            if cands is True:
                 return path
-        if self.failure.kind in ("deadlock", "error") and self._ends_badly(s):
-            return path
-        return None
+            if cands is None:
+                return None          # out of room
+            while True:              # the next candidate, backtracking when none is left
+                while cands:
+                    t = cands.pop(0)
+                    got = _step_failure(self.model, path[-1], t) or \
+                        _state_failure(self.model, t)
+                    if got is None:
+                        break
+                    if self._same(got):
+                        return [*path, t]
+                else:
+                    if not pending:
+                        return None
+                    cands = pending.pop()
+                    path.pop()
+                    continue
+                pending.append(cands)
+                path.append(t)
+                break
 
-    def _fails_at(self, path: list) -> bool:
+    def _candidates(self, s, labels: list, i: int, room: int):
+        """The successors of ``s`` to try for step ``i``, most likely first; True when
+        ``s`` itself ends the behaviour as the original did (a deadlock, or the same error
+        computing its successors); None when no state may be expanded any more."""
         f = self.failure
-        s = path[-1]
-        if f.kind == "invariant":
-            got = _state_failure(self.model, s)
-            return got is not None and got.kind == "invariant" and got.prop == f.prop
-        if f.kind == "error" and f.where not in (None, "successors", "initial"):
-            got = _state_failure(self.model, s)
-            return got is not None and got.kind == "error" and got.where == f.where
-        return False
-
-    def _transition_fails(self, s, t) -> bool:
-        got = _step_failure(self.model, s, t)
-        return got is not None and got.kind == "transition" and got.prop == self.failure.prop
-
-    def _ends_badly(self, s) -> bool:
-        f = self.failure
+        last = i == len(labels)
+        if last and f.kind not in ("deadlock", "error"):
+            return []
+        if room <= 0:
+            return None
+        self._tick()
         try:
-            succs = self.model.successors(s)
+            steps = self.model.steps(s)
         except MODEL_ERRORS as e:
-            return f.kind == "error" and f.where == "successors" and \
-                _error_message(self.model, s, e, "successors") == f.message
-        return f.kind == "deadlock" and not succs
+            if f.kind == "error" and f.where == "successors" and \
+                    _error_message(self.model, s, e, "successors") == f.message:
+                return True
+            return []        # an error the original did not end with: a dead end
+        if not steps:
+            return True if f.kind == "deadlock" else []
+        if last:
+            return []
+        label = labels[i]
+        if label.action == "":
+            same = [x.state for x in steps if x.state == label.args]
+        else:
+            same = [x.state for x in steps if (x.action, x.args) == (label.action, label.args)]
+        first = []
+        if label.target in same:
+            first.append(label.target)
+        if label.branch < len(same):
+            first.append(same[label.branch])
+        out = []
+        for t in first + same:
+            if t not in out:
+                out.append(t)
+        return out
+
+    def _same(self, got: _Failure) -> bool:
+        f = self.failure
+        if (got.kind, got.prop, got.where) != (f.kind, f.prop, f.where):
+            return False
+        return f.kind != "error" or f.where != "successors" or got.message == f.message
 
     # -- the passes
     def shrink(self, path: list, init_index: int) -> list:
@@ -431,9 +501,8 @@ class Shrinker:
         return best
 
 
-def _order_key(label: tuple) -> tuple:
-    action, args = label
-    return (action, repr(args))
+def _order_key(label: _Label) -> tuple:
+    return (label.action, repr(label.args))
 
 
 def replay_run(target, seed: int, run: int, depth: int) -> list[State]:

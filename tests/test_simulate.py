@@ -4,6 +4,7 @@ behaviours that still fail the same way."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from click.testing import CliRunner
@@ -187,11 +188,13 @@ def test_ctrl_c_stops_the_walks_and_reports_them():
         pytest.fail("Ctrl-C escaped simulate(): the runs so far were lost")
     assert result.status is Status.LIMIT and result.limit_reason == "interrupted"
     assert result.exit_code == 3
-    # runs 0 and 1 took 100 steps each; run 2 took 49 before its 50th was interrupted
+    # runs 0 and 1 took 100 steps each (and computed the successors of their last state,
+    # to check it for deadlock: 101 calls each); run 2 took 47 before its 48th was
+    # interrupted
     assert result.notes[0] == ("simulation: 2 of 1000 runs of up to 100 steps (run 2 "
-                               "stopped after 49 steps), seed 0; 249 steps in all; not "
+                               "stopped after 47 steps), seed 0; 247 steps in all; not "
                                "exhaustive")
-    assert result.stats.generated_states == 2 * 101 + 50
+    assert result.stats.generated_states == 2 * 101 + 48
     assert result.stats.depth == 101 and result.stats.distinct_states > 0
 
 
@@ -239,3 +242,180 @@ def test_cli_ctrl_c_reports_the_runs_so_far(monkeypatch):
     assert "Stopped: interrupted (partial results below)." in result.stdout
     assert "of 10000000 runs of up to 100 steps (run 4 stopped after" in result.stdout
     assert "distinct states:" in result.stdout
+
+
+# --------------------------------------------------------------------------- audit fixes
+
+DEEP = """spec Deep
+
+const N = 5
+option deadlock = false
+
+var x: 0..20
+var noise: 0..60
+
+init:
+    x = 0
+    noise = 0
+
+action Tick:
+    require noise < 60
+    either:
+        noise = noise + 1
+    or:
+        x = x + 1
+
+action Reset:
+    noise = 0
+
+invariant Small: x < N
+"""
+
+TWO = """spec Two
+
+option deadlock = false
+
+var x: 0..9
+var flag: bool
+
+init:
+    x = 0
+    flag = false
+
+action Bump:
+    require x < 9
+    x = x + 1
+
+action Arm:
+    require not flag
+    flag = true
+
+invariant ArmedLate: flag implies x >= 2
+invariant NotBoth: not (flag and x >= 4)
+"""
+
+DL = """spec DL
+
+var x: 0..5
+
+init:
+    x = 0
+
+action Inc:
+    require x < 3
+    x = x + 1
+
+invariant Ok: x <= 5
+"""
+
+
+def spec_file(tmp_path, text: str) -> str:
+    path = tmp_path / "t.spec"
+    path.write_text(text)
+    return str(path)
+
+
+def walk(nxt, init, choices):
+    """The path from ``init`` taking successor number ``k`` of ``nxt`` for each k."""
+    path = [init]
+    for k in choices:
+        path.append(nxt(path[-1])[k][2])
+    return path
+
+
+def test_shrinking_replays_the_branch_of_an_action_with_internal_choice():
+    # Tick either adds noise or moves x, under one label: a replay by label took the
+    # first branch only, so nothing could be dropped and the trace stayed as found
+    def nxt(s):
+        x, noise = s
+        return [("Tick", (), (x, noise + 1)), ("Tick", (), (x + 1, noise)),
+                ("Reset", (), (x, 0))]
+    model = make_model([(0, 0)], nxt, invariants={"Small": lambda s: s[0] < 5},
+                       check_deadlock=False)
+    path = walk(nxt, (0, 0), [0, 1, 2, 0, 1, 1, 0, 0, 1, 2, 1])
+    assert path[-1][0] == 5
+    shrunk = Shrinker(model, model.initial_states(), _Failure("invariant", "Small"),
+                      False).shrink(path, 0)
+    assert shrunk == [(i, 0) for i in range(6)]
+
+
+def test_cli_shrinks_a_spec_with_either(tmp_path):
+    # it said "with 11 steps, shrunk to 11 steps", a Reset that changes nothing included
+    result = CliRunner().invoke(main, ["simulate", spec_file(tmp_path, DEEP), "--runs", "20",
+                                       "--depth", "100", "--seed", "3"])
+    assert result.exit_code == 1, result.output
+    assert "with 11 steps, shrunk to 5 steps" in result.output
+    assert "Reset" not in result.output
+
+
+def test_shrinking_2pc_takes_the_failing_branch_of_rcv_prepare():
+    result = CliRunner().invoke(main, ["simulate", "specs/seed/naive_2pc.spec", "--runs",
+                                       "300", "--depth", "60", "--seed", "2"])
+    assert result.exit_code == 1, result.output
+    assert "with 6 steps, shrunk to 5 steps" in result.output
+
+
+def test_the_note_says_when_nothing_could_be_removed(tmp_path):
+    model = ModelSpec.from_file(spec_file(tmp_path, TWO)).build()[0]
+    result = simulate(model, runs=50, depth=80, seed=4)
+    assert result.violation.property == "NotBoth"
+    assert result.notes[-1] == ("counterexample found by run 0 with 5 steps; could not "
+                                "shrink it")
+
+
+def test_a_shrunk_trace_breaks_no_other_invariant_on_the_way(tmp_path):
+    # the walk Bump x4, Arm was "shrunk" to Arm, Bump x4, whose states 2 and 3 break
+    # ArmedLate: the search would have stopped there, with another property
+    model = ModelSpec.from_file(spec_file(tmp_path, TWO)).build()[0]
+    for seed in (4, 10, 15):
+        result = simulate(model, runs=50, depth=80, seed=seed)
+        assert result.violation.property == "NotBoth"
+        states = [s.state for s in result.violation.trace]
+        assert all(not s["flag"] or s["x"] >= 2 for s in states), (seed, states)
+        assert all(not (s["flag"] and s["x"] >= 4) for s in states[:-1])
+        last = replay(model, result.violation.trace)
+        assert last is not None and not model.invariants[1].holds(last)
+
+
+def test_a_shrunk_trace_breaks_no_transition_invariant_on_the_way():
+    # arming before x reaches 2 is a bad step; Bump x4, Arm breaks NotBoth only
+    def nxt(s):
+        x, flag = s
+        return [("Bump", (), (x + 1, flag))] + ([] if flag else [("Arm", (), (x, True))])
+    model = make_model(
+        [(0, False)], nxt, check_deadlock=False,
+        invariants={"NotBoth": lambda s: not (s[1] and s[0] >= 4)},
+        transition_invariants={"ArmLate": lambda s, t: s[1] or not t[1] or t[0] >= 2})
+    path = walk(nxt, (0, False), [0, 0, 0, 0, 1])
+    shrunk = Shrinker(model, model.initial_states(), _Failure("invariant", "NotBoth"),
+                      False).shrink(path, 0)
+    assert len(shrunk) == 6 and shrunk[-1] == (4, True)
+    armed = next(i for i, s in enumerate(shrunk) if s[1])
+    assert shrunk[armed - 1][0] >= 2
+
+
+def test_the_last_state_of_a_walk_is_checked_for_deadlock(tmp_path):
+    # every walk on the 4x4 grid ends in (3, 3) after 6 steps: at depth 6, it was never
+    # checked for deadlock
+    result = simulate(make_model([(0, 0)], grid(4)), runs=5, depth=6, seed=1)
+    assert result.status is Status.DEADLOCK and len(result.violation.trace) == 7
+    assert simulate(make_model([(3, 3)], grid(4)), runs=1, depth=0).status is Status.DEADLOCK
+    ok = simulate(make_model([(0, 0)], grid(4), check_deadlock=False), runs=5, depth=6)
+    assert ok.status is Status.OK
+    spec = spec_file(tmp_path, DL)
+    out = CliRunner().invoke(main, ["simulate", spec, "--runs", "5", "--depth", "3"])
+    assert out.exit_code == 1, out.output
+    assert "Deadlock reached" in out.output
+    out = CliRunner().invoke(main, ["simulate", spec, "--runs", "5", "--depth", "3",
+                                    "--no-deadlock"])
+    assert out.exit_code == 0, out.output
+
+
+def test_cli_simulate_writes_itf(tmp_path):
+    result = CliRunner().invoke(main, ["simulate", spec_file(tmp_path, DEEP), "--runs", "20",
+                                       "--depth", "100", "--seed", "3", "--format", "itf"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["#meta"]["description"] == "simulate engine: violation (Small)"
+    assert [s["x"] for s in doc["states"]] == [0, 1, 2, 3, 4, 5]
+    assert [s["mbt::actionTaken"] for s in doc["states"]] == ["init"] + ["Tick"] * 5
