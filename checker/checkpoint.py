@@ -161,30 +161,36 @@ def _save_at_stop(search: CompactSearch, result: Result, root: Path, interval: f
 
 
 class _DeferredInterrupt:
-    """While a checkpointed search runs, Ctrl-C asks it to stop, and it stops at the next
-    chunk boundary (where ``progress`` is called: within about a chunk, a tenth of a
-    second), whose state can be saved; an interrupt at any other moment (inside a chunk,
-    while the frontiers are swapped or spilled) could not be. Further SIGINTs are
-    ignored, as ``checker.interrupts`` does (``timeout -s INT`` sends two): the stop is
-    on its way. Only in the main thread, and only in place of Python's own Ctrl-C
-    handler or the checker's (never of one that the embedding program set)."""
+    """While a checkpointed search runs, Ctrl-C (SIGINT) or SIGTERM (``kill``,
+    ``timeout``) asks it to stop, and it stops at the next chunk boundary (where
+    ``progress`` is called: within about a chunk, a tenth of a second), whose state can
+    be saved; an interrupt at any other moment (inside a chunk, while the frontiers are
+    swapped or spilled) could not be. Further signals are ignored, as
+    ``checker.interrupts`` does (``timeout -s INT`` sends two): the stop is on its way.
+    Only in the main thread, and only in place of the default handling or the checker's
+    (never of a handler that the embedding program set, nor of a signal it ignores: a
+    shell's background job ignores SIGINT)."""
+
+    # each signal, with the handler that may be replaced (besides the checker's own)
+    _TAKES = ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL))
 
     def __init__(self) -> None:
         self.requested = False
-        self.deferred = False     # the search was stopped at a boundary for a Ctrl-C
-        self._previous = None
+        self.deferred = False     # the search was stopped at a boundary for a signal
+        self._previous: dict = {}
 
     def __enter__(self) -> _DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
-            handler = signal.getsignal(signal.SIGINT)
-            if handler is signal.default_int_handler or is_ours(handler):
-                self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum, default in self._TAKES:
+                handler = signal.getsignal(signum)
+                if handler == default or is_ours(handler):
+                    self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        while self._previous:
+            signum, handler = self._previous.popitem()
+            signal.signal(signum, handler)
 
     def _handle(self, signum, frame) -> None:
         self.requested = True

@@ -8,6 +8,7 @@ limit (or Ctrl-C) before finishing.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import time
@@ -162,6 +163,24 @@ class _Progress:
             self.console.file.flush()
 
 
+class _Seconds(click.FloatRange):
+    """A positive, finite number of seconds. (``inf`` and ``nan`` passed a plain
+    FloatRange, nan because it compares false with every bound, and meant no limit.)"""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value, param, ctx):
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+SECONDS = _Seconds()
+
 # Local worker processes, per core: more only oversubscribe the cores (and each process
 # holds the compiled model); a cluster is `--backend ray`'s.
 MAX_WORKERS_PER_CORE = 16
@@ -174,7 +193,7 @@ def _checked_memory_limit(ctx, param, value: str | None) -> str | None:
     if value is None:
         return None
     from .fingerprints import format_bytes, parse_size
-    from .memory import current_rss
+    from .memory import current_rss, machine_memory
 
     try:
         limit = parse_size(value)
@@ -184,6 +203,11 @@ def _checked_memory_limit(ctx, param, value: str | None) -> str | None:
     if held and limit <= held:
         raise click.BadParameter(f"{value} is less than the {format_bytes(held)} this "
                                  "process holds before exploring anything")
+    most = machine_memory()
+    if most is not None and limit > most:
+        raise click.BadParameter(f"{value} is more than this machine's memory "
+                                 f"({format_bytes(most)}, swap included): the kernel "
+                                 "would kill the run before the limit stopped it")
     return value
 
 
@@ -227,7 +251,7 @@ def _scale_options(f):
         return command(*args, **kwargs)
 
     f = with_store
-    f = click.option("--checkpoint-interval", type=click.FloatRange(min=0, min_open=True),
+    f = click.option("--checkpoint-interval", type=SECONDS,
                      default=300.0, show_default=True, metavar="SECONDS",
                      help="Seconds between two checkpoints (with --checkpoint).")(f)
     f = click.option("--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False),
@@ -236,10 +260,10 @@ def _scale_options(f):
                           "continue a stopped or killed run with `modelcheck resume DIR`.")(f)
     f = click.option("--memory-limit", default=None, metavar="SIZE",
                      callback=_checked_memory_limit,
-                     help="Stop cleanly (exit 3) past this much memory, e.g. 4G or 500M "
-                          "(one worker). Without it every run still stops cleanly, with its "
-                          "statistics, at 80% of the available memory (shared by the "
-                          "workers).")(f)
+                     help="Stop cleanly (exit 3) past this much memory, e.g. 4G, 500M or "
+                          "50% (of the available memory; one worker). Without it every "
+                          "run still stops cleanly, with its statistics, at 80% of the "
+                          "available memory (shared by the workers).")(f)
     f = click.option("--exact", is_flag=True,
                      help="Keep full states for the whole run: never switch to "
                           "fingerprints (a run that outgrows memory then stops, exit 3).")(f)
@@ -283,7 +307,7 @@ def _scale_options(f):
                    "by up to one level.")
 @click.option("--max-depth", type=click.IntRange(min=1), default=None,
               help="Do not explore beyond this depth (exit 3 if anything was cut off).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=SECONDS, default=None,
               metavar="SECONDS", help="Stop after this long (exit 3).")
 @_faults_option
 @click.option("--symmetry/--no-symmetry", default=True,
@@ -304,6 +328,7 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     from .parallel import ModelSpec
 
     _check_report_path(report)
+    _import_output(fmt, report)
     try:
         # the recipe that worker processes (and checkpoints) rebuild the model from
         recipe = ModelSpec.from_file(spec, consts, _split(faults), deadlock, max_faults,
@@ -330,8 +355,18 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     header = _search_header(spec, compiled, model, symmetric=canonical is not None,
                             one_worker=workers is None and backend == "local"
                             and bool(checkpoint_dir or memory_limit))
-    result = _explained(spec, compiled, result)
+    result = _explained(spec, compiled, _with_symmetry(result, compiled, canonical))
     _emit(result, fmt, color, header, compiled=compiled, report=report)
+
+
+def _with_symmetry(result, compiled, canonical):
+    """The result, saying which sets' permutations it folded (every format shows it:
+    80 orbits and TLC's 288 states must not be mistaken for each other)."""
+    if canonical is None or not compiled.typed.symmetry:
+        return result
+    import dataclasses
+
+    return dataclasses.replace(result, symmetry=tuple(compiled.typed.symmetry))
 
 
 def _search_header(spec: str, compiled, model, *, symmetric: bool,
@@ -440,9 +475,11 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
                                         switch_at=_switch_at(store, cores + 1), **limits)
         workers = 1
     if workers > 1:
-        if checkpoint_dir or memory_limit:
-            click.echo("error: --checkpoint and --memory-limit need one worker "
-                       "(--workers 1)", err=True)
+        given = [flag for flag, value in (("--checkpoint", checkpoint_dir),
+                                          ("--memory-limit", memory_limit)) if value]
+        if given:
+            click.echo(f"error: {' and '.join(given)} need{'s' if len(given) == 1 else ''} "
+                       "one worker (--workers 1)", err=True)
             sys.exit(EXIT_INPUT)
         from .parallel import explore_parallel
 
@@ -487,7 +524,7 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
 
 @main.command("resume")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=SECONDS, default=None,
               metavar="SECONDS", help="Stop after this long (exit 3; resume again later).")
 @click.option("--memory-limit", default=None, metavar="SIZE", callback=_checked_memory_limit,
               help="Stop cleanly (exit 3) past this much memory, e.g. 4G or 500M. Default, "
@@ -515,6 +552,7 @@ def resume_cmd(directory, time_limit, memory_limit, fmt, color):
         sys.exit(EXIT_INPUT)
     except SpecError as err:
         _fail_input(err)
+    _import_output(fmt, None)
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:
         result = resume(directory, time_limit=time_limit, progress=progress,
@@ -528,6 +566,7 @@ def resume_cmd(directory, time_limit, memory_limit, fmt, color):
     header = _search_header(recipe.path, compiled, model, symmetric=canonical is not None,
                             one_worker=True)
     header.append(f"  resumed:    {directory}")
+    result = _with_symmetry(result, compiled, canonical)
     _emit(_explained(recipe.path, compiled, result), fmt, color, header, compiled=compiled)
 
 
@@ -547,12 +586,12 @@ def resume_cmd(directory, time_limit, memory_limit, fmt, color):
               help="Report states with no enabled action (default: as for check).")
 @click.option("--shrink/--no-shrink", default=True,
               help="Shrink a counterexample before showing it (default: on).")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=SECONDS, default=None,
               metavar="SECONDS",
               help="Stop after this long, within a run too (exit 3); a counterexample "
                    "being shrunk then is shown as shrunk so far.")
 @_faults_option
-@_format_option()
+@_format_option(("text", "json", "itf", "html"))
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def simulate_cmd(spec, consts, inv, lemmas, runs, depth, seed, deadlock, shrink, time_limit,
                  faults, max_faults, fmt, color):
@@ -570,18 +609,37 @@ def simulate_cmd(spec, consts, inv, lemmas, runs, depth, seed, deadlock, shrink,
     _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled)
 
 
+def _checked_sweep_workers(ctx, param, value: int) -> int:
+    """As check's --workers, but a sweep runs its checks on this machine (no --backend)."""
+    from .parallel import default_workers
+
+    most = MAX_WORKERS_PER_CORE * default_workers()
+    if value > most:
+        raise click.BadParameter(
+            f"{value} processes on {default_workers()} cores: at most {most} workers per "
+            f"check ({MAX_WORKERS_PER_CORE} per core); a sweep runs its checks on this "
+            "machine (on a cluster, run `modelcheck check --backend ray` for each value)")
+    return value
+
+
 @main.command("sweep")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--const", "consts", multiple=True, metavar="NAME=VALUES",
               help="The constant to sweep, e.g. N=2..6, 'RM=3..8' (sets of 3 to 8 of the "
                    "spec's numbered symbols), 'X=1|4|9'; other --const NAME=VALUE are "
-                   "fixed.")
+                   "fixed (so is a range given for a constant whose value is a set of "
+                   "integers: 'Vals=1..3').")
+@click.option("--inv", multiple=True, metavar="NAME",
+              help="Check only this invariant (repeatable; default: all but the lemmas).")
+@click.option("--lemmas", is_flag=True, help="Also check the spec's lemmas.")
+@click.option("--deadlock/--no-deadlock", default=None,
+              help="Report states with no enabled action (default: as for check).")
 @click.option("--max-states", type=click.IntRange(min=1), default=None,
               help="Stop a check after this many distinct states.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--time-limit", type=SECONDS, default=None,
               metavar="SECONDS", help="Stop a check after this long.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              callback=_checked_workers,
+              callback=_checked_sweep_workers,
               metavar="N", help="Worker processes per check.")
 @click.option("--symmetry/--no-symmetry", default=True,
               help="Use the spec's `symmetry` declarations (default: on).")
@@ -590,11 +648,12 @@ def simulate_cmd(spec, consts, inv, lemmas, runs, depth, seed, deadlock, shrink,
               callback=_checked_directory_or_file,
               help="Where to write the chart (default: sweep-NAME.svg).")
 @_format_option()
-def sweep_cmd(spec, consts, max_states, time_limit, workers, symmetry, faults, max_faults,
-              fmt, chart):
+@click.option("--color/--no-color", default=None, help="Colour the text output.")
+def sweep_cmd(spec, consts, inv, lemmas, deadlock, max_states, time_limit, workers, symmetry,
+              faults, max_faults, fmt, chart, color):
     """Check SPEC for each value of one constant, in order, until a check fails; print a
-    table (distinct states, time, memory, verdict) and write a chart of states and time
-    against the value."""
+    table (distinct states, time, memory, verdict), then the failing value's result as
+    `check` prints it, and write a chart of states and time against the value."""
     import dataclasses
 
     from .parallel import ModelSpec
@@ -606,17 +665,20 @@ def sweep_cmd(spec, consts, max_states, time_limit, workers, symmetry, faults, m
         check_chart_path,
         format_table,
         parse_sweep,
+        plain_constants,
         split_consts,
         sweep,
     )
 
     try:
-        swept, fixed = split_consts(consts)
+        swept, fixed = split_consts(consts, plain_constants(spec))
+    except SpecError as err:
+        _fail_input(err)
     except SweepError as err:
         click.echo(f"error: --const: {err}", err=True)
         sys.exit(EXIT_INPUT)
     try:
-        recipe = ModelSpec.from_file(spec, fixed, _split(faults), None, max_faults,
+        recipe = ModelSpec.from_file(spec, fixed, _split(faults), deadlock, max_faults,
                                      symmetry=symmetry)
         compiled = recipe.compile()
         name, values = parse_sweep(swept, compiled.model.constants)
@@ -625,7 +687,7 @@ def sweep_cmd(spec, consts, max_states, time_limit, workers, symmetry, faults, m
     except SweepError as err:
         click.echo(f"error: --const: {err}", err=True)
         sys.exit(EXIT_INPUT)
-    model = _select_invariants(compiled, (), False)      # as check: lemmas left out
+    model = _select_invariants(compiled, inv, lemmas)     # as check: lemmas left out
     recipe = dataclasses.replace(recipe, invariants=tuple(
         i.name for i in (*model.invariants, *model.transition_invariants)))
     chart = chart or f"sweep-{name}.svg"
@@ -638,6 +700,7 @@ def sweep_cmd(spec, consts, max_states, time_limit, workers, symmetry, faults, m
     engine = "explicit" if workers == 1 else "parallel"
     if workers > 1:
         options["workers"] = workers
+    _import_output(fmt, None)
     shown = []
 
     def show(row):
@@ -648,32 +711,68 @@ def sweep_cmd(spec, consts, max_states, time_limit, workers, symmetry, faults, m
             click.echo("\n".join(lines if not shown else lines[-1:]))
         shown.append(row)
 
+    def as_json(rows, written, stopped=None, error=None) -> str:
+        import json
+
+        return json.dumps({"constant": name, "rows": [r.as_dict() for r in rows],
+                           "stopped_at": stopped, "error": error, "chart": written},
+                          indent=2, ensure_ascii=False)
+
     try:
         rows = sweep(recipe, name, values, engine=engine, options=options, chart=chart,
                      on_row=show)
     except PointError as err:
         click.echo(str(err), err=True)   # complete: a spec error with its place
-        if charted(err.rows) and fmt == "text":
+        written = chart if charted(err.rows) else None
+        if fmt == "json":
+            click.echo(as_json(err.rows, written, error={"value": err.value,
+                                                         "message": str(err)}))
+        elif written:
             click.echo(f"chart: {chart} (the values before the error)")
         sys.exit(EXIT_INPUT)
     except SweepError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_INPUT)
     written = chart if charted(rows) else None
+    last = rows[-1]
+    # the value the sweep stopped at (a violation, an error, a limit), as check shows it
+    failed = None
+    if last.status not in ("ok", INTERRUPTED) and last.result is not None:
+        failed = _sweep_failure(spec, recipe.with_const(name, last.value), inv, lemmas,
+                                last.result, symmetry)
     if fmt == "json":
-        import json
+        from .render.json import result_to_json
 
-        click.echo(json.dumps({"constant": name, "rows": [r.as_dict() for r in rows],
-                               "chart": written}, indent=2))
+        stopped = None if failed is None else {"value": last.value,
+                                               "result": result_to_json(failed[0])}
+        click.echo(as_json(rows, written, stopped))
     else:
-        if rows[-1].status == INTERRUPTED:
-            click.echo(f"stopped: interrupted while checking {name} = {rows[-1].value}")
+        if failed is not None:
+            from .render.text import render_text
+
+            use_color = sys.stdout.isatty() if color is None else color
+            click.echo("")
+            click.echo("\n".join(failed[1]))
+            click.echo(render_text(failed[0], color=use_color))
+        if last.status == INTERRUPTED:
+            click.echo(f"stopped: interrupted while checking {name} = {last.value}")
         click.echo(f"chart: {written}" if written else "chart: not written (no value was "
                    "checked to the end)")
-    if rows[-1].status == INTERRUPTED:
+    if last.status == INTERRUPTED:
         sys.exit(EXIT_LIMIT)
-    last = rows[-1].result
-    sys.exit(0 if last is None else last.exit_code)
+    sys.exit(0 if last.result is None else last.result.exit_code)
+
+
+def _sweep_failure(spec: str, recipe, inv, lemmas, result, symmetry: bool):
+    """The result of the value a sweep stopped at, explained as check explains it, and
+    check's header for it: (result, header lines)."""
+    compiled = recipe.compile()
+    model = _select_invariants(compiled, inv, lemmas)
+    symmetric = symmetry and bool(compiled.typed.symmetry)
+    header = _search_header(spec, compiled, model, symmetric=symmetric, one_worker=False)
+    result = _with_symmetry(result, compiled, True if symmetric else None)
+    return _explained(spec, compiled, result), header
+
 
 def _check_report_path(path) -> None:
     """Refuse an unwritable --report path before the search, not after it."""
@@ -690,6 +789,8 @@ def _check_report_path(path) -> None:
 
 def _explained(spec_path: str, compiled, result):
     """The result with its violation explained (``checker.explain``)."""
+    if result.violation is None:    # (nothing to import: a run stopped out of memory
+        return result               # has little room left to print its statistics)
     from .explain import explain
     from .parser import read_source
 
@@ -724,7 +825,7 @@ def _symmetry(compiled, spec_path: str):
 @click.option("--inv", multiple=True, metavar="NAME",
               help="Check only this invariant (repeatable; default: all).")
 @click.option("--deadlock", is_flag=True, help="Also look for reachable deadlocks.")
-@click.option("--solver-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--solver-timeout", type=SECONDS, default=None,
               metavar="SECONDS", help="Give up on a query after this long (exit 3).")
 @click.option("--smt2", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Write every solver query to DIR as SMT-LIB 2.")
@@ -756,7 +857,7 @@ def bmc_cmd(spec, depth, consts, inv, deadlock, solver_timeout, smt2, faults, ma
                    "invariant and lemma).")
 @click.option("--k", "k", type=click.IntRange(min=1), default=1, show_default=True,
               help="k-induction depth (with simple-path constraints).")
-@click.option("--solver-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--solver-timeout", type=SECONDS, default=None,
               metavar="SECONDS", help="Give up on a query after this long (exit 3).")
 @click.option("--smt2", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Write every solver query to DIR as SMT-LIB 2.")
@@ -836,6 +937,20 @@ def trace_cmd(spec, traces, consts, mapping, check_invariants, merge, max_candid
                            max_candidates=max_candidates, processes=jobs,
                            faults=_split(faults), max_faults=max_faults, color=color,
                            verbose=verbose))
+
+
+def _import_output(fmt: str, report: str | None) -> None:
+    """Imports what ``_emit`` prints the result with, before the search: under a tight
+    address-space limit (ulimit -v), a search stopped out of memory may leave no room to
+    import it, and its statistics were lost ("stopped: out of memory while writing the
+    result")."""
+    import importlib
+
+    module = {"json": ".render.json", "html": ".render.html", "itf": ".itf"}.get(
+        fmt, ".render.text")
+    importlib.import_module(module, __package__)
+    if report is not None:
+        importlib.import_module(".render.html", __package__)
 
 
 def _emit(result, fmt: str, color: bool | None, header: list[str], compiled=None,
@@ -942,10 +1057,54 @@ def explore_cmd(spec, consts, faults, max_faults, trace_file, run_check):
     sys.exit(repl.run())
 
 
+_COMPILING = frozenset({"parser.py", "syntax.py", "source.py", "typecheck.py", "types.py",
+                        "ir.py", "optimize.py", "codegen.py", "compile.py", "universe.py"})
+
+
+def _stop_out_of_memory(err: Exception) -> None:
+    """Exit status 3 and one line for a MemoryError outside a search (which reports its
+    own, with its statistics), or a library that could not be loaded for want of memory:
+    where it happened, as far as the traceback tells, and the limit."""
+    if os.environ.get("MODELCHECK_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
+    click.echo(_out_of_memory(err), err=True)
+    sys.exit(EXIT_LIMIT)
+
+
+def _out_of_memory(err: Exception) -> str:
+    where = ""
+    tb = err.__traceback__
+    while tb is not None:
+        name = os.path.basename(tb.tb_frame.f_code.co_filename)
+        if name in _COMPILING:
+            where = " while compiling the spec"
+            break
+        if tb.tb_frame.f_code.co_name in ("_emit", "_explained"):
+            where = " while writing the result"
+            break
+        tb = tb.tb_next
+    why = [str(err)] if str(err) else []
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            why.append(f"the process's address-space limit, ulimit -v, is {soft >> 20:,} MiB")
+    except (ImportError, ValueError, OSError):
+        pass
+    return f"stopped: out of memory{where}" + (f" ({'; '.join(why)})" if why else "")
+
+
 def run() -> None:
     """Entry point that also turns a stray Ctrl-C into exit status 3."""
     from .interrupts import first_interrupt_only
 
+    # numpy's OpenBLAS maps a buffer per thread it would use (one per core) when numpy is
+    # imported, and ends the process (status 1, "violated") when that fails under an
+    # address-space limit; the checker never uses BLAS. Set before numpy is imported.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     started = time.perf_counter()
     try:
         # Not click's standalone mode: it turns Ctrl-C into "Aborted!" and exit 1, the
@@ -967,7 +1126,13 @@ def run() -> None:
     except RecursionError:
         click.echo("error: the input is nested too deeply to process", err=True)
         sys.exit(EXIT_INPUT)
+    except MemoryError as err:  # a limit (ulimit -v), not a bug: the searches report
+        _stop_out_of_memory(err)  # their own with their statistics; this is outside them
     except Exception as err:  # a bug of ours: say so plainly, keep the traceback on request
+        from .memory import for_want_of_memory
+
+        if isinstance(err, ImportError) and for_want_of_memory(err):
+            _stop_out_of_memory(err)    # (a library that could not be mapped: ulimit -v)
         if os.environ.get("MODELCHECK_DEBUG"):
             raise
         click.echo(f"internal error: {type(err).__name__}: {err}\n"

@@ -337,6 +337,8 @@ def explore(
             kind="deadlock", property=None, trace=trace), **base)
     assert kind == "error"
     message = _error_message(model, info.get("state"), info["exc"], info["where"])
+    if canonical is not None and path:
+        message = error_on_path(model, path, "post" in info, message)
     return Result(status=Status.ERROR, violation=Violation(
         kind="error", property=None, trace=trace, message=message), **base)
 
@@ -489,6 +491,38 @@ def _concretize(model: Model, path: list[State], canonical, post=None, holds=Non
         out.append(next(t for t in model.successors(current)
                         if canonical(t) == target and (holds is None or not holds(current, t))))
     return out
+
+
+def error_on_path(model: Model, path: list[State], has_post: bool, found: str) -> str:
+    """The message of a run-time error, evaluated again on the last state (or step) of
+    a concretized path. With symmetry the search met the error in an orbit's
+    representative, whose elements are renamed: its message named `n3` while the
+    printed trace, a real behaviour, ends where only `n1` can be taken. ``found``, the
+    representative's message, stands when the error does not recur (it should)."""
+    try:
+        if has_post:
+            if len(path) < 2:
+                return found
+            pre, post = path[-2], path[-1]
+            for inv in model.transition_invariants:
+                try:
+                    inv.holds(pre, post)
+                except MODEL_ERRORS as e:
+                    return _error_message(model, pre, e, ("transition invariant", inv.holds))
+            return found
+        state = path[-1]
+        for inv in model.invariants:
+            try:
+                inv.holds(state)
+            except MODEL_ERRORS as e:
+                return _error_message(model, state, e, ("invariant", inv.holds))
+        try:
+            model.successors(state)
+        except MODEL_ERRORS as e:
+            return _error_message(model, state, e, "successors")
+    except Exception:  # noqa: BLE001 (the message found stands)
+        pass
+    return found
 
 
 def _trace(model: Model, path: list[State]) -> tuple[TraceStep, ...]:

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from .balance import NO_BUCKET
 from .explore import MODEL_ERRORS, _error_message, expand_checked
 from .fingerprints import FingerprintTable, fingerprint, fingerprints
-from .memory import release_freed_memory
+from .memory import import_numpy, release_freed_memory
 from .parallel import _CLOCK_EVERY, BATCH, Partition, _counts, _dump, _key_getter, _load
 
 _LOW = 0xFFFF
@@ -155,6 +155,7 @@ class FingerprintPartition(Partition):
 
     def _report(self, **extra) -> dict:
         extra.setdefault("table_bytes", self.table_fp.nbytes)
+        extra.setdefault("table_room", self.table_fp.room)
         return super()._report(**extra)
 
     # -- storing
@@ -583,9 +584,7 @@ def _adopt(part: Partition, entries: list[tuple]) -> FingerprintPartition:
 
 
 def _numpy():
-    import numpy
-
-    return numpy
+    return import_numpy()       # (MemoryError where there is no room to import it)
 
 
 def switch_to_fingerprints(handles, tally) -> None:

@@ -29,6 +29,7 @@ This module imports numpy (for the table).
 from __future__ import annotations
 
 import marshal
+import math
 import os
 import sys
 import tempfile
@@ -44,6 +45,7 @@ from .explore import (
     _error_message,
     _path,
     _trace,
+    error_on_path,
     expand_checked,
     transition_checker,
 )
@@ -51,6 +53,7 @@ from .interrupts import first_interrupt_only
 from .memory import (
     current_rss,
     default_memory_limit,
+    import_numpy,
     release_freed_memory,
     return_large_blocks_on_free,
 )
@@ -120,7 +123,7 @@ class FingerprintTable:
 
     def __init__(self, capacity: int = 1 << 16, tagged: bool = False):
         try:
-            import numpy as np
+            np = import_numpy()     # (MemoryError where there is no room to import it)
         except ImportError:
             raise ImportError("the fingerprint table needs numpy (pip install numpy); "
                               "without --fingerprints, full states need no numpy") from None
@@ -133,9 +136,10 @@ class FingerprintTable:
             self.tags = np.zeros(cap, dtype=np.uint32)
         self.count = 0
 
-    def _slots(self, fps):
+    def _slots(self, fps, capacity: int | None = None):
         np = self.np
-        shift = np.uint64(64 - (self.capacity.bit_length() - 1))
+        cap = self.capacity if capacity is None else capacity
+        shift = np.uint64(64 - (cap.bit_length() - 1))
         return (fps * np.uint64(self._MIX)) >> shift
 
     def _slot(self, fp: int) -> int:
@@ -147,6 +151,11 @@ class FingerprintTable:
     @property
     def capacity(self) -> int:
         return len(self.keys)
+
+    @property
+    def room(self) -> int:
+        """Fingerprints it holds before it grows."""
+        return int(self.capacity * self.MAX_FILL)
 
     @property
     def nbytes(self) -> int:
@@ -167,25 +176,36 @@ class FingerprintTable:
         if cap != self.capacity:
             self._rehash(cap)
 
+    # Slots of the old table moved to the new one at a time, when the table grows: the
+    # probing's temporaries for a slice are about 18 MiB (3M entries, tagged, 4M to 8M
+    # slots: 178 MiB above the old table at the peak, 232 MiB with slices of 2**20 and
+    # 445 MiB when all the entries were copied out and placed at once; no slower).
+    _REHASH_SLICE = 1 << 18
+
     def _rehash(self, cap: int, drop=None) -> None:
         """Rebuilds the table with ``cap`` slots, without the entries where ``drop``
-        (a boolean array over the slots) is True."""
+        (a boolean array over the slots) is True. The new arrays are filled from the old
+        ones a slice of slots at a time and replace them only when complete, so a
+        MemoryError (an address-space limit reached) leaves the table as it was, whole:
+        the search that gets it stops with its statistics. (Copying all the entries out,
+        dropping the old arrays and placing the entries at once needed more: the
+        vectorized probing's temporaries over every entry outweighed the old table.)"""
         np = self.np
-        used = self.keys != 0
-        if drop is not None:
-            used &= ~drop
-        keys, parents = self.keys[used], self.parents[used]
-        tags = None if self.tags is None else self.tags[used]
-        # (the old arrays go before the new ones come: the peak is the entries and the
-        # new table, not both tables)
-        del used
-        self.keys = self.parents = self.tags = None
-        self.keys = np.zeros(cap, dtype=np.uint64)
-        self.parents = np.zeros(cap, dtype=np.uint64)
-        if tags is not None:
-            self.tags = np.zeros(cap, dtype=np.uint32)
-        self.count = 0
-        self._place(keys, parents, tags)
+        old_keys, old_parents, old_tags = self.keys, self.parents, self.tags
+        keys = np.zeros(cap, dtype=np.uint64)
+        parents = np.zeros(cap, dtype=np.uint64)
+        tags = None if old_tags is None else np.zeros(cap, dtype=np.uint32)
+        count = 0
+        step = self._REHASH_SLICE
+        for lo in range(0, len(old_keys), step):
+            hi = lo + step
+            used = old_keys[lo:hi] != 0
+            if drop is not None:
+                used &= ~drop[lo:hi]
+            count += self._place_into(keys, parents, tags, old_keys[lo:hi][used],
+                                      old_parents[lo:hi][used],
+                                      None if old_tags is None else old_tags[lo:hi][used])
+        self.keys, self.parents, self.tags, self.count = keys, parents, tags, count
 
     def take_out(self, drop) -> tuple:
         """Removes the entries where ``drop`` (a boolean array over the slots) is True;
@@ -199,11 +219,17 @@ class FingerprintTable:
 
     def _place(self, fps, parents, tags=None):
         """Inserts fingerprints known to be distinct and absent; returns nothing."""
+        self.count += self._place_into(self.keys, self.parents, self.tags, fps, parents,
+                                       tags)
+
+    def _place_into(self, keys, parents_at, tags_at, fps, parents, tags) -> int:
+        """Inserts fingerprints known to be distinct and absent into the arrays ``keys``,
+        ``parents_at`` and ``tags_at`` (a table's, or a new table's); returns how many."""
         np = self.np
-        mask = np.uint64(self.capacity - 1)
-        keys = self.keys
+        mask = np.uint64(len(keys) - 1)
         pending = np.arange(len(fps))
-        slots = self._slots(fps)
+        slots = self._slots(fps, len(keys))
+        placed = 0
         while len(pending):
             s = slots[pending]
             empty = keys[s] == 0
@@ -211,15 +237,16 @@ class FingerprintTable:
             uniq, first = np.unique(e_slots, return_index=True)
             winners = e_idx[first]
             keys[uniq] = fps[winners]
-            self.parents[uniq] = parents[winners]
+            parents_at[uniq] = parents[winners]
             if tags is not None:
-                self.tags[uniq] = tags[winners]
-            self.count += len(winners)
+                tags_at[uniq] = tags[winners]
+            placed += len(winners)
             lost = np.ones(len(e_idx), dtype=bool)
             lost[first] = False
             retry = np.concatenate([pending[~empty], e_idx[lost]])
             slots[retry] = (slots[retry] + np.uint64(1)) & mask
             pending = retry
+        return placed
 
     def new_positions(self, fps):
         """The positions (ascending) of the fingerprints of the batch that are absent
@@ -384,8 +411,24 @@ class Frontier:
 # --------------------------------------------------------------------------- memory
 
 def parse_size(text: str) -> int:
-    """``"4G"``, ``"500M"``, ``"64k"``, ``"1.5GiB"`` or a number of bytes -> bytes."""
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    """``"4G"``, ``"500M"``, ``"64k"``, ``"1.5GiB"``, a number of bytes, or a share of the
+    memory this process may use (``"50%"``, of what the default's 80% is taken from,
+    ``memory.physical_memory``) -> bytes."""
+    t = text.strip().lower()
+    if t.endswith("%"):
+        try:
+            share = float(t[:-1])
+        except ValueError:
+            raise ValueError(f"not a share of memory: {text!r} (e.g. 50%)") from None
+        if not 0 < share <= 100:    # (false for nan too)
+            raise ValueError(f"a share of memory is above 0% and at most 100%, not {text!r}")
+        from .memory import physical_memory
+
+        whole = physical_memory()
+        if whole is None:
+            raise ValueError("this machine's memory is unknown: give a size, such as 4G")
+        return max(1, int(whole * share / 100))
+    t = t.removesuffix("ib").removesuffix("b")
     scale = 1
     if t and t[-1] in "kmgt":
         scale = 1024 ** ("kmgt".index(t[-1]) + 1)
@@ -393,10 +436,22 @@ def parse_size(text: str) -> int:
     try:
         value = float(t)
     except ValueError:
-        raise ValueError(f"not a size: {text!r} (e.g. 4G, 500M, 1048576)") from None
+        raise ValueError(f"not a size: {text!r} (e.g. 4G, 500M, 50%, 1048576)") from None
+    if not math.isfinite(value):
+        raise ValueError(f"not a size: {text!r} (e.g. 4G, 500M, 50%, 1048576)")
     if value <= 0:
         raise ValueError(f"a memory limit must be positive, not {text!r}")
     return int(value * scale)
+
+
+def table_note(label: str, nbytes: int, stored: int, room: int) -> str:
+    """The size of fingerprint tables holding ``stored`` states, with room for ``room``.
+    Bytes per state only once they are at least half full: a table starts with room for
+    49,152 states, and a small search's figure (3,059 bytes per state) was the first
+    table's size, not what a state costs."""
+    if stored and 2 * stored >= room:
+        return f"{label}: {format_bytes(nbytes)}, {nbytes / stored:.0f} bytes per state"
+    return f"{label}: {format_bytes(nbytes)}, room for {room:,} states ({stored:,} stored)"
 
 
 def format_bytes(n: int) -> str:
@@ -487,13 +542,14 @@ class CompactSearch:
             progress: Callable[[ProgressInfo], None] | None = None,
             progress_interval: float = 1.0,
             checkpoint: Callable[[CompactSearch], None] | None = None,
-            checkpoint_interval: float = 300.0) -> Result:
+            checkpoint_interval: float = 300.0, time_spent: float = 0.0) -> Result:
         """Continues the search. ``checkpoint(self)`` is called between chunks every
-        ``checkpoint_interval`` seconds."""
+        ``checkpoint_interval`` seconds. ``time_spent``: seconds of ``time_limit`` used
+        before (by the full-state search it took over from)."""
         import gc
 
         start = perf_counter()
-        deadline = None if time_limit is None else start + time_limit
+        deadline = None if time_limit is None else start + time_limit - time_spent
         next_progress = start + progress_interval
         next_checkpoint = start + checkpoint_interval
         chunk = _CHUNK_MIN
@@ -780,9 +836,14 @@ class CompactSearch:
         fps = fingerprints(flat, np)
         grow = table.bytes_to_hold(len(flat))
         if grow and self.memory_limit is not None:
-            if current_rss() + grow > self.memory_limit:
+            held = current_rss()
+            if held + grow > self.memory_limit:
+                # (stopped before the table grows, so the peak stays below the limit)
                 raise _Stop("limit", reason=f"memory limit of "
-                                            f"{format_bytes(self.memory_limit)} reached")
+                                            f"{format_bytes(self.memory_limit)} would be "
+                                            f"passed: the seen set needs "
+                                            f"{format_bytes(grow)} more, and the process "
+                                            f"holds {format_bytes(held)}")
         chosen = table.new_positions(fps)
         # parents' fingerprints: only those of states with a new successor
         owners = np.asarray(owner, dtype=np.int64)[chosen]
@@ -804,9 +865,8 @@ class CompactSearch:
         notes: list[str] = [] if self.switch_note is None else [self.switch_note]
         if not self.exact:
             notes.append(collision_note(distinct))
-            if distinct:
-                notes.append(f"seen set: {format_bytes(self.seen.nbytes)}, "
-                             f"{self.seen.nbytes / distinct:.0f} bytes per state")
+            notes.append(table_note("seen set", self.seen.nbytes, len(self.seen),
+                                    self.seen.room))
         spilled = self.current.spilled + self.next.spilled
         if spilled:
             notes.append(f"frontier: {spilled:,} states written to disk")
@@ -839,6 +899,8 @@ class CompactSearch:
             return Result(status=Status.DEADLOCK, violation=Violation(
                 kind="deadlock", property=None, trace=trace), **base)
         message = _error_message(model, info.get("state"), info["exc"], info["where"])
+        if self.canonical is not None and path:
+            message = error_on_path(model, path, "post" in info, message)
         return Result(status=Status.ERROR, violation=Violation(
             kind="error", property=None, trace=trace, message=message), **base)
 
@@ -907,6 +969,26 @@ def _check_invariants(invs, t) -> None:
             raise _Stop("invariant", state=t, holds=holds)
 
 
+def _out_of_memory_at_handover(model: Model, got) -> Result:
+    """A search begun with full states that this engine could not take over for want of
+    memory: stopped, with the statistics of the levels searched (``got``, a
+    ``checker.explore.Handover``)."""
+    from .explore import peak_memory_bytes
+
+    distinct = len(got.seen)
+    got.seen.clear()
+    got.frontier = []
+    stats = Stats(distinct_states=distinct, generated_states=got.generated,
+                  depth=got.level if distinct else 0, elapsed_s=got.elapsed_s,
+                  peak_memory_bytes=peak_memory_bytes(),
+                  queue_left=max(distinct - got.expanded, 0))
+    properties = tuple(i.name for i in model.invariants) + tuple(
+        i.name for i in model.transition_invariants)
+    return Result(engine=ENGINE, spec=model.name, constants=dict(model.constants),
+                  properties=properties, stats=stats, status=Status.LIMIT,
+                  limit_reason="out of memory")
+
+
 @first_interrupt_only()
 def explore_compact(
     target,
@@ -973,17 +1055,29 @@ def explore_compact(
             return got
     # (made only now: a search that ended with full states needs no table, nor numpy)
     return_large_blocks_on_free()
-    search = CompactSearch(recipe, exact=exact, max_states=max_states, max_depth=max_depth,
-                           check_deadlock=check_deadlock, memory_limit=memory_limit,
-                           frontier_limit=frontier_limit, spill_dir=spill_dir)
+    search = None
+    try:
+        search = CompactSearch(recipe, exact=exact, max_states=max_states,
+                               max_depth=max_depth, check_deadlock=check_deadlock,
+                               memory_limit=memory_limit, frontier_limit=frontier_limit,
+                               spill_dir=spill_dir)
+        if got is not None:
+            search.adopt(got)
+    except MemoryError:
+        # (no room for numpy, the table or the states' fingerprints)
+        if search is not None:
+            search.close()
+        if got is None:
+            raise
+        search = None
+        return _out_of_memory_at_handover(model, got)
+    time_spent = 0.0
     if got is not None:
-        search.adopt(got)
         if handover_rss is not None and handover_at is None:
             search.switch_note = (f"full states up to level {got.level}, then fingerprints: "
                                   f"the process was about to hold more than "
                                   f"{format_bytes(handover_rss)}")
-        if time_limit is not None:
-            time_limit = max(time_limit - got.elapsed_s, 1e-9)
+        time_spent = got.elapsed_s
         # The full states are copied or fingerprinted: drop them before the search goes
         # on (this reference kept every one of them alive for the rest of the run).
         got.seen.clear()
@@ -991,6 +1085,6 @@ def explore_compact(
         release_freed_memory()
     try:
         return search.run(time_limit=time_limit, progress=progress,
-                          progress_interval=progress_interval)
+                          progress_interval=progress_interval, time_spent=time_spent)
     finally:
         search.close()

@@ -32,8 +32,8 @@ def _on_interrupt(signum, frame) -> None:
 
 
 def is_ours(handler) -> bool:
-    """Whether ``handler`` is the SIGINT handler these blocks install (one that may be
-    replaced for a while by a handler that calls ``interrupt_seen``)."""
+    """Whether ``handler`` is the SIGINT (or SIGTERM) handler these blocks install (one
+    that may be replaced for a while by a handler that calls ``interrupt_seen``)."""
     return handler is _on_interrupt
 
 

@@ -118,6 +118,9 @@ def write_itf(result_or_trace: Result | Sequence[TraceStep], compiled: CompiledS
         "vars": names + ["mbt::actionTaken", "mbt::nondetPicks"],
         "states": states,
     }
+    if isinstance(result_or_trace, Result) and result_or_trace.symmetry:
+        # (the trace itself is concrete; the search's counts were of orbits)
+        doc["#meta"]["symmetry"] = list(result_or_trace.symmetry)
     if compiled.model.constants:
         doc["#meta"]["constants"] = {
             k: value_to_itf(typed.constants[k][1] if k in typed.constants else None, v)

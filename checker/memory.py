@@ -9,6 +9,7 @@ to fingerprints), and giving freed memory back to the system (glibc).
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 from contextlib import contextmanager
@@ -81,30 +82,61 @@ class GrowthWatch:
 def physical_memory() -> int | None:
     """Memory this process may use: the smaller of the machine's available memory (plus
     what the process already holds) and its cgroup's limit; None when unknown."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as fh:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh
-                    if line.split()[1:2] and line.split()[1].isdigit()}
-        avail = info.get("MemAvailable", info.get("MemTotal"))
-    except (OSError, ValueError, IndexError):
-        pass
+    info = _meminfo()
+    avail = info.get("MemAvailable", info.get("MemTotal"))
     if avail is None:
-        try:
-            avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
+        avail = _physical_pages()
+        if avail is None:
             return None
     else:
         avail += current_rss()
+    cgroup = _cgroup_limit()
+    return avail if cgroup is None else min(avail, cgroup)
+
+
+def machine_memory() -> int | None:
+    """The most memory a process here can ever get: the machine's memory and swap, or
+    its cgroup's limit if that is less; None when unknown. (A memory limit above it
+    would never stop a run: the kernel would kill it first.)"""
+    info = _meminfo()
+    if "MemTotal" in info:
+        total = info["MemTotal"] + info.get("SwapTotal", 0)
+    else:
+        total = _physical_pages()
+        if total is None:
+            return None
+    cgroup = _cgroup_limit()
+    return total if cgroup is None else min(total, cgroup)
+
+
+def _meminfo() -> dict[str, int]:
+    """/proc/meminfo's figures in bytes (empty where there is none)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            return {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh
+                    if line.split()[1:2] and line.split()[1].isdigit()}
+    except (OSError, ValueError, IndexError):
+        return {}
+
+
+def _physical_pages() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cgroup_limit() -> int | None:
+    """This process's cgroup memory limit (v2 or v1), None when there is none."""
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
             with open(path) as fh:
                 text = fh.read().strip()
-            if text.isdigit() and int(text) < avail:
-                avail = int(text)
         except OSError:
-            pass
-    return avail
+            continue
+        if text.isdigit():
+            return int(text)
+    return None
 
 
 def default_memory_limit() -> int | None:
@@ -160,3 +192,97 @@ def _virtual_size() -> int:
             return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+# Below this much address space left, numpy is first imported in a child process: the
+# OpenBLAS it loads allocates its buffers when imported, and where that fails it prints
+# "OpenBLAS error: Memory allocation still failed" and ends the process with status 1
+# (the status of a violated property), which no Python code can catch. Importing numpy
+# takes about 80 MiB of address space (with OPENBLAS_NUM_THREADS=1, 120 MiB without).
+_NUMPY_PROBE_BELOW = 256 << 20
+
+
+def import_numpy():
+    """numpy, imported; a MemoryError where the address-space limit (``ulimit -v``, or the
+    cap above) leaves no room to import it, instead of OpenBLAS ending the process or an
+    ImportError that reads as numpy missing. An ImportError where numpy is missing."""
+    import sys
+
+    np = sys.modules.get("numpy")
+    if np is not None:
+        return np
+    if _address_space_left() < _NUMPY_PROBE_BELOW and _import_fails_in_child("numpy"):
+        raise MemoryError("no room to import numpy")
+    try:
+        import numpy
+    except ImportError as err:
+        if for_want_of_memory(err):
+            raise MemoryError(f"no room to import numpy ({err})") from err
+        raise
+    return numpy
+
+
+def _address_space_left() -> float:
+    """The address space this process may still map (its soft ``RLIMIT_AS`` less what it
+    has mapped); infinite where there is no limit or it is unknown."""
+    try:
+        import resource
+    except ImportError:
+        return float("inf")
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return float("inf")
+    return soft - _virtual_size()
+
+
+def for_want_of_memory(err: BaseException) -> bool:
+    """Whether an ImportError (or one that it was raised from) is the dynamic loader
+    failing to map a library (no address space left), not a missing module."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, MemoryError):
+            return True
+        text = str(err).lower()
+        if "failed to map segment" in text or "cannot allocate memory" in text:
+            return True
+        err = err.__cause__ or err.__context__
+        seen += 1
+    return False
+
+
+_PROBE_OK, _PROBE_OTHER = 0, 4      # a child's exit status: imported; failed, not memory
+
+
+def _import_fails_in_child(name: str) -> bool:
+    """Whether importing module ``name`` fails for want of memory in a forked child (the
+    same address space and limit as this process; its error output discarded). False
+    where the child cannot be forked or the module is missing: the import here then
+    says what is wrong."""
+    if not hasattr(os, "fork"):
+        return False
+    try:
+        pid = os.fork()
+    except OSError as err:
+        return err.errno == errno.ENOMEM    # (no room even for a child's page tables)
+    if pid == 0:            # the child: only the import, then out without clean-up
+        code = 3
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            __import__(name)
+            code = _PROBE_OK
+        except ImportError as err:
+            code = 3 if for_want_of_memory(err) else _PROBE_OTHER
+        except BaseException:  # noqa: BLE001,S110 (MemoryError, or a signal: not imported)
+            pass
+        finally:
+            os._exit(code)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            return False
+        except InterruptedError:
+            continue
+    return os.waitstatus_to_exitcode(status) not in (_PROBE_OK, _PROBE_OTHER)

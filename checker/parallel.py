@@ -60,6 +60,7 @@ from .explore import (
     _concretize,
     _error_message,
     _trace,
+    error_on_path,
     expand_checked,
     peak_memory_bytes,
     transition_failures,
@@ -957,6 +958,13 @@ def _worker_main(index: int, count: int, recipe, conn, directory: str,
             handover[0].seen, handover[0].frontier = {}, []
             handover[2].clear()
             handover = None
+    except MemoryError:
+        # (compiling the spec, importing numpy, adopting the states so far: a limit, as
+        # below, not a bug)
+        part = handover = None
+        gc.collect()
+        conn.send(("memory", None))
+        return
     except BaseException:  # noqa: BLE001 (reported to the coordinator)
         conn.send(("fail", traceback.format_exc()))
         return
@@ -1202,8 +1210,11 @@ def explore_parallel(
                                       stable, key, shares, table, fingerprints)
                        for i in range(workers)]
             shares = buckets = refs = None
-            for h in handles:
-                h.recv()
+            try:
+                for h in handles:
+                    h.recv()
+            except WorkerDiedError as err:      # out of memory while starting, say
+                return _stopped_at_start(model, str(err), handover, start, notes)
         resume = None
         if handover is not None:
             resume = dict(distinct=len(handover.seen), generated=handover.generated,
@@ -1265,6 +1276,22 @@ def _initial_states(model: Model, engine: str = ENGINE):
                       stats=Stats(elapsed_s=0.0, peak_memory_bytes=peak_memory_bytes()))
 
 
+def _stopped_at_start(model: Model, reason: str, handover, start: float,
+                      notes: tuple[str, ...]) -> Result:
+    """A LIMIT result for workers that could not start (out of memory while compiling
+    the spec or taking over the states so far): the statistics of the levels searched
+    in this process before, if any."""
+    stats = Stats(elapsed_s=perf_counter() - start, peak_memory_bytes=peak_memory_bytes())
+    if handover is not None:
+        distinct = len(handover.seen)
+        stats = replace(stats, distinct_states=distinct, generated_states=handover.generated,
+                        depth=handover.level if distinct else 0,
+                        queue_left=max(distinct - handover.expanded, 0))
+    return Result(engine=ENGINE, spec=model.name, status=Status.LIMIT, limit_reason=reason,
+                  constants=dict(model.constants), properties=properties_of(model),
+                  stats=stats, notes=notes)
+
+
 def properties_of(model: Model) -> tuple[str, ...]:
     return (tuple(i.name for i in model.invariants)
             + tuple(i.name for i in model.transition_invariants))
@@ -1309,6 +1336,7 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
     cpu_last = [0.0] * n
     critical = 0.0
     table_bytes = [None] * n       # workers that keep fingerprints: their tables' sizes
+    table_room = [0] * n           # (and the states they hold before they grow)
     balancer = Balancer(n)
     switched = None                # the level after which the workers took fingerprints
     watches = [] if switch_at is None else [GrowthWatch(switch_at) for _ in range(n)]
@@ -1320,6 +1348,7 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             best = better(best, r["best"])
             rss[i] = max(rss[i], r["rss"])
             table_bytes[i] = r.get("table_bytes")
+            table_room[i] = r.get("table_room", 0)
             if cpu_first[i] is None:
                 cpu_first[i] = cpu_last[i] = r["cpu"]
             slowest = max(slowest, r["cpu"] - cpu_last[i])
@@ -1388,15 +1417,13 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
 
     elapsed = perf_counter() - start
     if table_bytes[0] is not None:
-        from .fingerprints import collision_note, format_bytes
+        from .fingerprints import collision_note, format_bytes, table_note
 
-        held = sum(table_bytes)
         if switched is not None:
             notes = (*notes, f"full states up to level {switched}, then fingerprints: a "
                              f"worker was about to hold more than {format_bytes(switch_at)}")
         notes = (*notes, collision_note(distinct),
-                 f"seen sets: {format_bytes(held)}"
-                 + (f", {held / distinct:.0f} bytes per state" if distinct else ""))
+                 table_note("seen sets", sum(table_bytes), distinct, sum(table_room)))
     if balancer.moves:
         notes = (*notes, balancer.note())
     if n > 1 and all(c is not None for c in cpu_first):
@@ -1528,5 +1555,8 @@ def violation_result(model: Model, recipe, best: Candidate, path: list, base: di
     if best.kind == "deadlock":
         return Result(status=Status.DEADLOCK, violation=Violation(
             kind="deadlock", property=None, trace=trace), **base)
+    message = best.message
+    if canonical is not None and path:
+        message = error_on_path(model, path, best.has_post, message)
     return Result(status=Status.ERROR, violation=Violation(
-        kind="error", property=None, trace=trace, message=best.message), **base)
+        kind="error", property=None, trace=trace, message=message), **base)

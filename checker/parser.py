@@ -465,7 +465,17 @@ def read_source(path: str) -> Source:
     """Read a spec file as text, turning I/O and encoding problems into a SpecError."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read(MAX_SOURCE_BYTES + 1)
+            # (in blocks: read(MAX_SOURCE_BYTES + 1) allocates that much at once, which
+            # under a tight address-space limit was the MemoryError of a small spec)
+            blocks: list[bytes] = []
+            size = 0
+            while size <= MAX_SOURCE_BYTES:
+                block = fh.read(min(1 << 20, MAX_SOURCE_BYTES + 1 - size))
+                if not block:
+                    break
+                blocks.append(block)
+                size += len(block)
+            data = b"".join(blocks)
     except OSError as err:
         raise SpecError([Diagnostic(f"cannot read spec: {err.strerror}", Span.unknown())],
                         Source(path, "")) from None

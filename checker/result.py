@@ -81,6 +81,8 @@ class Result:
     stats: Stats = field(default_factory=Stats)
     limit_reason: str | None = None   # with Status.LIMIT: which limit, or "interrupted"
     notes: tuple[str, ...] = ()
+    # the symmetric sets whose permutations the search folded: its counts are orbits
+    symmetry: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:

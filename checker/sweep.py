@@ -16,6 +16,11 @@ Values are given as spec text; ``parse_sweep("N=2..6")`` expands the short forms
 * ``{r1..r4}``: shorthand for ``{r1, r2, r3, r4}`` inside any value;
 * ``3..6`` for a constant whose default is a set of numbered symbols (``RM = {r1, r2,
   r3}``): the sets of 3 to 6 such symbols, ``{r1, r2, r3}`` to ``{r1, .., r6}``.
+
+Which ``--const`` is swept is decided by the constant's type in the spec
+(``split_consts``, ``plain_constants``): a range or list sweeps an integer, a boolean, an
+enum or symbol value, or a set of symbols; for any other constant (a set of integers,
+say) ``1..3`` or ``a | b`` is the constant's one value, as for ``check``.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class PointError(SweepError):
         super().__init__(message)
         self.located = located
         self.rows: list[SweepRow] = []     # the rows checked before it
+        self.value: str | None = None      # the value whose check could not run
 
 
 INTERRUPTED = "interrupted"     # the status of a row whose check Ctrl-C stopped
@@ -114,8 +120,11 @@ def parse_values(text: str, default=None) -> list[str]:
         return [str(i) for i in range(lo, hi + 1)]
     # (in a list too, a number stands for a set of that many symbols: RM=2|4 as RM=2..4)
     prefix = _symbol_prefix(default)
-    return [_numbered_set(prefix, int(v)) if prefix is not None and _INT.fullmatch(v)
-            else expand_symbols(v) for v in (v.strip() for v in text.split("|")) if v]
+    values = [_numbered_set(prefix, int(v)) if prefix is not None and _INT.fullmatch(v)
+              else expand_symbols(v) for v in (v.strip() for v in text.split("|")) if v]
+    if not values:
+        raise SweepError(f"no values to sweep in {text!r}")
+    return values
 
 
 _INT = re.compile(r"-?\d+")
@@ -151,26 +160,93 @@ def parse_sweep(item: str, defaults: dict | None = None) -> tuple[str, list[str]
     name = name.strip()
     if not sep or not name.isidentifier():
         raise SweepError(f"--const expects NAME=VALUES, e.g. N=2..6, got {item!r}")
+    if not any(v.strip() for v in rest.split("|")):
+        raise SweepError(f"no values to sweep in {item.strip()!r}")
     return name, parse_values(rest, (defaults or {}).get(name))
 
 
-def split_consts(items: Sequence[str]) -> tuple[str, list[str]]:
+def _is_list(value: str) -> bool:
+    """A range or list of values: ``..`` or ``|`` outside the ``{r1..r4}`` shorthand."""
+    rest = _SYMS.sub("{}", value)
+    return ".." in rest or "|" in rest
+
+
+def plain_constants(path: str) -> dict[str, str]:
+    """The constants of the spec at ``path`` whose one value may contain ``..`` or ``|``
+    (a set of integers, a map, ...), each with what it is ("a set of integers"); a
+    range or list given for any other constant sweeps it. Read from the values the spec
+    gives: a constant without one (or whose value is wrong) is not listed. Raises
+    SpecError when the spec cannot be read or parsed."""
+    from . import types as T
+    from .parser import parse, read_source
+    from .source import SpecError
+    from .typecheck import Checker
+
+    source = read_source(path)
+    checker = Checker(parse(source), source)
+    try:
+        checker.check()
+    except SpecError:
+        pass            # (reported when the spec is compiled; the types found are kept)
+    plain = {}
+    for name, (_, t) in checker.consts.items():
+        if isinstance(t, (T.IntT, T.BoolT, T.EnumT, T.SymT)):
+            continue
+        if isinstance(t, T.SetT):
+            if isinstance(t.elem, T.SymT):
+                continue
+            plain[name] = ("a set of integers" if isinstance(t.elem, T.IntT)
+                           else "an empty set" if isinstance(t.elem, T.AnyT) else "a set")
+        else:
+            plain[name] = {T.MapT: "a map", T.SeqT: "a sequence", T.BagT: "a bag",
+                           T.OptionT: "an optional value"}.get(type(t), f"a {t}")
+    return plain
+
+
+def split_consts(items: Sequence[str], plain: dict[str, str] | None = None
+                 ) -> tuple[str, list[str]]:
     """The ``--const`` items of a sweep -> (the swept ``NAME=VALUES``, the fixed
-    ``NAME=VALUE`` items). Exactly one must be a range or list, and no constant may be
-    given twice: a fixed value for the swept constant would be silently replaced."""
-    swept = [c for c in items if ".." in c.partition("=")[2] or "|" in c.partition("=")[2]]
-    if len(swept) != 1:
-        raise SweepError("sweep needs exactly one --const NAME=VALUES with a range or list "
-                         "(e.g. N=2..6)")
-    seen: set[str] = set()
+    ``NAME=VALUE`` items, the ``{r1..r4}`` shorthand expanded). The swept one is the one
+    range or list (``..`` or ``|``) given for a constant not in ``plain``
+    (``plain_constants``: there, ``1..3`` is the constant's one value). No constant may
+    be given twice: a fixed value for the swept constant would be silently replaced."""
+    plain = plain or {}
+    by_name: dict[str, list[str]] = {}
     for item in items:
-        name = item.partition("=")[0].strip()
-        if name in seen:
+        by_name.setdefault(item.partition("=")[0].strip(), []).append(item)
+    for name, given in by_name.items():
+        if len(given) > 1:
+            ranges = [_is_list(c.partition("=")[2]) for c in given]
             how = ("as a range or list and as a fixed value"
-                   if name == swept[0].partition("=")[0].strip() else "more than once")
+                   if any(ranges) and not all(ranges) and name not in plain
+                   else "more than once")
             raise SweepError(f"constant {name} is given {how}; give it once")
-        seen.add(name)
-    return swept[0], [c for c in items if c is not swept[0]]
+    swept = [c for c in items if _is_list(c.partition("=")[2])
+             and c.partition("=")[0].strip() not in plain]
+    if len(swept) > 1:
+        raise SweepError("sweep one constant at a time: "
+                         + " and ".join(f"--const {c}" for c in swept)
+                         + " each give a range or list of values (give the others as one "
+                         "value)")
+    if not swept:
+        for item in items:
+            if "=" in item and not item.partition("=")[2].strip():
+                raise SweepError(f"no values to sweep in {item.strip()!r}")
+        hints = []
+        for item in items:
+            name, _, value = (x.strip() for x in item.partition("="))
+            if name in plain and _is_list(value):
+                hints.append(f"{name}={value} is one value ({name} is {plain[name]})")
+            elif name not in plain and _INT.fullmatch(value):
+                hints.append(f"to check {name}={value} alone, give {name}={value}..{value}")
+        raise SweepError("sweep needs a --const NAME=VALUES with a range or list of values "
+                         "(e.g. N=2..6)" + "".join(f"; {h}" for h in hints))
+    fixed = []
+    for item in items:
+        if item is not swept[0]:
+            name, sep, value = item.partition("=")
+            fixed.append(f"{name}{sep}{expand_symbols(value)}")
+    return swept[0], fixed
 
 
 def check_chart_path(path: str) -> None:
@@ -361,6 +437,7 @@ def sweep(recipe_factory, name: str, values: Sequence[str], *, engine: str = "ex
         if not err.located:
             err = PointError(f"error: checking {name} = {value}: {err}", located=False)
         err.rows = rows
+        err.value = value
         _write_chart(rows, name, chart)
         raise err from None
     _write_chart(rows, name, chart)

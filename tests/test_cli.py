@@ -5,6 +5,7 @@ installed command in a subprocess, as a user would."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -416,7 +417,7 @@ def test_fingerprints_on_every_core():
     assert code == 1 and len(doc["violation"]["trace"]) == 13
     assert "probability that two of the" in " ".join(doc["notes"])
     result = cli(TWO_PC, "--checkpoint", "somewhere", "--workers", "2")
-    assert result.exit_code == 2 and "need one worker" in result.output
+    assert result.exit_code == 2 and "--checkpoint needs one worker" in result.output
 
 
 def test_full_states_switch_to_fingerprints_when_memory_runs_short(monkeypatch):
@@ -455,3 +456,103 @@ def test_ray_actors_switch_at_the_fixed_threshold_unless_told_otherwise(monkeypa
         result = cli(TWO_PC, "--backend", "ray", *extra)
         assert result.exit_code == 0, result.output
         assert asked.pop()["switch_at"] == expected
+
+
+def test_json_says_how_many_states_a_limit_left_unexpanded():
+    # The text and HTML output said "states left in queue"; JSON had no such key.
+    args = ("check", str(SPECS / "2pc.spec"), "--max-states", "100", "--workers", "1",
+            "--no-symmetry")
+    text = cli(*args)
+    data = json.loads(cli(*args, "--format", "json").stdout)
+    assert text.exit_code == 3 and data["status"] == "limit"
+    assert data["queue_left"] > 0
+    assert f"states left in queue: {data['queue_left']}" in " ".join(text.stdout.split())
+
+
+# ----------------------------------------------------------- out of memory (ulimit -v)
+S7 = (TWO_PC, "--const", "RM={r1,r2,r3,r4,r5,r6,r7}", "--no-symmetry")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ulimit -v as on Linux")
+@pytest.mark.parametrize(("kib", "store", "workers"), [
+    (190000, "--fingerprints", "1"),    # the table half grown: AttributeError, exit 2
+    (160000, "--fingerprints", "1"),    # numpy's import: "internal error: MemoryError"
+    (130000, "--fingerprints", "1"),    # OpenBLAS's "Memory allocation ... failed", exit 1
+    (160000, "--fingerprints", "2"),    # the same in a worker: "worker 0 failed:" and more
+    (130000, "--fingerprints", "2"),    # "WorkerDiedError: worker 0 stopped ... (exit 1)"
+    (60000, "--exact", "1"),            # compiling, and reading the spec to explain
+    (30000, "--exact", "1"),            # a library that cannot be mapped: ImportError
+    (120000, "--fingerprints", "ck"),   # no room left to import the text renderer
+])
+def test_out_of_memory_under_ulimit_is_a_clean_stop(kib, store, workers, tmp_path):
+    """Under an address-space limit each of these was an internal error or exit 1;
+    now every run ends with its verdict (0) or out of memory (3), in one line or with
+    the statistics, never a traceback. (The limits are those of the reports, on 2pc with
+    7 RMs; elsewhere they may run out at other points, or not at all.)"""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY and hard < kib * 1024:
+        pytest.skip("a lower hard address-space limit is set")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (kib * 1024, hard))
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    where = (["--checkpoint", str(tmp_path / "ck")] if workers == "ck"
+             else ["--workers", workers])
+    proc = subprocess.run([sys.executable, "-m", "checker", *S7, store, *where],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
+                          preexec_fn=limit)  # noqa: PLW1509 (only setrlimit)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode in (0, 3), out
+    # (a search's result lost for want of room to print it: "stopped: out of memory
+    # while writing the result")
+    for bad in ("internal error", "Traceback", "OpenBLAS", "failed:", "writing the result"):
+        assert bad not in out
+    if proc.returncode == 3:
+        assert "out of memory" in out
+        assert (proc.stderr.startswith("stopped: out of memory")
+                or "distinct states" in proc.stdout), out
+
+
+def test_out_of_memory_while_compiling_says_so(monkeypatch, capsys):
+    """A MemoryError outside a search was "internal error: MemoryError: ... This is a bug
+    in modelcheck", exit 2."""
+    import signal
+
+    import checker.compile
+    from checker import cli as cli_module
+
+    def no_room(*args, **kwargs):
+        raise MemoryError
+
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(checker.compile, "Universe", no_room)
+    # (constants of their own: a compiled spec is cached per process)
+    monkeypatch.setattr(sys, "argv", ["modelcheck", TWO_PC, "--const", "RM={m1,m2}"])
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli_module.run()
+    finally:   # (run() leaves them ignored: it is about to exit)
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
+    assert exit_.value.code == 3
+    err = capsys.readouterr().err
+    assert err.startswith("stopped: out of memory while compiling the spec")
+    assert "internal error" not in err and len(err.splitlines()) == 1
+
+
+def test_every_format_says_when_the_counts_are_orbits():
+    # Only the text header said so: a script reading 80 could not tell it from TLC's 288.
+    code, doc = cli_json(TWO_PC)
+    assert (code, doc["symmetry"], doc["distinct_states"]) == (0, ["RM"], 80)
+    code, doc = cli_json(TWO_PC, "--no-symmetry")
+    assert (code, doc["symmetry"], doc["distinct_states"]) == (0, [], 288)
+    html = cli(TWO_PC, "--format", "html").stdout
+    assert "80 (orbits)" in html and "RM: one state per orbit" in html
+    assert "orbit" not in cli(TWO_PC, "--no-symmetry", "--format", "html").stdout
+    itf = json.loads(cli(EARLY_COMMIT, "--format", "itf").stdout)
+    assert itf["#meta"]["symmetry"] == ["RM"]
+    itf = json.loads(cli(EARLY_COMMIT, "--format", "itf", "--no-symmetry").stdout)
+    assert "symmetry" not in itf["#meta"]

@@ -25,6 +25,19 @@ def run(*args: str):
     (["--memory-limit", "abc"], "not a size"),
     (["--memory-limit", ""], "not a size"),
     (["--memory-limit", "1KB"], "this process holds"),
+    # (inf and nan were internal errors; a limit above the machine's memory let the
+    # kernel kill the run, the address-space cap lifted)
+    (["--memory-limit", "inf"], "not a size"),
+    (["--memory-limit", "nan"], "not a size"),
+    (["--memory-limit", "1e400"], "not a size"),
+    (["--memory-limit", "100000T"], "more than this machine's memory"),
+    (["--memory-limit", "0%"], "above 0% and at most 100%"),
+    (["--memory-limit", "150%"], "above 0% and at most 100%"),
+    (["--memory-limit", "x%"], "not a share of memory"),
+    # (inf and nan passed as no limit at all)
+    (["--time-limit", "nan"], "not a number of seconds"),
+    (["--time-limit", "inf"], "not a number of seconds"),
+    (["--checkpoint", "ck", "--checkpoint-interval", "inf"], "not a number of seconds"),
     (["--checkpoint", ""], "needs a directory"),
     (["--workers", "100000"], "local workers"),
     (["--checkpoint-interval", "60"], "needs --checkpoint"),
@@ -61,7 +74,7 @@ def test_exact_and_fingerprints_reach_the_search_as_one_choice(monkeypatch, flag
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--workers", "100000"], "local workers"),
+    (["--workers", "100000"], "workers per check (16 per core)"),
     (["--chart", ""], "needs a file name"),
 ])
 def test_a_sweep_option_that_cannot_work_is_a_usage_error(args, says):
@@ -93,3 +106,18 @@ def test_a_run_stopped_by_memory_gets_advice_that_fits(monkeypatch, distinct, hi
     assert hint in got.output.replace("\n", " ")
     other = cli.MEMORY_HINT if hint == cli.TOO_LOW_HINT else cli.TOO_LOW_HINT
     assert other not in got.output.replace("\n", " ")
+
+
+def test_a_share_of_memory_is_a_share_of_what_the_default_is_taken_from():
+    from checker.fingerprints import parse_size
+    from checker.memory import physical_memory
+
+    whole = physical_memory()
+    assert abs(parse_size("50%") - whole // 2) < 2**20
+    assert parse_size(" 100% ") <= whole
+
+
+def test_only_the_one_worker_options_given_are_named(monkeypatch):
+    got = run("--memory-limit", "1G", "--workers", "2")
+    assert got.exit_code == 2
+    assert "--memory-limit needs one worker" in got.output and "--checkpoint" not in got.output

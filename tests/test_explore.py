@@ -600,3 +600,55 @@ def test_handover_by_memory_comes_a_level_before_the_limit_would_be_passed(monke
     got = explore(model, handover_rss=350)
     assert isinstance(got, Handover)
     assert got.level == 4       # handed over after level 3: 300 + 100 would pass 350
+
+
+# ---- run-time errors under symmetry
+
+ERROR_UNDER_SYMMETRY = """spec Err
+const Nodes = {n1, n2, n3}
+symmetry Nodes
+var b: bag[Nodes, 1]
+var ready: set[Nodes]
+var k: map[Nodes, 0..2]
+init:
+    b = {}
+    ready = {}
+    k = {n: 0 for n in Nodes}
+action Bump(n in Nodes):
+    require k[n] < 2
+    k[n] = k[n] + 1
+action Ready(n in Nodes):
+    require k[n] == 2 and n notin ready
+    ready = ready | {n}
+action Take(n in ready):
+    BODY
+invariant I: INV
+"""
+
+
+@pytest.mark.parametrize("where", ["action", "invariant"])
+@pytest.mark.parametrize("engine", ["explore", "compact", "two workers", "two fp workers"])
+def test_an_error_under_symmetry_names_the_elements_of_the_printed_trace(where, engine):
+    # The error was evaluated in the orbit's stored representative, which holds `n3`
+    # where the printed (concrete) trace holds `n1`: "take: a bag holds no copy of n3"
+    # below a trace whose only possible step is Take(n1).
+    from checker.fingerprints import explore_compact
+    from checker.parallel import ModelSpec, explore_parallel
+
+    body, inv = (("b = take(b, n)", "true") if where == "action" else
+                 ("require false", "forall n in ready: count(take(b, n), n) >= 0"))
+    text = ERROR_UNDER_SYMMETRY.replace("BODY", body).replace("INV", inv)
+    recipe = ModelSpec.from_file("err.spec", symmetry=True, text=text, check_deadlock=False)
+    if engine == "explore":
+        model, canonical = recipe.build()
+        got = explore(model, canonical=canonical)
+    elif engine == "compact":
+        got = explore_compact(recipe)
+    else:
+        got = explore_parallel(recipe, workers=2, fingerprints=engine == "two fp workers")
+    assert got.status is Status.ERROR
+    last = got.violation.trace[-1].state
+    (taken,) = [str(n) for n in last["ready"].items]
+    assert f"holds no copy of {taken}" in got.violation.message
+    others = {"n1", "n2", "n3"} - {taken}
+    assert not any(f"copy of {n}" in got.violation.message for n in others)

@@ -172,6 +172,15 @@ def test_the_table_uses_a_few_tens_of_bytes_per_state():
     assert int(per_state.split(", ")[1].split()[0]) <= 48
 
 
+def test_a_small_search_is_not_given_a_cost_per_state():
+    # 3,059 bytes per state was the size of the first table over a few hundred states
+    model, _ = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4}",)).build()
+    result = explore_compact(model)
+    note = next(n for n in result.notes if n.startswith("seen set"))
+    assert "bytes per state" not in note
+    assert note.endswith(f"room for 49,152 states ({result.stats.distinct_states:,} stored)")
+
+
 def test_memory_limit_stops_cleanly():
     model, _ = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4,r5,r6}",)).build()
     result = explore_compact(model, memory_limit=1)
@@ -200,3 +209,117 @@ def test_random_graphs_exactly_as_explore(g):
     expected = full(explore(m))
     assert full(explore_compact(m)) == expected
     assert full(explore_compact(m, exact=True, frontier_limit=2)) == expected
+
+
+def test_a_time_limit_after_the_handover_is_reported_as_given():
+    # The full-state search's time was taken off the limit, and the message reported
+    # what was left: "time limit of 0.933789s reached" for --time-limit 1.
+    recipe = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4,r5,r6,r7}",))
+    got = explore_compact(recipe, handover_at=2000, time_limit=0.5)
+    assert got.status is Status.LIMIT
+    assert got.limit_reason == "time limit of 0.5s reached"
+    assert 0.5 <= got.stats.elapsed_s < 1.5
+
+
+def test_a_stop_before_the_table_grows_says_the_limit_would_be_passed(monkeypatch):
+    # It said "memory limit of 70 MiB reached" with a peak of 67.7 MiB: the stop comes
+    # before the growth that would pass the limit.
+    import checker.fingerprints as fingerprints_module
+
+    monkeypatch.setattr(fingerprints_module, "current_rss", lambda: 10 << 20)
+    recipe = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4,r5,r6}",),
+                                 symmetry=False)
+    got = explore_compact(recipe, memory_limit=11 << 20)
+    assert got.status is Status.LIMIT
+    assert got.limit_reason.startswith("memory limit of 11 MiB would be passed: the seen "
+                                       "set needs ")
+    assert got.limit_reason.endswith("more, and the process holds 10 MiB")
+    assert 0 < got.stats.distinct_states < 50_816 and got.stats.queue_left > 0
+
+
+# ---- out of memory (an address-space limit, ulimit -v)
+
+class _Starved:
+    """numpy, except that ``zeros`` raises MemoryError after ``room`` calls."""
+
+    def __init__(self, room: int):
+        self.room = room
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def zeros(self, *args, **kwargs):
+        if self.room <= 0:
+            raise MemoryError
+        self.room -= 1
+        return np.zeros(*args, **kwargs)
+
+
+@pytest.mark.parametrize("tagged", [False, True])
+def test_a_table_that_cannot_grow_is_left_whole(tagged):
+    """The growth dropped the old arrays before making the new ones: a MemoryError
+    between the two left a table of None (and the new, empty keys)."""
+    table = FingerprintTable(capacity=16, tagged=tagged)
+    fps = np.arange(1, 13, dtype=np.uint64)
+    table.insert_batch(fps, fps + np.uint64(100),
+                       fps.astype(np.uint32) if tagged else None)
+    before = table.nbytes
+    table.np = _Starved(1)        # the new keys fit, the new parents do not
+    with pytest.raises(MemoryError):
+        table.reserve(100)
+    table.np = np
+    assert (table.capacity, len(table), table.nbytes) == (16, 12, before)
+    assert table.contains_batch(fps).all()
+    assert [table.parent(int(x)) for x in fps] == [int(x) + 100 for x in fps]
+    if tagged:
+        assert [int(table.tags[table.slot_of(int(x))]) for x in fps] == fps.tolist()
+    table.reserve(100)           # with room again, it grows
+    assert table.capacity == 256 and table.contains_batch(fps).all()
+
+
+def test_out_of_memory_while_the_table_grows_stops_with_the_statistics(monkeypatch):
+    """`ulimit -v 190000` on 2pc with 7 RMs, `--fingerprints --workers 1`: "internal
+    error: AttributeError: 'NoneType' object has no attribute 'nbytes'", since the table
+    was left half grown. Now the search stops out of memory, with its statistics."""
+    real = FingerprintTable._rehash
+
+    def rehash(self, cap, drop=None):
+        if cap <= 1 << 16:
+            return real(self, cap, drop)
+        self.np = _Starved(1)
+        try:
+            return real(self, cap, drop)
+        finally:
+            self.np = np
+
+    monkeypatch.setattr(FingerprintTable, "_rehash", rehash)
+    recipe = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4,r5,r6}",),
+                                 symmetry=False)
+    got = explore_compact(recipe, memory_limit=None)
+    assert (got.status, got.limit_reason, got.exit_code) == (Status.LIMIT, "out of memory", 3)
+    # (the table of 65,536 slots holds 49,152 states; 50,816 in all)
+    assert 40_000 < got.stats.distinct_states <= 49_152
+    assert got.stats.generated_states > got.stats.distinct_states
+    assert any(n.startswith("seen set: ") for n in got.notes), got.notes   # (its size)
+
+
+def test_out_of_memory_taking_over_from_full_states_keeps_their_statistics(monkeypatch):
+    """`--fingerprints --workers 1` keeps full states until a level of 5,000 new states,
+    then builds the table, importing numpy: out of memory there (ulimit -v 60000) ended
+    the run with no statistics at all."""
+    import checker.fingerprints as fingerprints_module
+    from checker.explore import Handover
+
+    def no_room():
+        raise MemoryError("no room to import numpy")
+
+    monkeypatch.setattr(fingerprints_module, "import_numpy", no_room)
+    recipe = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4,r5}",), symmetry=False)
+    model, _ = recipe.build()
+    handover = explore(model, handover_at=500)
+    assert isinstance(handover, Handover)
+    got = explore_compact(recipe, handover_at=500)
+    assert (got.status, got.limit_reason, got.exit_code) == (Status.LIMIT, "out of memory", 3)
+    stats = got.stats
+    assert (stats.distinct_states, stats.generated_states, stats.depth, stats.queue_left) == (
+        len(handover.seen), handover.generated, handover.level, len(handover.frontier))

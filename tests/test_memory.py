@@ -93,3 +93,58 @@ def test_the_default_switch_threshold():
     limit = default_memory_limit()
     expected = SWITCH_AT if limit is None else min(SWITCH_AT, limit // 3 // 2)
     assert _switch_at(None, 3) == expected
+
+
+_IMPORT_NUMPY_WITH_ROOM = """
+import resource, sys
+from checker.memory import _virtual_size, import_numpy
+room = int(sys.argv[1]) << 20
+hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+resource.setrlimit(resource.RLIMIT_AS, (_virtual_size() + room, hard))
+try:
+    import_numpy()
+except MemoryError:
+    print("memory")
+else:
+    print("ok")
+"""
+
+
+def test_numpy_without_room_to_import_it_is_a_memory_error():
+    """Under `ulimit -v`, importing numpy failed three ways, depending on the room left:
+    an ImportError ("failed to map segment from shared object", reported as numpy
+    missing), a MemoryError, or OpenBLAS printing "Memory allocation still failed after
+    10 retries" and ending the process with status 1, which the command line reported as
+    a violated property. Every one is now a MemoryError (exit 3 there); with room, numpy
+    is imported. (Without OPENBLAS_NUM_THREADS=1, which the command line sets, numpy
+    needs about 120 MiB of address space here.)"""
+    pytest.importorskip("resource")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    outcomes = {}
+    for room in (10, 30, 45, 55, 65, 75, 85, 100, 400):        # MiB
+        done = subprocess.run([sys.executable, "-c", _IMPORT_NUMPY_WITH_ROOM, str(room)],
+                              capture_output=True, text=True, timeout=60, env=env,
+                              cwd=Path(__file__).resolve().parent.parent)
+        assert done.returncode == 0, (room, done.stdout, done.stderr)
+        outcomes[room] = done.stdout.strip()
+    assert outcomes[10] == "memory" and outcomes[400] == "ok", outcomes
+    assert set(outcomes.values()) == {"memory", "ok"}, outcomes
+
+
+def test_a_library_that_cannot_be_mapped_is_out_of_memory():
+    from checker.memory import for_want_of_memory
+
+    try:
+        try:
+            raise ImportError("libquadmath-96973f99.so.0.0.0: failed to map segment from "
+                              "shared object")
+        except ImportError as inner:
+            raise ImportError("IMPORTANT: PLEASE READ THIS ...") from inner
+    except ImportError as err:
+        assert for_want_of_memory(err)
+    assert not for_want_of_memory(ImportError("No module named 'numpy'"))

@@ -278,3 +278,37 @@ def test_a_worker_out_of_memory_stops_the_run_with_its_statistics():
     assert r.status is Status.LIMIT and r.limit_reason.startswith("out of memory (worker")
     assert r.exit_code == 3 and 0 < r.stats.distinct_states < 36
 
+
+@pytest.mark.parametrize("handover_at", [None, 5])
+def test_a_worker_out_of_memory_while_starting_stops_the_run(monkeypatch, handover_at):
+    """A MemoryError while a worker builds its partition (compiling the spec, importing
+    numpy, taking over the states so far) is out of memory too: a clean stop with the
+    counts of the levels searched in one process, not "worker 0 failed" and a
+    traceback."""
+    import os
+
+    import checker.parallel as par
+
+    parent = os.getpid()
+    real = par.partition_class
+
+    def starved(fingerprints):
+        cls = real(fingerprints)
+
+        def make(*args, **kwargs):
+            if os.getpid() != parent:       # (inherited by fork: the workers' copy)
+                raise MemoryError
+            return cls(*args, **kwargs)
+        return make
+
+    monkeypatch.setattr(par, "partition_class", starved)
+    m = make_model([(0, 0)], grid(6), check_deadlock=False)
+    r = explore_parallel(m, workers=2, handover_at=handover_at)
+    assert r.status is Status.LIMIT and r.limit_reason.startswith("out of memory (worker")
+    assert r.exit_code == 3
+    if handover_at is None:
+        assert r.stats.distinct_states == 0
+    else:       # levels 1 to 5 (15 states) in one process, then the workers
+        assert (r.stats.distinct_states, r.stats.depth) == (15, 5)
+        assert r.stats.queue_left == 5
+

@@ -158,9 +158,9 @@ def _strip_ansi(text):
 
 # ---- JSON
 
-KEYS = ["spec", "engine", "constants", "properties", "status", "distinct_states",
+KEYS = ["spec", "engine", "constants", "properties", "symmetry", "status", "distinct_states",
         "generated_states", "depth", "elapsed_s", "states_per_s", "peak_memory_bytes",
-        "limit_reason", "notes", "violation"]
+        "queue_left", "limit_reason", "notes", "violation"]
 
 
 def test_json_violation():
@@ -174,7 +174,7 @@ def test_json_violation():
     assert (data["distinct_states"], data["generated_states"], data["depth"]) == (3, 4, 3)
     assert data["elapsed_s"] == 0.5 and data["states_per_s"] == 6.0
     assert data["peak_memory_bytes"] == 2 * 2**20
-    assert data["limit_reason"] is None
+    assert data["limit_reason"] is None and data["queue_left"] == 0
     v = data["violation"]
     assert list(v) == ["kind", "property", "message", "explanation", "trace"]
     assert (v["kind"], v["property"], v["message"]) == ("invariant", "Safe", None)

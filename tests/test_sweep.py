@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -222,3 +223,139 @@ def test_ctrl_c_before_a_check_reports_the_value_as_interrupted():
     assert [(r.value, r.status) for r in rows] == [("0", "ok"), ("1", "interrupted")]
     assert calls == ["0", "1"]
     assert format_table(rows, "MaxBallot").splitlines()[-1].split()[:2] == ["1", "interrupted"]
+
+
+# ------------------------------------------------- the failing value, options, --const forms
+
+TINY = """spec Tiny
+
+const N = 3
+const Vals = 1..2
+option deadlock = false
+
+var x: 0..4
+
+init:
+    x = 0
+
+action Inc(v in Vals):
+    require x + v <= N
+    x = x + v
+
+invariant InRange: x <= 4
+lemma Small: x < 3
+"""
+
+
+def tiny_spec(tmp_path) -> str:
+    """N = 5 makes `x` leave its range (a run-time error); the lemma fails from N = 3; with
+    --deadlock, x = N is a deadlock. Vals is a set of integers: `1..2` is one value."""
+    path = tmp_path / "tiny.spec"
+    path.write_text(TINY)
+    return str(path)
+
+
+def after_table(stdout: str) -> list[str]:
+    lines = stdout.splitlines()
+    return lines[lines.index("") + 1:]
+
+
+def test_the_failing_value_is_shown_as_check_shows_it(tmp_path):
+    # (a sweep printed `5  error` and exit 2, with no message, property or path)
+    spec = tiny_spec(tmp_path)
+    result = sweep_cli(spec, "--const", "N=2..6", "--chart", str(tmp_path / "c.svg"))
+    assert result.exit_code == 2, result.output          # as check for a status error
+    assert [ln.split()[:2] for ln in result.stdout.splitlines()[2:6]] == [
+        ["2", "ok"], ["3", "ok"], ["4", "ok"], ["5", "error"]]
+    shown = after_table(result.stdout)
+    check = CliRunner().invoke(main, ["check", spec, "--const", "N=5"])
+    assert check.exit_code == 2
+    expected = check.stdout.splitlines()
+    cut = expected.index("Statistics:")                   # (the timings differ)
+    assert shown[:cut] == expected[:cut]
+    assert "Error: in action Inc: `x` would be 5, outside its range 0..4" in shown
+    assert shown[-1] == f"chart: {tmp_path / 'c.svg'}"
+
+    result = sweep_cli(spec, "--const", "N=2..6", "--format", "json", "--chart",
+                       str(tmp_path / "c.svg"))
+    data = json.loads(result.stdout)
+    assert [r["status"] for r in data["rows"]] == ["ok", "ok", "ok", "error"]
+    assert data["stopped_at"]["value"] == "5" and data["error"] is None
+    violation = data["stopped_at"]["result"]["violation"]
+    assert violation["message"] == "in action Inc: `x` would be 5, outside its range 0..4"
+    assert len(violation["trace"]) == 3
+
+
+def test_inv_lemmas_and_deadlock_as_for_check(tmp_path):
+    # (sweep had none of them: a spec's lemmas could not be checked, a failing property
+    # not left out)
+    spec = tiny_spec(tmp_path)
+    chart = ("--chart", str(tmp_path / "c.svg"))
+    assert sweep_cli(spec, "--const", "N=2..4", *chart).exit_code == 0
+    result = sweep_cli(spec, "--const", "N=2..4", "--lemmas", *chart)
+    assert result.exit_code == 1, result.output
+    assert "Invariant Small is violated." in result.stdout
+    assert "  properties: InRange" in result.stdout and "  lemmas:     Small" in result.stdout
+    result = sweep_cli(spec, "--const", "N=2..4", "--lemmas", "--inv", "InRange", *chart)
+    assert result.exit_code == 0, result.output
+    result = sweep_cli(spec, "--const", "N=2..4", "--deadlock", *chart)
+    assert result.exit_code == 1 and "Deadlock reached." in result.stdout
+    assert sweep_cli(spec, "--const", "N=2..4", "--no-deadlock", *chart).exit_code == 0
+    result = sweep_cli(spec, "--const", "N=2..4", "--inv", "Nope", *chart)
+    assert result.exit_code == 2 and result.stderr.startswith("error: --inv Nope: no such")
+
+
+def test_a_range_for_a_set_of_integers_is_a_fixed_value(tmp_path):
+    # ("sweep needs exactly one --const NAME=VALUES with a range or list", though check
+    # takes Vals=1..3 for a set-of-integers constant)
+    spec = tiny_spec(tmp_path)
+    assert sweep_module.plain_constants(spec) == {"Vals": "a set of integers"}
+    plain = {"Vals": "a set of integers"}
+    assert split_consts(["N=1..3", "Vals=1..3"], plain) == ("N=1..3", ["Vals=1..3"])
+    assert split_consts(["Vals=1..2|{4}", "N=1|2"], plain) == ("N=1|2", ["Vals=1..2|{4}"])
+    assert split_consts(["N=1..2", "RM={r1..r3}"]) == ("N=1..2", ["RM={r1, r2, r3}"])
+    chart = ("--chart", str(tmp_path / "c.svg"))
+    result = sweep_cli(spec, "--const", "N=1..3", "--const", "Vals=1..3", *chart)
+    assert result.exit_code == 0, result.output
+    assert [ln.split()[:3] for ln in result.stdout.splitlines()[2:5]] == [
+        ["1", "ok", "2"], ["2", "ok", "3"], ["3", "ok", "4"]]
+    result = sweep_cli(spec, "--const", "Vals=1..3", *chart)
+    assert result.exit_code == 2
+    assert result.stderr.endswith("; Vals=1..3 is one value (Vals is a set of integers)\n")
+    with pytest.raises(SweepError, match="sweep one constant at a time: --const N=1..2 and "
+                                         "--const M=3..4 each give a range or list"):
+        split_consts(["N=1..2", "M=3..4"])
+
+
+def test_json_keeps_the_rows_when_a_later_value_cannot_be_checked(tmp_path):
+    # (stdout was empty: the row for 2 was lost)
+    spec = tiny_spec(tmp_path)
+    result = sweep_cli(spec, "--const", "N=2|x", "--format", "json", "--chart",
+                       str(tmp_path / "c.svg"))
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert [(r["value"], r["status"]) for r in data["rows"]] == [("2", "ok")]
+    assert data["error"]["value"] == "x" and data["stopped_at"] is None
+    assert data["error"]["message"].startswith("--const N:1:1: error: unknown name `x`")
+    assert data["chart"] == str(tmp_path / "c.svg")
+    assert result.stderr.startswith("--const N:1:1: error: unknown name `x`")
+
+
+def test_too_many_workers_is_not_told_to_use_a_missing_backend(tmp_path):
+    # (it said "use --backend ray", an option sweep does not have)
+    result = sweep_cli(tiny_spec(tmp_path), "--const", "N=1..2", "--workers", "1000000")
+    assert result.exit_code == 2
+    assert "--backend ray for a cluster" not in result.stderr
+    assert "a sweep runs its checks on this machine" in result.stderr
+
+
+def test_no_values_and_a_single_value(tmp_path):
+    # ("error: no values to sweep" without --const:; RM=3 got the generic message)
+    spec = tiny_spec(tmp_path)
+    for bad in ("N=|", "N="):
+        result = sweep_cli(spec, "--const", bad)
+        assert result.exit_code == 2
+        assert result.stderr == f"error: --const: no values to sweep in {bad!r}\n"
+    result = sweep_cli(spec, "--const", "N=3")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("; to check N=3 alone, give N=3..3\n")

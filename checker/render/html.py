@@ -178,13 +178,17 @@ def _stats(result: Result) -> str:
     s: Stats = result.stats
     rows = [
         ("status", result.status.value),
-        ("distinct states", f"{s.distinct_states:,}"),
+        ("distinct states", f"{s.distinct_states:,}"
+                            + (" (orbits)" if result.symmetry else "")),
         ("generated states", f"{s.generated_states:,}"),
         ("depth", str(s.depth)),
         ("time", f"{s.elapsed_s:.3f} s"),
         ("states per second", f"{s.states_per_s:,.0f}"),
         ("peak memory", f"{s.peak_memory_bytes / 2**20:.1f} MiB"),
     ]
+    if result.symmetry:
+        rows.append(("symmetry", f"{', '.join(result.symmetry)}: one state per orbit "
+                                 "(--no-symmetry for the full state space)"))
     if result.limit_reason:
         rows.append(("stopped by", result.limit_reason))
     if result.status is Status.LIMIT:

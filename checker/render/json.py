@@ -29,6 +29,7 @@ def result_to_json(result: Result) -> dict[str, Any]:
         "engine": result.engine,
         "constants": {name: to_json(v) for name, v in result.constants.items()},
         "properties": list(result.properties),
+        "symmetry": list(result.symmetry),
         "status": result.status.value,
         "distinct_states": stats.distinct_states,
         "generated_states": stats.generated_states,
@@ -36,6 +37,8 @@ def result_to_json(result: Result) -> dict[str, Any]:
         "elapsed_s": _number(stats.elapsed_s, 6),
         "states_per_s": _number(stats.states_per_s, 1),
         "peak_memory_bytes": stats.peak_memory_bytes,
+        # states found and not yet expanded when a limit stopped the search (0 otherwise)
+        "queue_left": stats.queue_left,
         "limit_reason": result.limit_reason,
         "notes": list(result.notes),
         "violation": None if result.violation is None else _violation(result.violation),
