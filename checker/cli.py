@@ -680,8 +680,18 @@ def sweep_cmd(spec, consts, inv, lemmas, deadlock, max_states, time_limit, worke
     try:
         recipe = ModelSpec.from_file(spec, fixed, _split(faults), deadlock, max_faults,
                                      symmetry=symmetry)
-        compiled = recipe.compile()
-        name, values = parse_sweep(swept, compiled.model.constants)
+        name = swept.partition("=")[0].strip()
+        try:
+            defaults = recipe.compile().model.constants
+        except SpecError as err:
+            # a constant the spec declares without a value (`const N`) gets one from
+            # the sweep: compiled below with the first
+            if not all(d.message.startswith(f"constant {name} has no value")
+                       for d in err.diagnostics):
+                raise
+            defaults = {}
+        name, values = parse_sweep(swept, defaults)
+        compiled = recipe.with_const(name, values[0]).compile()
     except SpecError as err:
         _fail_input(err)
     except SweepError as err:

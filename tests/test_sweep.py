@@ -359,3 +359,21 @@ def test_no_values_and_a_single_value(tmp_path):
     result = sweep_cli(spec, "--const", "N=3")
     assert result.exit_code == 2
     assert result.stderr.endswith("; to check N=3 alone, give N=3..3\n")
+
+
+def test_a_constant_declared_without_a_value_can_be_swept(tmp_path):
+    # `const N` (a value only from --const) failed: "constant N has no value", because
+    # the spec was compiled before the swept value was given.
+    spec = tmp_path / "nodef.spec"
+    spec.write_text("spec NoDef\nconst N\nvar x: 0..10\ninit:\n    x = 0\n"
+                    "action Inc:\n    require x < N\n    x = x + 1\n"
+                    "action Stay:\n    require x == N\n    x = x\n"
+                    "invariant Small: x <= 10\n")
+    got = CliRunner().invoke(main, ["sweep", str(spec), "--const", "N=2..4",
+                                    "--chart", str(tmp_path / "c.svg"), "--format", "json"])
+    assert got.exit_code == 0, got.output
+    rows = json.loads(got.stdout)["rows"]
+    assert [r["distinct_states"] for r in rows] == [3, 4, 5]
+    # another constant missing is still reported
+    got = CliRunner().invoke(main, ["sweep", str(spec), "--const", "M=2..4"])
+    assert got.exit_code == 2 and "constant N has no value" in got.output
