@@ -284,7 +284,9 @@ def _scale_options(f):
     return click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
                         callback=_checked_workers,
                         help="Explore in N processes, the seen set partitioned by state "
-                             "hash (the same counts and verdicts as one). Default: one per "
+                             "hash: the same verdict and the same counts as one, but with a "
+                             "violation the counts of its whole level (one worker stops at "
+                             "the first). Default: one per "
                              "core, started only once a BFS level has 5,000 new states "
                              "(smaller runs stay in one process); one with --checkpoint "
                              "or --memory-limit.")(f)

@@ -1228,13 +1228,16 @@ def explore_parallel(
     finally:
         if gc_off:
             gc.enable()
-        for h in handles:
-            if isinstance(h, _ProcessWorker):
-                h.stop()
-        for h in handles:
-            h.close()
-        if directory is not None:
-            remove_scratch_dir(directory)
+        try:
+            for h in handles:
+                if isinstance(h, _ProcessWorker):
+                    h.stop()
+            for h in handles:
+                h.close()
+        finally:
+            # (a signal arriving during the joins must not leave the directory behind)
+            if directory is not None:
+                remove_scratch_dir(directory)
 
 
 def _assign_owners(handover, key, stable: bool, n: int) -> tuple[list[int], array, dict]:
