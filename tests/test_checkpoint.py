@@ -344,17 +344,26 @@ def test_the_time_saved_is_the_time_so_far(tmp_path):
 
 # --------------------------------------------------------------------------- Ctrl-C
 
-def test_ctrl_c_stops_at_a_chunk_boundary_and_saves(tmp_path):
-    """SIGINT during a checkpointed run is deferred to the next chunk boundary, where the
-    search is saved; resumed, it ends as an uninterrupted run."""
-    recipe = ModelSpec.from_file("specs/2pc.spec", TWO_PC_5)
-    d = tmp_path / "ck"
+def _raising_at_first_progress(*signals):
+    """A progress callback that raises these signals, in order, at its first call (in
+    the middle of a chunk)."""
     calls = []
 
     def progress(info):
         calls.append(info)
         if len(calls) == 1:
-            signal.raise_signal(signal.SIGINT)   # as a Ctrl-C in the middle of a chunk
+            for sig in signals:
+                signal.raise_signal(sig)
+
+    return progress
+
+
+def test_ctrl_c_stops_at_a_chunk_boundary_and_saves(tmp_path):
+    """SIGINT during a checkpointed run is deferred to the next chunk boundary, where the
+    search is saved; resumed, it ends as an uninterrupted run."""
+    recipe = ModelSpec.from_file("specs/2pc.spec", TWO_PC_5)
+    d = tmp_path / "ck"
+    progress = _raising_at_first_progress(signal.SIGINT)   # a Ctrl-C in a chunk
 
     before = signal.getsignal(signal.SIGINT)
     result = explore_compact(recipe, checkpoint_dir=str(d), progress=progress,
@@ -462,14 +471,8 @@ def test_a_stop_signal_on_the_command_saves_a_checkpoint(tmp_path, sig):
 def test_sigterm_is_deferred_and_both_handlers_are_restored(tmp_path):
     recipe = ModelSpec.from_file("specs/2pc.spec", TWO_PC_5)
     d = tmp_path / "ck"
-    calls = []
-
-    def progress(info):
-        calls.append(info)
-        if len(calls) == 1:
-            signal.raise_signal(signal.SIGTERM)
-            signal.raise_signal(signal.SIGTERM)     # a second one: ignored
-            signal.raise_signal(signal.SIGINT)      # and so is a Ctrl-C after it
+    # a second SIGTERM is ignored, and so is a Ctrl-C after it
+    progress = _raising_at_first_progress(signal.SIGTERM, signal.SIGTERM, signal.SIGINT)
 
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     result = explore_compact(recipe, checkpoint_dir=str(d), progress=progress,
