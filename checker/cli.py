@@ -327,26 +327,34 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     """Explore every reachable state of SPEC breadth-first and check its invariants."""
     import dataclasses
 
+    from .interrupts import finishing
     from .parallel import ModelSpec
 
     _check_report_path(report)
     _import_output(fmt, report)
+    started = time.perf_counter()
     try:
-        # the recipe that worker processes (and checkpoints) rebuild the model from
-        recipe = ModelSpec.from_file(spec, consts, _split(faults), deadlock, max_faults,
-                                     symmetry=symmetry)
-        compiled = recipe.compile()
-    except SpecError as err:
-        _fail_input(err)
-    model = _select_invariants(compiled, inv, lemmas)
-    recipe = dataclasses.replace(recipe, invariants=tuple(
-        i.name for i in (*model.invariants, *model.transition_invariants)))
-    canonical = _symmetry(compiled, spec) if symmetry else None
+        try:
+            # the recipe that worker processes (and checkpoints) rebuild the model from
+            recipe = ModelSpec.from_file(spec, consts, _split(faults), deadlock, max_faults,
+                                         symmetry=symmetry)
+            compiled = recipe.compile()
+        except SpecError as err:
+            _fail_input(err)
+        model = _select_invariants(compiled, inv, lemmas)
+        recipe = dataclasses.replace(recipe, invariants=tuple(
+            i.name for i in (*model.invariants, *model.transition_invariants)))
+        canonical = _symmetry(compiled, spec) if symmetry else None
+    except KeyboardInterrupt:
+        if fmt != "json":
+            raise       # (run() says "interrupted after ..." on stderr)
+        _interrupted_before_search(spec, time.perf_counter() - started)
     limits = dict(max_states=max_states, max_depth=max_depth, time_limit=time_limit)
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:
         result = _run_search(recipe, limits, progress, workers, backend, address, store,
                              memory_limit, checkpoint_dir, checkpoint_interval)
+        finishing()     # (only reporting is left: a Ctrl-C now must not lose the result)
     finally:
         progress.close()
     if _ran_out_of_memory(result) and result.stats.distinct_states < TOO_FEW_TO_BLAME:
@@ -359,6 +367,23 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
                             and bool(checkpoint_dir or memory_limit))
     result = _explained(spec, compiled, _with_symmetry(result, compiled, canonical))
     _emit(result, fmt, color, header, compiled=compiled, report=report)
+
+
+def _interrupted_before_search(spec: str, elapsed: float) -> None:
+    """For ``--format json``: a Ctrl-C while the spec was being compiled still gives a
+    JSON result (status "limit", nothing explored), so that a script reading standard
+    output gets a document and not an empty stream."""
+    from pathlib import Path
+
+    from .explore import peak_memory_bytes
+    from .render.json import render_json
+    from .result import Result, Stats, Status
+
+    click.echo(render_json(Result(
+        engine="explicit", spec=Path(spec).stem, status=Status.LIMIT,
+        limit_reason="interrupted before the search began",
+        stats=Stats(elapsed_s=elapsed, peak_memory_bytes=peak_memory_bytes()))))
+    sys.exit(EXIT_LIMIT)
 
 
 def _with_symmetry(result, compiled, canonical):
@@ -533,15 +558,36 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
                    "as for check: 80% of the available memory, not the limit of the run "
                    "that was stopped (so a run stopped by --memory-limit can go on with "
                    "more).")
+@click.option("--max-states", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Stop after N distinct states in all (exit 3), in place of the stopped "
+                   "run's limit; 0: no limit. Default: the stopped run's. N must be above "
+                   "the states the checkpoint holds.")
+@click.option("--max-depth", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Do not explore beyond depth N, in place of the stopped run's limit; 0: "
+                   "no limit. Default: the stopped run's. N must be above the checkpoint's "
+                   "depth, which must be from before the search cut states off at its "
+                   "old limit.")
 @_format_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
-def resume_cmd(directory, time_limit, memory_limit, fmt, color):
+def resume_cmd(directory, time_limit, memory_limit, max_states, max_depth, fmt, color):
     """Continue the check saved in DIRECTORY by `modelcheck check --checkpoint`."""
-    from .checkpoint import CheckpointError, read_meta, resume
+    from .checkpoint import SAVED, CheckpointError, DirectoryLock, read_meta, resume
     from .fingerprints import parse_size
+    from .interrupts import finishing
     from .parallel import ModelSpec
 
     limit = parse_size(memory_limit) if memory_limit is not None else "default"
+    # (None: the saved limit; 0: none)
+    limits = {name: SAVED if value is None else value or None
+              for name, value in (("max_states", max_states), ("max_depth", max_depth))}
+    try:
+        # held from before the checkpoint is read until the command ends: another run on
+        # DIRECTORY is refused (and this one, if another holds it)
+        lock = DirectoryLock(directory, resuming=True)
+    except CheckpointError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(EXIT_INPUT)
+    click.get_current_context().call_on_close(lock.release)
     try:
         # (verified, its own checksum included, before its spec is compiled: an error in
         # a damaged spec text is not reported against the intact file on disk)
@@ -558,7 +604,8 @@ def resume_cmd(directory, time_limit, memory_limit, fmt, color):
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:
         result = resume(directory, time_limit=time_limit, progress=progress,
-                        memory_limit=limit)
+                        memory_limit=limit, **limits)
+        finishing()     # (only reporting is left: a Ctrl-C now must not lose the result)
     except CheckpointError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_INPUT)

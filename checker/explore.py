@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 
-from .interrupts import first_interrupt_only
+from .interrupts import finishing, first_interrupt_only
 from .memory import GrowthWatch, current_rss
 from .model import EvaluationError, Model, State
 from .result import Result, Stats, Status, TraceStep, Violation
@@ -300,6 +300,7 @@ def explore(
     finally:
         if gc_was_enabled:
             gc.enable()
+    finishing()     # (what is left reports the answer: no Ctrl-C may lose it now)
 
     elapsed = perf_counter() - start
     distinct = outcome.info.get("distinct", len(seen)) if outcome else len(seen)

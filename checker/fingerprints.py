@@ -35,7 +35,7 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from time import perf_counter
 
 from .explore import (
@@ -49,7 +49,7 @@ from .explore import (
     expand_checked,
     transition_checker,
 )
-from .interrupts import first_interrupt_only
+from .interrupts import finishing, first_interrupt_only
 from .memory import (
     current_rss,
     default_memory_limit,
@@ -207,6 +207,14 @@ class FingerprintTable:
                                       None if old_tags is None else old_tags[lo:hi][used])
         self.keys, self.parents, self.tags, self.count = keys, parents, tags, count
 
+    def forget(self, states: list) -> None:
+        """Removes these states' fingerprints (each present)."""
+        np = self.np
+        drop = np.zeros(self.capacity, dtype=bool)
+        for fp in fingerprints(states, np).tolist():
+            drop[self.slot_of(fp)] = True
+        self.take_out(drop)
+
     def take_out(self, drop) -> tuple:
         """Removes the entries where ``drop`` (a boolean array over the slots) is True;
         returns their fingerprints, parents and tags."""
@@ -332,6 +340,10 @@ class ExactSeen:
     def __len__(self) -> int:
         return len(self.map)
 
+    def forget(self, states: list) -> None:
+        for t in states:
+            del self.map[t]
+
 
 # --------------------------------------------------------------------------- frontier
 
@@ -371,6 +383,13 @@ class Frontier:
         self.files.append(path)
         self.spilled += len(self.tail)
         self.tail = []
+
+    def unpop(self, k: int) -> None:
+        """Queues again, first, the last ``k`` states that the last ``pop`` returned."""
+        if not 0 <= k <= self.pos:
+            raise ValueError(f"cannot give back {k} states: {self.pos} were taken")
+        self.pos -= k
+        self.size += k
 
     def pop(self, k: int) -> list:
         """Up to ``k`` states, oldest first."""
@@ -460,6 +479,22 @@ def format_bytes(n: int) -> str:
 
 # --------------------------------------------------------------------------- the search
 
+@dataclass(frozen=True)
+class _Undo:
+    """How to undo the unfinished part of a chunk stopped by a limit (``rewind``)."""
+
+    give_back: int          # the chunk's last states, to queue again
+    unstored: list          # the states stored past the state limit, to forget
+    generated: int          # the counts before the first of those states was expanded
+    expanded: int
+
+
+class StopSearch(Exception):  # noqa: N818 (control flow)
+    """Raised by a callback of ``CompactSearch.run`` (``checkpoint``, ``progress``) to
+    stop the search as a limit would, with this message as its reason: the run reports
+    its statistics (exit status 3) instead of failing without them."""
+
+
 class _Stop(Exception):  # noqa: N818 (control flow)
     def __init__(self, kind: str, **info):
         super().__init__(kind)
@@ -515,8 +550,10 @@ class CompactSearch:
         self.peak_rss = 0
         self._tcheck = None
         # False while a chunk is being expanded: a stop then leaves the search in a state
-        # that cannot be checkpointed (the chunk's states are neither queued nor done).
+        # that cannot be checkpointed (the chunk's states are neither queued nor done),
+        # unless the stop recorded how to undo the chunk's unfinished part (``rewind``).
         self.consistent = True
+        self._undo: _Undo | None = None
 
     # -- spill files
     def _spill_directory(self) -> str:
@@ -567,6 +604,10 @@ class CompactSearch:
                     self.current, self.next = self.next, self.current
                     self.recent_old, self.recent_new = self.recent_new, set()
                     self.level += 1
+                    if checkpoint is not None and self.level == self.max_depth:
+                        # The last level to expand: saved at its start, a run stopped
+                        # at the depth limit can be continued deeper from here.
+                        next_checkpoint = perf_counter()
                     continue
                 now = perf_counter()
                 if deadline is not None and now >= deadline:
@@ -597,6 +638,8 @@ class CompactSearch:
                 raise _Stop("limit", reason=f"max depth {self.max_depth} reached")
         except _Stop as stop:
             outcome = stop
+        except StopSearch as stop:
+            outcome = _Stop("limit", reason=str(stop))
         except KeyboardInterrupt:
             outcome = _Stop("limit", reason="interrupted")
         except MemoryError:
@@ -606,6 +649,7 @@ class CompactSearch:
         finally:
             if gc_was_enabled:
                 gc.enable()
+        finishing()     # (the answer, or the stop's checkpoint, must not be lost now)
         self.peak_rss = max(self.peak_rss, current_rss())
         elapsed = self.elapsed_before + perf_counter() - start
         return self._result(outcome, elapsed)
@@ -774,7 +818,13 @@ class CompactSearch:
                 self.cut = True
             new_idx: list[int] = []
         else:
-            new_idx = self._insert(states, flat, owner)
+            try:
+                new_idx = self._insert(states, flat, owner)
+            except _Stop:
+                # (the memory limit, before anything was stored: the chunk is undone
+                # by queueing it again)
+                self._undo = _Undo(len(states), [], self.generated, self.expanded)
+                raise
         # Each new state in order: the state limit, then the invariants.
         room = sys.maxsize if self.max_states is None else self.max_states - self.distinct
         invs = tuple(i.holds for i in model.invariants)
@@ -798,7 +848,11 @@ class CompactSearch:
                          accepted[:n_new + 1])
             raise
         if len(new_idx) > room:
-            self._settle(base_expanded, gen_after, owner[new_idx[room]], room, accepted)
+            j = owner[new_idx[room]]
+            self._undo = _Undo(len(states) - j, [flat[i] for i in new_idx[room:]],
+                               gen_after[j - 1] if j else self.generated,
+                               base_expanded + j)
+            self._settle(base_expanded, gen_after, j, room, accepted)
             raise _Stop("limit", reason=f"max states {self.max_states} reached")
         self.distinct += len(accepted)
         self.generated = generated
@@ -806,6 +860,26 @@ class CompactSearch:
         self.next.extend(accepted)
         if stop is not None:
             raise stop
+
+    def rewind(self) -> bool:
+        """After a stop inside a chunk at the state or memory limit (whose result is
+        built): puts the search where a run continued from it, with a larger limit, ends
+        exactly as an uninterrupted one. The chunk's states from the one whose successor
+        passed the limit on are queued again, the states stored past the limit are
+        forgotten, and the counts are those from before that state's expansion (its
+        successors stored within the limit are found known when it is expanded again).
+        Whether there was such a stop to undo."""
+        undo, self._undo = self._undo, None
+        if undo is None or self.consistent:
+            return False
+        self.current.unpop(undo.give_back)
+        if undo.unstored:
+            self.seen.forget(undo.unstored)
+        self.generated, self.expanded = undo.generated, undo.expanded
+        self.recent_new.clear()     # (it may hold states left unstored)
+        self.recent_old.clear()
+        self.consistent = True
+        return True
 
     def _settle(self, base_expanded, gen_after, j, n_new, accepted) -> None:
         """The counts at a stop caused by a new successor of ``states[j]``: as if the
@@ -1048,6 +1122,7 @@ def explore_compact(
                       time_limit=time_limit, check_deadlock=check_deadlock,
                       progress=progress, handover_at=handover_at, handover_rss=handover_rss)
         if not isinstance(got, Handover):
+            finishing()
             if not exact and handover_at is not None:
                 from .parallel import SMALL_FOR_FINGERPRINTS
 

@@ -20,15 +20,33 @@ from contextlib import contextmanager
 
 _depth = 0
 _fired = False
+# The depth of the block whose work is done (see ``finishing``), or None.
+_finishing_at: int | None = None
 
 
 def _on_interrupt(signum, frame) -> None:
-    """SIGINT or SIGTERM: the first raises KeyboardInterrupt, later ones do nothing."""
+    """SIGINT or SIGTERM: the first raises KeyboardInterrupt, later ones do nothing;
+    none does while a finished search is being reported."""
     global _fired
-    if _fired:
+    if _fired or _finishing_at is not None:
         return
     _fired = True
     raise KeyboardInterrupt
+
+
+def finishing() -> None:
+    """The search has its answer: from now until the innermost open block ends, SIGINT
+    and SIGTERM are ignored. What is left (building the statistics, rebuilding the
+    counterexample, stopping the workers, saving a checkpoint, printing) takes a moment,
+    and a Ctrl-C then would throw away a finished result, to report "interrupted" with
+    nothing saved. The caller of the search, in its own block, calls this again for its
+    part of the reporting (the command line: explaining and printing the result).
+
+    A signal ignored here is not remembered: once the block ends, the next one stops
+    the next search as usual (an interactive session goes on after a check)."""
+    global _finishing_at
+    if _depth and _finishing_at is None:
+        _finishing_at = _depth
 
 
 def is_ours(handler) -> bool:
@@ -58,7 +76,7 @@ def first_interrupt_only(*, then_ignore: bool = False) -> Iterator[None]:
     two signals are ignored from then on instead of getting their usual handlers back:
     only printing the result and exiting remain, and a signal there would turn a reported
     result into a process killed by it."""
-    global _depth, _fired
+    global _depth, _fired, _finishing_at
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -69,6 +87,7 @@ def first_interrupt_only(*, then_ignore: bool = False) -> Iterator[None]:
     take_term = outermost and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     if outermost:
         _fired = False
+        _finishing_at = None
     if take_int:
         signal.signal(signal.SIGINT, _on_interrupt)
     if take_term:
@@ -78,6 +97,8 @@ def first_interrupt_only(*, then_ignore: bool = False) -> Iterator[None]:
         yield
     finally:
         _depth -= 1
+        if _finishing_at is not None and _finishing_at > _depth:
+            _finishing_at = None
         if take_int:
             signal.signal(signal.SIGINT, signal.SIG_IGN if then_ignore
                           else signal.default_int_handler)

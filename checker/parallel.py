@@ -65,7 +65,7 @@ from .explore import (
     peak_memory_bytes,
     transition_failures,
 )
-from .interrupts import first_interrupt_only, worker_signals
+from .interrupts import finishing, first_interrupt_only, worker_signals
 from .memory import GrowthWatch, current_rss, release_freed_memory, return_large_blocks_on_free
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
@@ -260,8 +260,10 @@ def owner_function(key: tuple[int, ...] | None, stable: bool) -> Callable[[State
 
 
 def key_names(model: Model, key: tuple[int, ...]) -> str:
+    """The variables a key hashes, as a user knows them (the slot past the variables is
+    the count of fault steps taken, which a fault budget adds)."""
     names = model.variables
-    return ", ".join(names[j] if j < len(names) else f"slot {j}" for j in key)
+    return ", ".join(names[j] if j < len(names) else "the fault steps taken" for j in key)
 
 
 def choose_key(model: Model, canonical, n: int, *, budget: int = 2000, seed: int = 0,
@@ -1172,6 +1174,7 @@ def explore_parallel(
                       check_deadlock=check_deadlock, progress=progress,
                       handover_at=handover_at)
         if not isinstance(got, Handover):
+            finishing()
             if fingerprints:
                 got = replace(got, notes=(*got.notes, SMALL_FOR_FINGERPRINTS))
             return got
@@ -1199,8 +1202,8 @@ def explore_parallel(
                 key = None
             else:
                 key = tuple(partition)
-            if key is not None:
-                notes += (f"partitioned by {key_names(model, key)}",)
+            notes += (f"partitioned by {key_names(model, key)}" if key is not None
+                      else "partitioned by whole states",)
             shares = table = None
             if handover is not None:
                 table, buckets, refs = _assign_owners(handover, key, stable, workers)
@@ -1225,6 +1228,10 @@ def explore_parallel(
                       max_states=max_states, max_depth=max_depth, time_limit=time_limit,
                       progress=progress, engine=ENGINE, notes=notes, resume=resume,
                       switch_at=None if fingerprints else switch_at)
+    except KeyboardInterrupt:
+        # (while the key was chosen or the workers started: what was searched here)
+        finishing()
+        return _stopped_at_start(model, "interrupted", handover, start, notes)
     finally:
         if gc_off:
             gc.enable()
@@ -1335,7 +1342,9 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
     limit: str | None = None
     # Each worker's CPU seconds, and the sum over phases of the busiest worker's: what
     # the run would take on idle cores (a busy machine stretches the wall time).
-    cpu_first: list[float | None] = [None] * n
+    # (workers that took over a search begun in one process count from their start:
+    # taking over is work, and a run stopped after one level would show none)
+    cpu_first: list[float | None] = [None] * n if resume is None else [0.0] * n
     cpu_last = [0.0] * n
     critical = 0.0
     table_bytes = [None] * n       # workers that keep fingerprints: their tables' sizes
@@ -1358,6 +1367,7 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             cpu_last[i] = r["cpu"]
         critical += slowest
 
+    whole = (distinct, generated, expanded, level)
     try:
         if resume is None:
             replies = _broadcast(handles, "init")
@@ -1371,6 +1381,9 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             balancer = Balancer(n, *resume["balance"])
         if max_states is not None and distinct > max_states:
             limit = f"max states {max_states} reached"
+        # The counts where the last level ended: what an interrupted level reports (its
+        # replies may be half in, and its workers' pipes half read).
+        whole = (distinct, generated, expanded, level)
         while best is None and limit is None and new:
             now = perf_counter()
             if deadline is not None and now >= deadline:
@@ -1380,6 +1393,10 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             time_left = None if deadline is None else deadline - now
             replies = _broadcast(handles, "expand", level, store, time_left)
             tally(replies)
+            if best is not None:
+                # The answer is found: the level is finished (a shorter counterexample
+                # may be among the other workers' states) and reported, come what may.
+                finishing()
             generated += sum(r["generated"] for r in replies)
             expanded += sum(r["expanded"] for r in replies)
             timed_out = any(r["timed_out"] for r in replies)
@@ -1387,6 +1404,8 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
                 h.send("ingest", level, store, collect(replies, dest))
             replies = [h.recv() for h in handles]
             tally(replies)
+            if best is not None:
+                finishing()
             # (the ingest replies count the whole level: the states stored while
             # expanding and those stored from other workers' batches)
             new = sum(r["new"] for r in replies)
@@ -1394,6 +1413,7 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             distinct += new
             if new:
                 level += 1
+            whole = (distinct, generated, expanded, level)
             if timed_out:
                 limit = f"time limit of {time_limit:g}s reached"
             elif max_states is not None and distinct > max_states and best is None:
@@ -1413,10 +1433,13 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
                 switched = level
         if best is None and limit is None and cut:
             limit = f"max depth {max_depth} reached"
-    except KeyboardInterrupt:
-        limit = "interrupted"
-    except WorkerDiedError as err:
-        limit = str(err)
+    except (KeyboardInterrupt, WorkerDiedError) as err:
+        # (a candidate of a level not finished is dropped: it may not be the shortest,
+        # and the pipes that would rebuild its path still hold replies)
+        limit = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
+        best = None
+        distinct, generated, expanded, level = whole
+    finishing()
 
     elapsed = perf_counter() - start
     if table_bytes[0] is not None:

@@ -249,7 +249,10 @@ class Checker:
             elif isinstance(d, S.DefDecl) and d.params is None:
                 self._guard(self._def_value, d.name, (), d.span)  # reports errors in unused defs
         if self.diags:
-            raise SpecError(self.diags, self.source)
+            # In file order, as a reader fixes them (they are found declaration kind by
+            # declaration kind); those located in a --const value first.
+            raise SpecError(sorted(self.diags, key=lambda d: (
+                d.source is None, d.span.line, d.span.column)), self.source)
         return ir.TypedSpec(
             name=self.spec.name, constants=dict(self.consts),
             variables=tuple(self.vars.values()), init=init, actions=tuple(actions),

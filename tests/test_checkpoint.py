@@ -325,6 +325,34 @@ def test_resume_takes_a_memory_limit(tmp_path):
     assert (doc["distinct_states"], doc["generated_states"], doc["depth"]) == (8832, 58146, 17)
 
 
+def test_a_memory_stop_inside_a_chunk_is_saved_and_resumes_exactly(tmp_path, monkeypatch):
+    """The memory limit checked before the seen set grows stops the search inside a
+    chunk: the chunk is queued again and the stop saved (it was not: `resume` went back
+    to the last periodic checkpoint, or had none), and resuming with more memory ends
+    exactly as an uninterrupted run."""
+    import checker.fingerprints as fingerprints
+
+    def needs_more_past_4000(self, extra):
+        return 10_000 if len(self) + extra > 4000 else 0
+
+    monkeypatch.setattr(fingerprints, "current_rss", lambda: 1 << 20)
+    monkeypatch.setattr(fingerprints.FingerprintTable, "bytes_to_hold", needs_more_past_4000)
+    recipe = ModelSpec.from_file("specs/2pc.spec", TWO_PC_5, symmetry=False)
+    d = tmp_path / "ck"
+    stopped = explore_compact(recipe, checkpoint_dir=str(d), memory_limit=(1 << 20) + 5000,
+                              checkpoint_interval=1000)
+    assert "would be passed" in stopped.limit_reason
+    assert stopped.notes[-1] == f"checkpoint saved in {d}; continue with `modelcheck " \
+                                f"resume {d}`"
+    counters = read_meta(d)[0]["counters"]
+    assert counters["distinct"] == stopped.stats.distinct_states
+    assert counters["generated"] == stopped.stats.generated_states
+    done = resume(str(d), memory_limit=None)
+    assert done.status is Status.OK
+    assert (done.stats.distinct_states, done.stats.generated_states, done.stats.depth) \
+        == (8832, 58146, 17)
+
+
 def test_the_time_saved_is_the_time_so_far(tmp_path):
     """A checkpoint saves the time the search took to get there (it saved 0.0), and a
     resumed run reports the total, with the part since resuming in a note."""
@@ -483,3 +511,308 @@ def test_sigterm_is_deferred_and_both_handlers_are_restored(tmp_path):
     done = resume(str(d))
     assert (done.status, done.stats.distinct_states, done.stats.generated_states,
             done.stats.depth) == (Status.OK, 8832, 58146, 17)
+
+
+# --------------------------------------------------------------------------- the directory
+
+TWO_PC_5_CLI = ("specs/2pc.spec", "--const", TWO_PC_5[0], "--no-symmetry")
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def counts(output: str) -> tuple:
+    doc = json.loads(output)
+    return doc["status"], doc["distinct_states"], doc["generated_states"], doc["depth"]
+
+
+def one_error_line(result, *fragments: str) -> str:
+    """The refusal of a command: exit status 2, one line on standard error, nothing on
+    standard output (no search ran, no statistics)."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_a_directory_in_use_is_refused_and_freed_by_sigkill(tmp_path):
+    """While a run uses DIR it holds DIR/.lock: a second `check --checkpoint DIR` (of this
+    spec or another) or `resume DIR` is refused before it reads or writes anything (it
+    started, and later died with a false "corrupt" error or left DIR holding the other
+    spec's checkpoint); the kernel releases the lock of a run killed with SIGKILL."""
+    d = tmp_path / "ck"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "checker", "check", "specs/paxos.spec", "--no-symmetry",
+         "--checkpoint", str(d), "--checkpoint-interval", "0.05"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (d / "CURRENT").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        in_use = f"{d} is in use by another modelcheck run (pid {proc.pid})"
+        one_error_line(cli("resume", d), in_use)
+        one_error_line(cli("check", "specs/paxos.spec", "--no-symmetry", "--checkpoint", d),
+                       in_use)
+        one_error_line(cli("check", *TWO_PC_5_CLI, "--checkpoint", d), in_use)
+        with pytest.raises(CheckpointError, match="in use by another modelcheck run"):
+            resume(str(d))
+        assert proc.poll() is None       # (the refused runs did not disturb it)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (d / ".lock").exists()        # left by the killed run, but not locked
+    before = read_meta(d)[0]["counters"]["distinct"]
+    resumed = cli("resume", d, "--time-limit", "0.2", "--format", "json")
+    assert resumed.exit_code == 3, resumed.output
+    assert json.loads(resumed.stdout)["distinct_states"] > before
+    assert not (d / ".lock").exists()    # removed by the run that held it last
+
+
+def test_an_in_process_lock_nests_only_in_its_thread(tmp_path):
+    """`modelcheck resume` takes the lock before it reads the checkpoint, and ``resume``
+    takes it again: in one thread that nests; another thread is refused."""
+    import threading
+
+    from checker.checkpoint import DirectoryLock
+
+    d = checkpointed(tmp_path, ModelSpec.from_file("specs/2pc.spec", TWO_PC_5))
+    errors = []
+    with DirectoryLock(d, resuming=True):
+        with DirectoryLock(d, resuming=True):
+            pass
+        assert (d / ".lock").read_text() == f"{os.getpid()}\n"
+
+        def other():
+            try:
+                DirectoryLock(d, resuming=True)
+            except CheckpointError as err:
+                errors.append(str(err))
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        assert errors and "in use by another modelcheck run" in errors[0]
+        assert resume(str(d)).stats.distinct_states == 8832
+    assert not (d / ".lock").exists()
+
+
+def test_a_missing_parent_is_not_created(tmp_path):
+    """`--checkpoint DIR` creates DIR, not its missing parents (a mistyped path made a
+    tree)."""
+    d = tmp_path / "typo" / "deeper" / "ck"
+    one_error_line(cli("check", *TWO_PC_5_CLI, "--checkpoint", d),
+                   f"cannot create checkpoint directory {d}", f"{d.parent} does not exist")
+    assert listing(tmp_path) == []
+    made = cli("check", *TWO_PC_5_CLI, "--checkpoint", tmp_path / "new")
+    assert made.exit_code == 0 and (tmp_path / "new").is_dir()
+
+
+def test_a_non_empty_directory_without_a_checkpoint_is_refused(tmp_path):
+    d = tmp_path / "ck"
+    d.mkdir()
+    (d / "notes.txt").write_text("mine\n")
+    (d / ".lock").write_text("123\n")
+    one_error_line(cli("check", *TWO_PC_5_CLI, "--checkpoint", d),
+                   f"{d} is not empty (notes.txt) and holds no checkpoint")
+    assert listing(d) == [".lock", "notes.txt"]
+    # what a run killed before its first snapshot leaves (its lock file, a snapshot being
+    # written) does not count: the next run goes on there, and tidies it
+    (d / "notes.txt").unlink()
+    (d / ".snap-000001.tmp").mkdir()
+    (d / ".snap-000001.tmp" / "keys.npy").write_bytes(b"half")
+    ran = cli("check", *TWO_PC_5_CLI, "--checkpoint", d, "--checkpoint-interval", "1e-9")
+    assert ran.exit_code == 0, ran.output
+    assert listing(d) == ["CURRENT", read_meta(d)[1].name]
+
+
+def _file_size_limit(nbytes: int):
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+
+def test_an_unwritable_directory_is_refused_before_the_search(tmp_path):
+    """A directory where no checkpoint can be written is found before the search (not at
+    its first checkpoint, after minutes of work): exit 2, nothing left behind. Here files
+    of more than 16 bytes cannot be written (RLIMIT_FSIZE, `ulimit -f`: it holds for
+    root too)."""
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "checker", *map(str, args)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60,
+                              preexec_fn=_file_size_limit(16))
+
+    d = tmp_path / "new"
+    for args in (("check", *TWO_PC_5_CLI, "--checkpoint", d),
+                 ("resume", checkpointed(tmp_path, ModelSpec.from_file("specs/2pc.spec",
+                                                                        TWO_PC_5)))):
+        before = tree_digest(tmp_path)
+        done = run(*args)
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr.splitlines() == [
+            f"error: cannot write a checkpoint in {args[-1]}: File too large"]
+        assert tree_digest(tmp_path) == before
+    assert not d.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a read-only directory")
+def test_a_read_only_directory_is_refused_before_the_search(tmp_path):
+    d = tmp_path / "ck"
+    d.mkdir()
+    d.chmod(0o555)
+    try:
+        one_error_line(cli("check", *TWO_PC_5_CLI, "--checkpoint", d),
+                       f"cannot write a checkpoint in {d}: Permission denied")
+    finally:
+        d.chmod(0o755)
+    assert listing(d) == []
+
+
+def _failing_writes(monkeypatch, first_failing_file: int) -> list:
+    """Makes the snapshot writer fail, from its ``first_failing_file``-th data file on,
+    as on a full disk; the calls are counted in the list returned."""
+    import errno
+
+    import checker.checkpoint as checkpoint
+
+    real = checkpoint._sync_and_hash
+    calls = []
+
+    def sync_and_hash(path):
+        calls.append(path)
+        if len(calls) >= first_failing_file:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path)
+
+    monkeypatch.setattr(checkpoint, "_sync_and_hash", sync_and_hash)
+    return calls
+
+
+@pytest.mark.parametrize("first_failing_file", [6, 1])
+def test_a_failed_save_stops_the_search_with_its_statistics(tmp_path, monkeypatch,
+                                                            first_failing_file):
+    """A checkpoint that cannot be written (a full disk) stops the search as a limit:
+    exit 3 with the statistics (it was exit 2 without them, and a half-written snapshot
+    was left), the previous snapshot current, and no second try."""
+    d = tmp_path / "ck"
+    calls = _failing_writes(monkeypatch, first_failing_file)
+    done = cli("check", *TWO_PC_5_CLI, "--checkpoint", d, "--checkpoint-interval", "1e-9",
+               "--format", "json")
+    assert done.exit_code == 3, done.output
+    doc = json.loads(done.stdout)
+    assert doc["limit_reason"] == (f"cannot write a checkpoint in {d}: "
+                                   f"{os.strerror(errno_enospc())}")
+    assert 0 < doc["distinct_states"] < 8832
+    assert len(calls) == first_failing_file            # not saved again at the stop
+    if first_failing_file == 1:
+        assert doc["notes"][-1] == (f"no checkpoint was saved at this stop, nor before it: "
+                                    f"{d} holds none to resume")
+        assert listing(d) == []
+        return
+    meta, snap = read_meta(d)                          # the first snapshot, whole
+    c = meta["counters"]
+    assert listing(d) == ["CURRENT", "snap-000001"] == ["CURRENT", snap.name]
+    assert doc["notes"][-1] == (
+        f"no checkpoint was saved at this stop: `modelcheck resume {d}` continues from the "
+        f"last complete one ({c['distinct']:,} states, level {c['level']}, "
+        f"{c['elapsed']:.1f} s into the search)")
+    monkeypatch.undo()
+    resumed = cli("resume", d, "--format", "json")
+    assert counts(resumed.stdout) == ("ok", 8832, 58146, 17)
+
+
+def errno_enospc() -> int:
+    import errno
+
+    return errno.ENOSPC
+
+
+def test_a_failed_save_at_a_stop_keeps_the_statistics(tmp_path, monkeypatch):
+    """The save at a stop (here a Ctrl-C) that fails: the run still reports its limit
+    and statistics (it raised CheckpointError), and says why nothing was saved."""
+    recipe = ModelSpec.from_file("specs/2pc.spec", TWO_PC_5)
+    d = tmp_path / "ck"
+    _failing_writes(monkeypatch, 1)
+    result = explore_compact(recipe, checkpoint_dir=str(d), progress_interval=0.001,
+                             progress=_raising_at_first_progress(signal.SIGINT))
+    assert (result.status, result.limit_reason) == (Status.LIMIT, "interrupted")
+    assert result.notes[-1] == (f"no checkpoint was saved at this stop (cannot write a "
+                                f"checkpoint in {d}: {os.strerror(errno_enospc())}), nor "
+                                f"before it: {d} holds none to resume")
+    assert listing(d) == []
+
+
+# --------------------------------------------------------------------------- new limits
+
+@pytest.mark.parametrize("store", [(), ("--fingerprints",)], ids=["exact", "fingerprints"])
+def test_a_run_stopped_by_max_states_resumes_with_a_larger_limit(tmp_path, store):
+    """`resume DIR --max-states N` replaces the saved limit (resume re-applied it, and
+    had no option to raise it: such a run could never be continued), and ends as an
+    uninterrupted check with that limit; 0 removes it. The stop itself is saved: the
+    limit is passed inside a chunk, whose unfinished part is undone (the states stored
+    past the limit forgotten, the rest of the chunk queued again)."""
+    d = tmp_path / "ck"
+    stopped = cli("check", *TWO_PC_5_CLI, *store, "--checkpoint", d,
+                  "--checkpoint-interval", "1000", "--max-states", "3000", "--format", "json")
+    assert stopped.exit_code == 3
+    doc = json.loads(stopped.stdout)
+    assert doc["limit_reason"] == "max states 3000 reached"
+    assert doc["notes"][-1] == (
+        f"checkpoint saved in {d}; `modelcheck resume {d} --max-states N`, with N above "
+        "3,000 (0: no limit) continues it")
+    held = read_meta(d)[0]["counters"]["distinct"]
+    assert held == 3000
+    before = tree_digest(d)
+    one_error_line(cli("resume", d, "--max-states", held),
+                   f"--max-states {held}: the checkpoint in {d} holds {held:,} states "
+                   "already")
+    assert tree_digest(d) == before
+    resumed = cli("resume", d, "--max-states", 5000, "--format", "json")
+    whole = cli("check", *TWO_PC_5_CLI, "--workers", 1, "--max-states", 5000, "--format",
+                "json")
+    assert counts(resumed.stdout) == counts(whole.stdout) == ("limit", 5000, 27245, 10)
+    assert read_meta(d)[0]["options"]["max_states"] == 5000     # (saved from now on)
+    done = cli("resume", d, "--max-states", 0, "--format", "json")
+    assert counts(done.stdout) == ("ok", 8832, 58146, 17)
+
+
+def test_a_run_stopped_by_max_depth_resumes_deeper(tmp_path):
+    """The stop at the depth limit saves nothing (its snapshot, with the states beyond
+    the limit never stored, could not go deeper), and no periodic one is taken once
+    states were cut off; one is taken as the last level begins, which continues with
+    `--max-depth N` exactly as an uninterrupted run with N."""
+    d = tmp_path / "ck"
+    stopped = cli("check", *TWO_PC_5_CLI, "--checkpoint", d, "--checkpoint-interval", "1000",
+                  "--max-depth", "8", "--format", "json")
+    assert stopped.exit_code == 3
+    doc = json.loads(stopped.stdout)
+    assert doc["limit_reason"] == "max depth 8 reached"
+    assert (f"`modelcheck resume {d} --max-depth N`, with N above 8 (0: no limit), "
+            "continues deeper from the last one") in doc["notes"][-1]
+    meta = read_meta(d)[0]
+    assert not meta["counters"]["cut"] and meta["counters"]["level"] == 8
+    one_error_line(cli("resume", d, "--max-depth", 3),
+                   f"the checkpoint in {d} is at depth {meta['counters']['level']} already")
+    # a checkpoint saved after the cut (as at a time limit in the last level) can only be
+    # resumed to its depth
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    for path in d.rglob("*"):
+        target = cut / path.relative_to(d)
+        if path.is_dir():
+            target.mkdir()
+        else:
+            target.write_bytes(path.read_bytes())
+    edit_meta(read_meta(cut)[1], set_in("counters.cut", True), reseal=True)
+    one_error_line(cli("resume", cut, "--max-depth", 12),
+                   "cut off states beyond its depth limit of 8")
+
+    resumed = cli("resume", d, "--max-depth", 12, "--format", "json")
+    whole = cli("check", *TWO_PC_5_CLI, "--workers", 1, "--max-depth", 12, "--format",
+                "json")
+    assert counts(resumed.stdout) == counts(whole.stdout) == ("limit", 8175, 54771, 12)
+    done = cli("resume", d, "--max-depth", 0, "--format", "json")
+    assert counts(done.stdout) == ("ok", 8832, 58146, 17)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from checker import cli
-from checker.interrupts import first_interrupt_only, interrupt_seen
+from checker.interrupts import finishing, first_interrupt_only, interrupt_seen
 
 ROOT = Path(__file__).resolve().parent.parent
 PAXOS = str(ROOT / "specs" / "paxos.spec")
@@ -192,3 +192,134 @@ def test_workers_do_not_outlive_a_killed_coordinator(tmp_path):
                     "--const", "MaxBallot=0", "--workers", "2"],
                    env=env, capture_output=True, timeout=120, check=True)
     assert not any(path.exists() for path in left)
+
+
+def test_a_signal_while_a_finished_search_reports_is_ignored_until_its_block_ends():
+    with first_interrupt_only():
+        with first_interrupt_only():                # the search's block
+            finishing()
+            os.kill(os.getpid(), signal.SIGINT)     # ignored: the answer is being reported
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+        # The search returned: the next Ctrl-C stops what comes next (a session that
+        # goes on after a check), and was not used up by the ignored ones.
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+
+
+def _signal_during(monkeypatch, module, name, signum=signal.SIGINT):
+    """``module.name`` (a function) sends this process ``signum`` before it runs."""
+    original = getattr(module, name)
+
+    def with_signal(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, with_signal)
+
+
+@pytest.mark.parametrize("where", ["statistics", "explanation"])
+def test_a_ctrl_c_as_a_search_ends_does_not_lose_its_result(monkeypatch, capsys, where):
+    # A Ctrl-C or SIGTERM in the last moments (the statistics being built, the
+    # counterexample explained) threw the finished result away: "interrupted after
+    # 1.2s", exit 3, nothing else.
+    import checker.explore
+
+    if where == "statistics":
+        _signal_during(monkeypatch, checker.explore, "peak_memory_bytes", signal.SIGTERM)
+    else:
+        _signal_during(monkeypatch, cli, "_explained")
+    monkeypatch.setattr(sys, "argv", ["modelcheck", str(ROOT / BUGGY), "--const",
+                                      "MaxBallot=1", "--workers", "1"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    out = capsys.readouterr()
+    assert exit_.value.code == 1, out
+    assert "Invariant Agreement is violated" in out.out
+    assert "Counterexample (13 states" in out.out
+
+
+BUGGY = "specs/buggy/paxos_no_ballot_check.spec"
+
+
+def _signal_in_phase(monkeypatch, phase: str, level: int, signum=signal.SIGINT):
+    """The parallel search's coordinator gets ``signum`` while it waits for the replies
+    of ``phase`` ("expand" or "ingest") of level ``level``."""
+    import checker.parallel as parallel
+
+    sent = {}
+    fired = []
+    send, recv = parallel._ProcessWorker.send, parallel._ProcessWorker.recv
+
+    def send_noted(self, *cmd):
+        sent[self.index] = cmd
+        return send(self, *cmd)
+
+    def recv_signalled(self):
+        cmd = sent.get(self.index, ())
+        if cmd[:2] == (phase, level) and not fired:
+            fired.append(1)
+            os.kill(os.getpid(), signum)
+            time.sleep(0.2)
+        return recv(self)
+
+    monkeypatch.setattr(parallel._ProcessWorker, "send", send_noted)
+    monkeypatch.setattr(parallel._ProcessWorker, "recv", recv_signalled)
+    return fired
+
+
+def test_ctrl_c_during_the_level_that_found_a_violation_still_reports_it(monkeypatch):
+    # The level's states were being exchanged when Ctrl-C came: the counterexample was
+    # then rebuilt over pipes that still held the exchange's replies ("internal error:
+    # ValueError: too many values to unpack"). Once a violation is found, its level is
+    # finished and it is reported, as if no Ctrl-C had come.
+    from checker.parallel import ModelSpec, explore_parallel
+
+    recipe = ModelSpec.from_file(str(ROOT / BUGGY), ("MaxBallot=1",), symmetry=False)
+    plain = explore_parallel(recipe, workers=2)
+    assert plain.violation is not None
+    fired = _signal_in_phase(monkeypatch, "ingest", plain.stats.depth - 1)
+    got = explore_parallel(recipe, workers=2)
+    assert fired
+    assert got.status is plain.status and got.violation.property == "Agreement"
+    assert len(got.violation.trace) == len(plain.violation.trace)
+    assert got.stats.distinct_states == plain.stats.distinct_states
+
+
+@pytest.mark.parametrize("phase", ["expand", "ingest"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_level_interrupted_midway_reports_the_counts_where_the_last_one_ended(
+        monkeypatch, phase, signum):
+    # SIGTERM during the exchange printed the distinct states of one level with the
+    # generated states of the next, and "states left in queue: 0".
+    from checker.parallel import ModelSpec, explore_parallel
+
+    recipe = ModelSpec.from_file(PAXOS, ("MaxBallot=1",), symmetry=False)
+    ends = []
+    fired = _signal_in_phase(monkeypatch, phase, 6, signum)
+    got = explore_parallel(recipe, workers=2, progress=ends.append)
+    assert fired and got.limit_reason == "interrupted"
+    last = ends[-1]
+    assert last.depth == 6
+    stats = got.stats
+    assert (stats.distinct_states, stats.generated_states, stats.depth, stats.queue_left) \
+        == (last.distinct, last.generated, last.depth, last.queue)
+    assert stats.queue_left > 0
+
+
+def test_ctrl_c_before_the_search_still_gives_json_with_format_json(monkeypatch, capsys):
+    # Standard output was empty: a script reading the JSON got nothing to parse.
+    import json
+
+    _signal_during(monkeypatch, cli, "_select_invariants")
+    monkeypatch.setattr(sys, "argv", ["modelcheck", PAXOS, "--format", "json"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == cli.EXIT_LIMIT
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "limit"
+    assert doc["limit_reason"] == "interrupted before the search began"
+    assert doc["distinct_states"] == 0 and doc["spec"] == "paxos"

@@ -312,3 +312,27 @@ def test_a_worker_out_of_memory_while_starting_stops_the_run(monkeypatch, handov
         assert (r.stats.distinct_states, r.stats.depth) == (15, 5)
         assert r.stats.queue_left == 5
 
+
+
+def test_notes_name_the_partition_and_count_the_workers_cpu_after_a_handover():
+    # The notes read "workers' CPU seconds: 0.00 + 0.00" when the workers took over a
+    # search begun in one process and stopped after one level (their first reply was
+    # taken as their start); hashing whole states had no "partitioned by" line.
+    recipe = ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=1",), symmetry=False)
+    got = explore_parallel(recipe, workers=2, handover_at=500, max_states=2000)
+    assert got.limit_reason == "max states 2000 reached"
+    assert any("then 2 workers" in note for note in got.notes)
+    cpu = next(note for note in got.notes if note.startswith("workers' CPU seconds"))
+    assert "0.00 + 0.00" not in cpu, cpu
+    whole = explore_parallel(recipe, workers=2, partition="state", max_depth=3)
+    assert "partitioned by whole states" in whole.notes
+
+
+def test_the_fault_budgets_hidden_counter_is_named_as_such():
+    from checker.parallel import key_names
+
+    recipe = ModelSpec.from_file("specs/variants/paxos_faults.spec", ("MaxBallot=1",),
+                                 faults=("all",), symmetry=False)
+    model, _ = recipe.build()
+    hidden = len(model.variables)
+    assert key_names(model, (0, hidden)) == f"{model.variables[0]}, the fault steps taken"

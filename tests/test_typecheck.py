@@ -488,3 +488,28 @@ def test_many_mutated_specs_never_give_a_traceback():
             load_spec("mutant.spec", text=text)
         except SpecError:
             pass
+
+
+def test_errors_are_reported_in_file_order():
+    # Constants and types are checked before actions and invariants: errors came in
+    # that order, the 13th line's before the 8th's.
+    text = """spec Order
+
+var x: 0..3
+
+init:
+    x = 0
+
+invariant Small: x <= bad
+
+action Step:
+    x = x + nope
+
+const K = true + 1
+var y: set[Nope]
+"""
+    source = Source("order.spec", text)
+    with pytest.raises(SpecError) as err:
+        check(parse(source), source)
+    lines = [d.span.line for d in err.value.diagnostics]
+    assert lines == [8, 11, 13, 14]
