@@ -1468,14 +1468,30 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
         return Result(status=Status.LIMIT, limit_reason=limit, **base)
     if best is None:
         return Result(status=Status.OK, **base)
-    if best.state is not None:
-        path = _regenerated_path(handles, balancer.table, best, model, recipe, distinct)
-        if path is None:
-            return Result(status=Status.ERROR, violation=Violation(
-                kind="error", property=None, trace=(),
-                message="the counterexample could not be rebuilt from fingerprints (a "
-                        "fingerprint collision); run again without --fingerprints"), **base)
-        return violation_result(model, recipe, best, path, base)
+    try:
+        if best.state is not None:
+            path = _regenerated_path(handles, balancer.table, best, model, recipe, distinct)
+            if path is None:
+                return Result(status=Status.ERROR, violation=Violation(
+                    kind="error", property=None, trace=(),
+                    message="the counterexample could not be rebuilt from fingerprints (a "
+                            "fingerprint collision); run again without --fingerprints"),
+                    **base)
+        else:
+            path = _stored_path(handles, best)
+    except WorkerDiedError as err:
+        # The verdict is known, but not its counterexample: a stop, saying what was found.
+        return Result(status=Status.LIMIT, limit_reason=f"{err}, while the counterexample "
+                      "was being rebuilt", **{**base, "notes": (*notes, (
+                          f"the search found {_found(model, best)}; run again to see "
+                          "its counterexample"))})
+    return violation_result(model, recipe, best, path, base)
+
+
+def _stored_path(handles, best: Candidate) -> list:
+    """The stored states from an initial one to the candidate's, following the parent
+    references from owner to owner."""
+    n = len(handles)
     path = []
     owner, idx = best.owner, best.index
     while True:
@@ -1486,7 +1502,17 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             break
         owner, idx = parent % n, parent // n
     path.reverse()
-    return violation_result(model, recipe, best, path, base)
+    return path
+
+
+def _found(model: Model, best: Candidate) -> str:
+    """What a candidate is, in words ("a violation of invariant Agreement")."""
+    if best.kind == "invariant":
+        return f"a violation of invariant {model.invariants[best.prop].name}"
+    if best.kind == "transition":
+        return (f"a violation of transition invariant "
+                f"{model.transition_invariants[best.prop].name}")
+    return "a deadlock" if best.kind == "deadlock" else "a run-time error"
 
 
 def _regenerated_path(handles, table: Sequence[int], best: Candidate, model: Model, recipe,

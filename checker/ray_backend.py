@@ -21,6 +21,13 @@ gRPC server (Ray's protocol) within ``connect_timeout``, and ``ray.init`` must r
 within twice that, or ``RayUnavailableError`` says so. Ray's own log lines are kept off
 the terminal unless ``verbose``.
 
+Ctrl-C and SIGTERM stop the search with its statistics, as with worker processes: Ray's
+own handlers are kept out (``_signals_kept``), a Ctrl-C while a local instance starts
+takes effect once it is up (to be shut down whole), and a local instance started here
+leaves neither processes nor its session directory behind. An actor that dies (or an
+actor whose batches another cannot read because their owner died) stops the run as a
+worker process's death does: ``WorkerDiedError``, exit 3, one line saying which.
+
 Ray is an optional dependency: ``pip install modelcheck[ray]``. This module imports it
 only when a search starts.
 """
@@ -31,6 +38,8 @@ import contextlib
 import logging
 import os
 import re
+import shutil
+import signal
 import socket
 import struct
 import sys
@@ -39,7 +48,8 @@ import threading
 from collections.abc import Callable, Iterator
 from time import monotonic, perf_counter
 
-from .explore import ProgressInfo
+from .explore import ProgressInfo, peak_memory_bytes
+from .interrupts import finishing, first_interrupt_only, interrupt_seen, is_ours
 from .memory import release_freed_memory, return_large_blocks_on_free
 from .parallel import (
     ListSink,
@@ -48,17 +58,25 @@ from .parallel import (
     _initial_states,
     as_recipe,
     choose_key,
+    default_workers,
     key_names,
     partition_class,
+    properties_of,
     search,
 )
-from .result import Result
+from .result import Result, Stats, Status
 
 ENGINE = "explicit-ray"
 # Seconds for a cluster's address to accept a connection and answer; ``ray.init`` gets
 # twice as long. (Ray's own retries run for a minute or more, and never end against a
 # port that accepts connections but does not answer.)
 CONNECT_TIMEOUT = 5.0
+# Seconds for the actors to start (each compiles the spec) once Ray is up: past them the
+# cluster's CPUs are taken by other jobs (an actor waits for a free one, forever).
+START_TIMEOUT = 60.0
+# Actors on a local Ray instance, per core (as for local worker processes, in cli.py):
+# more only oversubscribe the cores, and each actor is a process holding the model.
+MAX_ACTORS_PER_CORE = 16
 
 
 class RayUnavailableError(RuntimeError):
@@ -230,7 +248,8 @@ def _last_ray_message(text: str) -> str:
 def _init_within(ray, kwargs: dict, address: str, seconds: float, verbose: bool) -> None:
     """``ray.init(**kwargs)`` in a daemon thread that is abandoned after ``seconds``:
     ``ray.init`` takes no timeout, and retries (or waits) for minutes on an address
-    that answers but is not a working Ray head."""
+    that answers but is not a working Ray head. A Ctrl-C meanwhile is raised once the
+    thread has ended (or been abandoned), so that a connection made is also closed."""
     outcome: list[BaseException] = []
 
     def attempt() -> None:
@@ -240,10 +259,18 @@ def _init_within(ray, kwargs: dict, address: str, seconds: float, verbose: bool)
             outcome.append(err)
 
     thread = threading.Thread(target=attempt, name="modelcheck-ray-connect", daemon=True)
+    interrupted = False
+    deadline = monotonic() + seconds
     with _stderr_captured(not verbose) as captured:
         thread.start()
-        thread.join(seconds)
+        while thread.is_alive() and monotonic() < deadline:
+            try:
+                thread.join(max(deadline - monotonic(), 0))
+            except KeyboardInterrupt:
+                interrupted = True      # (later ones are ignored by first_interrupt_only)
         text = captured()
+    if interrupted:
+        raise KeyboardInterrupt
     if thread.is_alive():
         raise RayUnavailableError(f"no Ray cluster answered at {address} within "
                                   f"{seconds:g}s{_last_ray_message(text)}", abandoned=True)
@@ -258,21 +285,115 @@ def _init_within(ray, kwargs: dict, address: str, seconds: float, verbose: bool)
                                   f"{detail}{_last_ray_message(text)}") from None
 
 
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _signals_kept() -> Iterator[None]:
+    """Around ``ray.init``, in the main thread.
+
+    SIGINT (Ctrl-C, which a terminal sends to the whole process group; Ray's processes
+    ignore it) is noted rather than acted on while Ray starts, then raised as
+    ``KeyboardInterrupt`` once it is up, for the caller to shut it down: a ``ray.init``
+    interrupted halfway leaves Ray's agent processes running for a minute or more.
+
+    SIGTERM acts at once: sent to the process group (by ``timeout``, a batch system), it
+    has ended Ray's processes too, and ``ray.init`` would wait a minute for them (the
+    caller stops what was started: ``_stop_half_started``). And ``ray.init`` sets a
+    SIGTERM handler of its own (in Python, one that exits on the spot; in its C++ core,
+    one that prints a stack and aborts): it is not set while Ray starts, and the handler
+    in place before (the one that stops the search with its statistics) is set again
+    after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+    seen: list[int] = []
+    set_handler = signal.signal
+    if is_ours(saved[signal.SIGINT]) or saved[signal.SIGINT] is signal.default_int_handler:
+        set_handler(signal.SIGINT, lambda got, frame: seen.append(got))
+
+    def kept(signum, handler):
+        # (as Ray's own DeferSigint does: the handler ray.init sets is not set)
+        if signum in _SIGNALS and threading.current_thread() is threading.main_thread():
+            return saved[signum]
+        return set_handler(signum, handler)
+
+    signal.signal = kept
+    try:
+        yield
+    finally:
+        signal.signal = set_handler
+        for signum, handler in saved.items():
+            if handler is not None:         # (None: set outside Python, not restorable)
+                set_handler(signum, handler)
+    if seen:
+        interrupt_seen()
+        raise KeyboardInterrupt
+
+
+def _stop_half_started(ray, tb, keep_logs: bool) -> None:
+    """After a ``ray.init`` that starts Ray here was interrupted (SIGTERM): stops the
+    processes it had started (its ``Node``, found in the interrupted frames; Ray knows
+    of it only once ``ray.init`` returns), and removes its session directory unless
+    ``keep_logs``. Best effort."""
+    try:
+        from ray._private.node import Node
+
+        nodes: list = []
+        while tb is not None:
+            node = tb.tb_frame.f_locals.get("self")
+            if isinstance(node, Node) and all(node is not n for n in nodes):
+                nodes.append(node)
+            tb = tb.tb_next
+        for node in nodes:
+            node.kill_all_processes(check_alive=False, allow_graceful=True)
+        ray.shutdown()
+        for node in nodes:
+            session = getattr(node, "_session_dir", None)
+            if session and not keep_logs:
+                _remove_session(session)
+    except Exception:  # noqa: BLE001 (a private API: best effort)
+        pass
+
+
+def _resolved_address(address: str | None) -> tuple[str | None, bool]:
+    """The address to join, and whether it is ``RAY_ADDRESS``'s: as for ``ray.init``,
+    that variable stands for a missing address and for "auto" ("local" starts a new
+    instance whatever it says)."""
+    from_env = os.environ.get("RAY_ADDRESS", "").strip()
+    if from_env and address in (None, "auto"):
+        return from_env, True
+    return address, False
+
+
+def _local(address: str | None) -> bool:
+    return address in (None, "local")
+
+
 def connect(address: str | None = None, *, num_cpus: int | None = None,
             ship_code: bool = False, timeout: float = CONNECT_TIMEOUT,
             verbose: bool = False):
     """Connects to (or starts) Ray; returns the ``ray`` module. Ray's log lines show
-    only when ``verbose`` (they would interleave with modelcheck's output)."""
+    only when ``verbose`` (they would interleave with modelcheck's output). A Ctrl-C
+    (or SIGTERM) while it connects raises ``KeyboardInterrupt`` once ``ray.init`` has
+    returned: Ray is then initialized, and the caller shuts it down."""
     ray = _import_ray()
     if ray.is_initialized():
         return ray
+    address, from_env = _resolved_address(address)
     kwargs: dict = dict(include_dashboard=False, log_to_driver=verbose)
     if not verbose:
         kwargs["logging_level"] = logging.ERROR
     if address is not None:
-        check_address(address, timeout)
+        try:
+            check_address(address, timeout)
+        except RayUnavailableError as err:
+            if from_env:
+                raise RayUnavailableError(f"{err} (the address is RAY_ADDRESS's)") from None
+            raise
         kwargs["address"] = address
-    if address in (None, "local") and num_cpus is not None:
+    if _local(address) and num_cpus is not None:
         kwargs["num_cpus"] = num_cpus
     env_vars = {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
     runtime_env: dict = {"env_vars": env_vars}
@@ -281,14 +402,44 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
 
         runtime_env["py_modules"] = [str(Path(__file__).resolve().parent)]
     kwargs["runtime_env"] = runtime_env
-    if address not in (None, "local"):
-        _init_within(ray, kwargs, address, 2 * timeout, verbose)
-        return ray
-    try:
-        ray.init(**kwargs)      # (starting Ray here may take a while on a busy machine)
-    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as err:
-        raise RayUnavailableError(f"cannot start Ray locally: {err}") from None
+    with _signals_kept():
+        if not _local(address):
+            _init_within(ray, kwargs, address, 2 * timeout, verbose)
+            return ray
+        try:
+            ray.init(**kwargs)      # (starting Ray here may take a while on a busy machine)
+        except KeyboardInterrupt as err:
+            _stop_half_started(ray, err.__traceback__, keep_logs=verbose)
+            raise
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as err:
+            raise RayUnavailableError(f"cannot start Ray locally: {err}") from None
     return ray
+
+
+def _session_dir(ray) -> str | None:
+    """The directory of the Ray instance this process started (its logs), or None."""
+    try:
+        node = ray._private.worker._global_node
+        return node.get_session_dir_path() if node is not None and node.head else None
+    except Exception:  # noqa: BLE001 (a private API: best effort)
+        return None
+
+
+def disconnect(ray, *, keep_logs: bool = False) -> None:
+    """``ray.shutdown()``; for a Ray instance started here, its session directory (under
+    /tmp/ray: a few hundred KiB of logs per run) goes too, unless ``keep_logs``."""
+    session = None if keep_logs else _session_dir(ray)
+    ray.shutdown(wait_for_processes=session is not None)
+    if session is not None:
+        _remove_session(session)
+
+
+def _remove_session(session: str) -> None:
+    shutil.rmtree(session, ignore_errors=True)
+    latest = os.path.join(os.path.dirname(session), "session_latest")
+    with contextlib.suppress(OSError):
+        if os.path.realpath(latest) == os.path.realpath(session):
+            os.unlink(latest)
 
 
 class _PartitionActor:
@@ -354,6 +505,44 @@ def _actor_class(ray):
     return _ACTOR
 
 
+def _failure(ray, err: BaseException) -> str | None:
+    """What a Ray error says of an actor, its node or its objects, in one line; None
+    for another error (a bug: it propagates)."""
+    exc = ray.exceptions
+    cause = err
+    while isinstance(cause, exc.RayTaskError) and getattr(cause, "cause", None) is not None:
+        cause = cause.cause     # (an error raised in an actor: by what)
+    text = str(cause)
+    if isinstance(cause, MemoryError):      # (as a worker process says it)
+        return "ran out of memory"
+    if isinstance(cause, exc.RayActorError):
+        if cause.actor_init_failed:
+            return f"could not start: {_last_line(text)}"
+        pid = re.search(r"^\s*pid: (\d+)$", text, re.M)
+        ip = re.search(r"^\s*ip: (\S+)$", text, re.M)
+        where = " (" + " on ".join(filter(None, (pid and f"pid {pid[1]}", ip and ip[1]))) + ")"
+        if cause.preempted:
+            why = "its node was preempted"
+        elif "exit type: NODE_OUT_OF_MEMORY" in text:     # (Ray's memory monitor)
+            why = "Ray killed it, its node being low on memory"
+        elif re.search(r"NODE_DIED|its node (has died|is dead)", text):
+            why = "its node died"
+        else:       # (Ray's text lists guesses: killed, out of memory, crashed)
+            why = "its process ended unexpectedly (killed, out of memory, or crashed)"
+        return f"died{where if where != ' ()' else ''}: {why}"
+    if isinstance(cause, exc.OwnerDiedError):
+        return ("could not read the states another actor sent: that actor died (killed, "
+                "or crashed)")
+    if isinstance(cause, (exc.ObjectLostError, exc.NodeDiedError, exc.OutOfMemoryError)):
+        return f"failed: {_last_line(text)}"
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no reason given"
+
+
 class _RayHandle:
     def __init__(self, ray, actor, index: int):
         self.ray = ray
@@ -368,8 +557,11 @@ class _RayHandle:
         ref, self.pending = self.pending, None
         try:
             return self.ray.get(ref)
-        except self.ray.exceptions.RayActorError as err:
-            raise WorkerDiedError(f"Ray actor {self.index} died: {err}") from None
+        except self.ray.exceptions.RayError as err:
+            why = _failure(self.ray, err)
+            if why is None:
+                raise
+            raise WorkerDiedError(f"Ray actor {self.index} {why}") from None
 
     def close(self) -> None:
         try:
@@ -382,6 +574,36 @@ def _collect(replies, dest):
     return [r["out"][dest] for r in replies if dest in r["out"]]
 
 
+def _interrupted(model, start: float, notes: tuple[str, ...]) -> Result:
+    """Ctrl-C before the search began (Ray or its actors starting): nothing explored."""
+    return Result(engine=ENGINE, spec=model.name, status=Status.LIMIT,
+                  limit_reason="interrupted", constants=dict(model.constants),
+                  properties=properties_of(model),
+                  stats=Stats(elapsed_s=perf_counter() - start,
+                              peak_memory_bytes=peak_memory_bytes()), notes=notes)
+
+
+def _started(ray, handles: list[_RayHandle], timeout: float) -> None:
+    """Waits for the actors to start (each compiles the spec): a clear error, not a wait
+    forever, when the cluster's CPUs are taken by other jobs or an actor fails."""
+    pings = [h.actor.ping.remote() for h in handles]
+    ready, waiting = ray.wait(pings, num_returns=len(pings), timeout=timeout)
+    for h, ping in zip(handles, pings):
+        if ping in ready:
+            try:
+                ray.get(ping)
+            except ray.exceptions.RayError as err:
+                why = _failure(ray, err) or f"failed: {_last_line(str(err))}"
+                raise RayUnavailableError(f"Ray actor {h.index} {why}") from None
+    if waiting:
+        free = ray.available_resources().get("CPU", 0)
+        raise RayUnavailableError(
+            f"{len(waiting)} of the {len(handles)} Ray actors did not start within "
+            f"{timeout:g}s: each needs a free CPU, and the cluster has {free:g} free "
+            "(other jobs hold the rest? `ray status` says)")
+
+
+@first_interrupt_only()
 def explore_ray(
     recipe,
     *,
@@ -400,17 +622,25 @@ def explore_ray(
     switch_at: int | None = None,
     verbose: bool = False,
 ) -> Result:
-    """The partitioned search on ``workers`` Ray actors (default: the cluster's CPUs).
+    """The partitioned search on ``workers`` Ray actors (default: the cluster's free
+    CPUs).
 
     ``address``: a running cluster (``HOST:PORT``, ``ray://HOST:PORT`` or "auto");
-    None starts a local Ray instance (or uses the one this process already has).
+    None starts a local Ray instance (or uses the one this process already has, or
+    joins ``RAY_ADDRESS``'s cluster when that is set, as ``ray.init`` does).
     ``recipe``: a ``ModelSpec`` (actors rebuild the model from it). A cluster that does
     not answer within ``connect_timeout`` (default ``CONNECT_TIMEOUT``; ``ray.init``
-    within twice that) raises
-    ``RayUnavailableError``, as does asking for more actors than the cluster has CPUs
-    (each actor needs one: the extra ones would wait forever). ``shutdown``: disconnect
-    from Ray at the end (default: when this call connected). ``verbose``: let Ray's own
-    log lines (and the actors' output) through to stderr."""
+    within twice that) raises ``RayUnavailableError``, as does asking for more actors
+    than the cluster has CPUs (each actor needs one: the extra ones would wait forever),
+    or than ``MAX_ACTORS_PER_CORE`` per core on a local instance, or actors that do not
+    start within ``START_TIMEOUT``. ``shutdown``: disconnect from Ray at the end
+    (default: when this call connected; a local instance started here leaves no logs
+    under /tmp/ray unless ``verbose``). ``verbose``: let Ray's own log lines (and the
+    actors' output) through to stderr.
+
+    A Ctrl-C (or SIGTERM) stops the search with the statistics of the levels done, as
+    with worker processes; one while Ray starts takes effect once it is up (so that it
+    can be shut down whole)."""
     _check_limits(max_states, max_depth)
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
@@ -425,18 +655,26 @@ def explore_ray(
         return inits
     ray = _import_ray()
     connected_here = not ray.is_initialized()
-    ray = connect(address, num_cpus=workers, ship_code=ship_code,
-                  timeout=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
-                  verbose=verbose)
+    resolved, _ = _resolved_address(address)
+    if connected_here and _local(resolved) and workers is not None:
+        most = MAX_ACTORS_PER_CORE * default_workers()
+        if workers > most:
+            raise RayUnavailableError(
+                f"{workers} Ray actors on this machine's {default_workers()} cores: at most "
+                f"{most} ({MAX_ACTORS_PER_CORE} per core); give --address for a cluster")
     if shutdown is None:
         shutdown = connected_here
     handles: list[_RayHandle] = []
+    notes: tuple[str, ...] = ()
     try:
-        cpus = int(ray.cluster_resources().get("CPU", 0))
+        ray = connect(address, num_cpus=workers, ship_code=ship_code,
+                      timeout=CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
+                      verbose=verbose)
         if workers is None:
-            workers = max(cpus, 1)
-        elif workers > cpus:
-            where = f"the Ray cluster at {address}" if address else "this Ray instance"
+            workers = max(int(ray.available_resources().get("CPU", 0)), 1)
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if workers > cpus:
+            where = f"the Ray cluster at {resolved}" if resolved else "this Ray instance"
             raise RayUnavailableError(f"{workers} Ray actors need {workers} CPUs (one each), "
                                       f"and {where} has {cpus}")
         key = None
@@ -451,16 +689,17 @@ def explore_ray(
         handles = [_RayHandle(ray, actor.remote(i, workers, recipe, check_deadlock, key,
                                                 fingerprints), i)
                    for i in range(workers)]
-        try:
-            ray.get([h.actor.ping.remote() for h in handles])
-        except ray.exceptions.RayActorError as err:
-            raise RayUnavailableError(f"the Ray actors could not start: {err}") from None
+        _started(ray, handles, START_TIMEOUT)
         return search(handles, model, recipe, n_initial=len(inits), start=start,
                       max_states=max_states, max_depth=max_depth, time_limit=time_limit,
                       progress=progress, engine=ENGINE, notes=notes, collect=_collect,
                       switch_at=None if fingerprints else switch_at)
+    except KeyboardInterrupt:
+        # (while Ray or the actors started: nothing explored yet)
+        finishing()
+        return _interrupted(model, start, notes)
     finally:
         for h in handles:
             h.close()
-        if shutdown:
-            ray.shutdown()
+        if shutdown and ray.is_initialized():
+            disconnect(ray, keep_logs=verbose)

@@ -336,3 +336,31 @@ def test_the_fault_budgets_hidden_counter_is_named_as_such():
     model, _ = recipe.build()
     hidden = len(model.variables)
     assert key_names(model, (0, hidden)) == f"{model.variables[0]}, the fault steps taken"
+
+
+@pytest.mark.parametrize("fingerprints, command", [(False, "node"), (True, "entry")])
+def test_a_worker_that_dies_while_the_counterexample_is_rebuilt_stops_cleanly(
+        monkeypatch, fingerprints, command):
+    # The WorkerDiedError escaped the search: "internal error ... This is a bug".
+    import os
+    import signal
+
+    import checker.parallel as parallel
+
+    send = parallel._ProcessWorker.send
+
+    def send_then_die(self, *cmd):
+        if cmd[0] == command:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.join(5)
+        return send(self, *cmd)
+
+    monkeypatch.setattr(parallel._ProcessWorker, "send", send_then_die)
+    recipe = ModelSpec.from_file("specs/buggy/paxos_no_ballot_check.spec", ("MaxBallot=1",))
+    got = explore_parallel(recipe, workers=2, fingerprints=fingerprints)
+    assert got.status is Status.LIMIT
+    assert got.limit_reason.endswith("while the counterexample was being rebuilt")
+    assert "stopped unexpectedly" in got.limit_reason
+    assert ("the search found a violation of invariant Agreement; run again to see its "
+            "counterexample") in got.notes
+    assert got.stats.distinct_states > 0

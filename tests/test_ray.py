@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -17,8 +19,10 @@ import pytest
 from click.testing import CliRunner
 
 from checker import cli, ray_backend
+from checker.interrupts import first_interrupt_only
 from checker.parallel import ModelSpec, explore_parallel
 from checker.ray_backend import RayUnavailableError, check_address, explore_ray
+from checker.result import Status
 
 try:
     import ray
@@ -54,9 +58,14 @@ def test_an_address_that_does_not_answer_is_a_clear_error():
 def local_ray():
     if ray is None:
         pytest.skip("Ray is not installed")
+    # (ray.init sets its own SIGTERM handler, one that exits: the tests after these
+    # expect the handlers they had)
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
 
 
 @pytest.mark.slow
@@ -355,3 +364,179 @@ def test_a_run_on_a_cluster_shows_only_modelchecks_output(local_ray):
     assert proc.stderr == ""
     doc = json.loads(proc.stdout)
     assert doc["engine"] == "explicit-ray" and doc["notes"][0] == "1 Ray actor"
+
+
+def _within(seconds: float, call, *args, **kwargs):
+    """``call(*args, **kwargs)`` in a thread: what it returned or raised, or TimeoutError
+    if it still runs after ``seconds`` (a run that waits forever fails, not hangs)."""
+    outcome: list = []
+
+    def attempt():
+        try:
+            outcome.append(call(*args, **kwargs))
+        except BaseException as err:  # noqa: BLE001
+            outcome.append(err)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return outcome[0] if outcome else TimeoutError(f"still running after {seconds}s")
+
+
+def _dying(mode: str):
+    """An actor class whose actor 1 dies at level 4: in ``expand`` (before replying), or
+    just after replying to it ("batches": its batches to actor 0 are then lost, for
+    actor 0 reads them only after a pause); or runs out of memory there ("memory")."""
+
+    class Dying(ray_backend._PartitionActor):
+        def expand(self, level, store, time_left):
+            report = super().expand(level, store, time_left)
+            if self.part.index == 1 and level == 4:
+                if mode == "memory":
+                    raise MemoryError
+                if mode == "expand":
+                    os._exit(1)
+                threading.Thread(target=lambda: (time.sleep(0.3), os._exit(1)),
+                                 daemon=True).start()
+            return report
+
+        def ingest(self, level, store, refs):
+            if self.part.index == 0 and level == 4:
+                time.sleep(1.5)
+            return super().ingest(level, store, refs)
+
+    return Dying
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode, reason", [
+    ("expand", r"Ray actor 1 died \(pid \d+ on \S+\): its process ended unexpectedly"),
+    ("batches", r"Ray actor 0 could not read the states another actor sent: that actor "
+                r"died"),
+    ("memory", r"Ray actor 1 ran out of memory$"),
+])
+def test_an_actor_that_dies_stops_the_run_with_one_line_and_the_counts(local_ray,
+                                                                      monkeypatch, mode,
+                                                                      reason):
+    """Killed by the kernel, say: the run stops (exit 3) with the counts of the last
+    complete level, whether the dead actor is the one asked or the owner of batches
+    another reads (Ray's OwnerDiedError, raised inside the reading actor); and an actor
+    out of memory stops it as a worker process does, not as a bug (exit 2)."""
+    monkeypatch.setattr(ray_backend, "_ACTOR", ray.remote(num_cpus=1)(_dying(mode)))
+    recipe = ModelSpec.from_file("specs/2pc.spec", ("RM={r1,r2,r3,r4}",))
+    result = explore_ray(recipe, workers=2)
+    assert result.status is Status.LIMIT, result
+    assert "\n" not in result.limit_reason
+    assert re.match(reason, result.limit_reason)
+    assert result.stats.depth == 4 and result.stats.distinct_states > 0
+
+
+@pytest.mark.slow
+def test_actors_that_do_not_start_are_a_clear_error_not_a_wait(local_ray, monkeypatch):
+    """Another job holds a CPU of the two: the second actor would wait for it forever.
+    And an actor whose start fails says why in one line."""
+
+    @ray.remote(num_cpus=1)
+    class Holder:
+        def ping(self):
+            return True
+
+    holder = Holder.remote()
+    ray.get(holder.ping.remote())
+    monkeypatch.setattr(ray_backend, "START_TIMEOUT", 3, raising=False)
+    recipe = ModelSpec.from_file("specs/2pc.spec")
+    try:
+        got = _within(60, explore_ray, recipe, workers=2)
+        assert isinstance(got, RayUnavailableError), got
+        assert re.match(r"1 of the 2 Ray actors did not start within 3s: each needs a free "
+                        r"CPU, and the cluster has 0 free", str(got))
+    finally:
+        ray.kill(holder)
+
+    class Broken(ray_backend._PartitionActor):
+        def __init__(self, *args):
+            raise RuntimeError("no spec here")
+
+    monkeypatch.setattr(ray_backend, "_ACTOR", ray.remote(num_cpus=1)(Broken))
+    got = _within(60, explore_ray, recipe, workers=1)
+    assert isinstance(got, RayUnavailableError), got
+    assert str(got) == "Ray actor 0 could not start: RuntimeError: no spec here"
+
+
+@needs_ray
+def test_a_ctrl_c_while_ray_starts_acts_once_it_is_up_and_sigterm_stays_ours(monkeypatch):
+    """ray.init interrupted halfway leaves Ray's processes behind: the Ctrl-C is raised
+    once it returns (the caller then shuts Ray down), and explore_ray reports it as an
+    interrupted run (exit 3, statistics), not a KeyboardInterrupt. ray.init also sets a
+    SIGTERM handler that exits on the spot: the one before it is set again."""
+    started = []
+
+    def init(**kwargs):
+        signal.signal(signal.SIGTERM, lambda *args: sys.exit(15))      # as ray.init does
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        started.append(True)
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    with first_interrupt_only():
+        ours = signal.getsignal(signal.SIGTERM)
+        with pytest.raises(KeyboardInterrupt):
+            ray_backend.connect(num_cpus=1)
+        assert started == [True]
+        assert signal.getsignal(signal.SIGTERM) is ours
+    result = explore_ray(ModelSpec.from_file(TWO_PC), workers=1)
+    assert started == [True, True]
+    assert (result.status, result.limit_reason, result.engine) == (
+        Status.LIMIT, "interrupted", "explicit-ray")
+
+
+@needs_ray
+def test_refused_before_ray_starts(monkeypatch):
+    """RAY_ADDRESS stands for a missing --address (as for ray.init, which would retry
+    for minutes): checked like one. And a local instance takes at most 16 actors per
+    core, as local workers (not a machine brought down by 100,000 processes)."""
+    asked = []
+    monkeypatch.setattr(ray, "init", lambda **kwargs: asked.append(kwargs))
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")
+    recipe = ModelSpec.from_file(TWO_PC)
+    for workers in (None, 1):
+        with pytest.raises(RayUnavailableError, match=r"cannot reach the Ray cluster at "
+                           r"127.0.0.1:9: .* \(the address is RAY_ADDRESS's\)"):
+            explore_ray(recipe, workers=workers, connect_timeout=2)
+    monkeypatch.delenv("RAY_ADDRESS")
+    monkeypatch.setattr(ray_backend, "default_workers", lambda: 2)
+    with pytest.raises(RayUnavailableError, match="33 Ray actors on this machine's 2 cores: "
+                                                  "at most 32"):
+        explore_ray(recipe, workers=33)
+    assert asked == []
+
+
+@pytest.mark.slow
+@needs_ray
+def test_sigterm_during_a_search_reports_it_and_leaves_no_ray_behind():
+    """The command on a Ray instance of its own, sent SIGTERM as the search starts: exit
+    3 with the result (not Ray's handler's exit, nor its C++ core's stack dump and
+    abort), and no session directory left in Ray's temporary directory."""
+    import shutil
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="mc-ray-", dir="/tmp")     # (short: Ray's sockets)
+    prelude = ("import os, signal, checker.ray_backend as rb; real = rb.search; "
+               "rb.search = lambda *a, **k: (os.kill(os.getpid(), signal.SIGTERM), "
+               "real(*a, **k))[1]; ")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", prelude + "from checker.cli import run; run()", TWO_PC,
+             "--backend", "ray", "--workers", "1", "--format", "json"],
+            capture_output=True, text=True, cwd=ROOT, timeout=120,
+            env={**os.environ, "RAY_TMPDIR": tmp})
+        assert (proc.returncode, proc.stderr) == (3, "")
+        doc = json.loads(proc.stdout)
+        assert (doc["status"], doc["limit_reason"]) == ("limit", "interrupted")
+        left = os.listdir(os.path.join(tmp, "ray")) if os.path.isdir(
+            os.path.join(tmp, "ray")) else []
+        assert not [name for name in left if name.startswith("session")], left
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
