@@ -145,11 +145,13 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
                 if failure is None:
                     failure = _state_failure(model, t)
                 s = t
-            if failure is None and limit is None and deadlock and steps == depth:
+            if failure is None and limit is None and steps == depth:
                 # the walk stops at depth D, but its last state is visited too: it is
-                # checked for deadlock like any other (the search expands it as well)
+                # expanded like any other (as the search expands the states of its last
+                # level, --max-depth too), so that an error computing its successors is
+                # found, and checked for deadlock when that is checked
                 try:
-                    if not model.successors(s):
+                    if not model.successors(s) and deadlock:
                         failure = _Failure("deadlock", None)
                 except MODEL_ERRORS as e:
                     failure = _Failure("error", None, "successors",

@@ -419,3 +419,20 @@ def test_cli_simulate_writes_itf(tmp_path):
     assert doc["#meta"]["description"] == "simulate engine: violation (Small)"
     assert [s["x"] for s in doc["states"]] == [0, 1, 2, 3, 4, 5]
     assert [s["mbt::actionTaken"] for s in doc["states"]] == ["init"] + ["Tick"] * 5
+
+
+def test_the_last_state_of_a_walk_is_expanded_without_deadlock_checks_too():
+    # With deadlock checks off, the state at depth D was not expanded: an error computing
+    # its successors went unreported, while `check --max-depth` reports it.
+    def nxt(x):
+        if x == 3:
+            raise EvaluationError("division by zero")
+        return [("Tick", (), x + 1)]
+
+    model = make_model([0], nxt, check_deadlock=False)
+    result = simulate(model, runs=2, depth=3, seed=0)
+    assert result.status is Status.ERROR
+    assert "division by zero" in result.violation.message
+    assert [step.state for step in result.violation.trace] == [
+        step.state for step in explore(model, max_depth=4).violation.trace]
+    assert simulate(model, runs=2, depth=2).status is Status.OK
