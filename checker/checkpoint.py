@@ -458,10 +458,7 @@ def _probe(root: Path) -> None:
             os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        try:
-            probe.unlink()
-        except OSError:
-            pass
+        _unlink(probe)
         raise CheckpointError(f"cannot write a checkpoint in {root}: "
                               f"{err.strerror or err}") from None
 
