@@ -45,18 +45,23 @@ CASES = {
 }
 
 
-def one(case: str, engine: str, workers: int, symmetry: bool) -> dict:
-    """Runs one configuration in this process and returns its figures."""
+def recipe_for(case: str, symmetry: bool):
+    """The case's ``ModelSpec``, checking the properties the CLI checks by default
+    (every invariant but the lemmas)."""
     from checker.parallel import ModelSpec
 
     path, consts = CASES[case]
     recipe = ModelSpec.from_file(path, consts, symmetry=symmetry)
-    # the properties the CLI checks by default: every invariant but the lemmas
     lemmas = {i.name for i in recipe.compile().typed.invariants if i.lemma}
-    model, canonical = recipe.build()
+    model, _ = recipe.build()
     names = [i.name for i in (*model.invariants, *model.transition_invariants)
              if i.name not in lemmas]
-    recipe = dataclasses.replace(recipe, invariants=tuple(names))
+    return dataclasses.replace(recipe, invariants=tuple(names))
+
+
+def one(case: str, engine: str, workers: int, symmetry: bool) -> dict:
+    """Runs one configuration in this process and returns its figures."""
+    recipe = recipe_for(case, symmetry)
     model, canonical = recipe.build()
     t0 = os.times()
     wall = time.perf_counter()
