@@ -1,5 +1,5 @@
 """``python -m checker SPEC ...`` is the same as ``modelcheck SPEC ...``."""
 
-from .cli import run
+from .entry import main
 
-run()
+main()

@@ -17,8 +17,22 @@ import click
 
 from .source import SpecError
 
+try:    # (here: out of memory, there may be no room left to import it)
+    import resource
+except ImportError:     # not on Unix
+    resource = None
+
 EXIT_INPUT = 2
 EXIT_LIMIT = 3
+
+
+# Standard output closed by its reader (`modelcheck ... | head -1`): the status a shell
+# gives a program that SIGPIPE ended (128 + 13), which scripts know; not 1, "violated".
+EXIT_OUTPUT_CLOSED = 141
+
+
+class _OutputClosed(Exception):  # noqa: N818 (not an error of the user's or ours)
+    """Standard output's reader went away; carried past click, which would exit 1."""
 
 
 class _DefaultToCheck(click.Group):
@@ -29,6 +43,12 @@ class _DefaultToCheck(click.Group):
                                                                      "--version"):
             args = ["check", *args]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _OutputClosed from None
 
 
 @click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
@@ -369,7 +389,7 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     _emit(result, fmt, color, header, compiled=compiled, report=report)
 
 
-def _interrupted_before_search(spec: str, elapsed: float) -> None:
+def _interrupted_before_search(spec: str, elapsed: float, engine: str = "explicit") -> None:
     """For ``--format json``: a Ctrl-C while the spec was being compiled still gives a
     JSON result (status "limit", nothing explored), so that a script reading standard
     output gets a document and not an empty stream."""
@@ -380,7 +400,7 @@ def _interrupted_before_search(spec: str, elapsed: float) -> None:
     from .result import Result, Stats, Status
 
     click.echo(render_json(Result(
-        engine="explicit", spec=Path(spec).stem, status=Status.LIMIT,
+        engine=engine, spec=Path(spec).stem, status=Status.LIMIT,
         limit_reason="interrupted before the search began",
         stats=Stats(elapsed_s=elapsed, peak_memory_bytes=peak_memory_bytes()))))
     sys.exit(EXIT_LIMIT)
@@ -639,20 +659,36 @@ def resume_cmd(directory, time_limit, memory_limit, max_states, max_depth, fmt, 
               metavar="SECONDS",
               help="Stop after this long, within a run too (exit 3); a counterexample "
                    "being shrunk then is shown as shrunk so far.")
+@click.option("--memory-limit", default=None, metavar="SIZE",
+              callback=_checked_memory_limit,
+              help="Stop cleanly (exit 3) past this much memory, e.g. 2G or 50% (of the "
+                   "available memory); default: 80% of the available memory. A walk "
+                   "keeps every state of its path.")
 @_faults_option
 @_format_option(("text", "json", "itf", "html"))
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def simulate_cmd(spec, consts, inv, lemmas, runs, depth, seed, deadlock, shrink, time_limit,
-                 faults, max_faults, fmt, color):
+                 memory_limit, faults, max_faults, fmt, color):
     """Random walks through SPEC, checking the invariants in every state visited: for
     state spaces too large to enumerate. Not exhaustive: no violation found is not a
     proof."""
     from .simulate import simulate
 
-    compiled = _load(spec, consts, faults, deadlock, max_faults)
-    model = _select_invariants(compiled, inv, lemmas)
+    started = time.perf_counter()
+    try:
+        compiled = _load(spec, consts, faults, deadlock, max_faults)
+        model = _select_invariants(compiled, inv, lemmas)
+    except KeyboardInterrupt:
+        if fmt != "json":
+            raise       # (run() says "interrupted after ..." on stderr)
+        _interrupted_before_search(spec, time.perf_counter() - started, engine="simulate")
+    from .fingerprints import parse_size
+    from .memory import default_memory_limit
+
     result = simulate(model, runs=runs, depth=depth, seed=seed, shrink=shrink,
-                      time_limit=time_limit)
+                      time_limit=time_limit,
+                      memory_limit=parse_size(memory_limit) if memory_limit
+                      else default_memory_limit())
     header = _header(spec, compiled, model, model.check_deadlock)
     header.append(f"  simulation: {runs} runs of up to {depth} steps, seed {seed}")
     _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled)
@@ -712,6 +748,7 @@ def sweep_cmd(spec, consts, inv, lemmas, deadlock, max_states, time_limit, worke
         SweepError,
         charted,
         check_chart_path,
+        check_values,
         format_table,
         parse_sweep,
         plain_constants,
@@ -719,42 +756,52 @@ def sweep_cmd(spec, consts, inv, lemmas, deadlock, max_states, time_limit, worke
         sweep,
     )
 
+    started = time.perf_counter()
+    name, values = None, []         # (what a Ctrl-C before they are known reports)
     try:
-        swept, fixed = split_consts(consts, plain_constants(spec))
-    except SpecError as err:
-        _fail_input(err)
-    except SweepError as err:
-        click.echo(f"error: --const: {err}", err=True)
-        sys.exit(EXIT_INPUT)
-    try:
-        recipe = ModelSpec.from_file(spec, fixed, _split(faults), deadlock, max_faults,
-                                     symmetry=symmetry)
-        name = swept.partition("=")[0].strip()
         try:
-            defaults = recipe.compile().model.constants
+            swept, fixed = split_consts(consts, plain_constants(spec))
         except SpecError as err:
-            # a constant the spec declares without a value (`const N`) gets one from
-            # the sweep: compiled below with the first
-            if not all(d.message.startswith(f"constant {name} has no value")
-                       for d in err.diagnostics):
-                raise
-            defaults = {}
-        name, values = parse_sweep(swept, defaults)
-        compiled = recipe.with_const(name, values[0]).compile()
-    except SpecError as err:
-        _fail_input(err)
-    except SweepError as err:
-        click.echo(f"error: --const: {err}", err=True)
-        sys.exit(EXIT_INPUT)
-    model = _select_invariants(compiled, inv, lemmas)     # as check: lemmas left out
-    recipe = dataclasses.replace(recipe, invariants=tuple(
-        i.name for i in (*model.invariants, *model.transition_invariants)))
-    chart = chart or f"sweep-{name}.svg"
-    try:
-        check_chart_path(chart)         # before the sweep, not after it
-    except SweepError as err:
-        click.echo(f"error: --chart: {err}", err=True)
-        sys.exit(EXIT_INPUT)
+            _fail_input(err)
+        except SweepError as err:
+            click.echo(f"error: --const: {err}", err=True)
+            sys.exit(EXIT_INPUT)
+        try:
+            recipe = ModelSpec.from_file(spec, fixed, _split(faults), deadlock, max_faults,
+                                         symmetry=symmetry)
+            name = swept.partition("=")[0].strip()
+            try:
+                defaults = recipe.compile().model.constants
+            except SpecError as err:
+                # a constant the spec declares without a value (`const N`) gets one from
+                # the sweep: compiled below with the first
+                if not all(d.message.startswith(f"constant {name} has no value")
+                           for d in err.diagnostics):
+                    raise
+                defaults = {}
+            name, values = parse_sweep(swept, defaults)
+            check_values(recipe, name, values)      # all of them, before the first check
+            compiled = recipe.with_const(name, values[0]).compile()
+        except SpecError as err:
+            _fail_input(err)
+        except PointError as err:
+            _sweep_value_refused(err, name, fmt)
+        except SweepError as err:
+            click.echo(f"error: --const: {err}", err=True)
+            sys.exit(EXIT_INPUT)
+        model = _select_invariants(compiled, inv, lemmas)     # as check: lemmas left out
+        recipe = dataclasses.replace(recipe, invariants=tuple(
+            i.name for i in (*model.invariants, *model.transition_invariants)))
+        chart = chart or f"sweep-{name}.svg"
+        try:
+            check_chart_path(chart)         # before the sweep, not after it
+        except SweepError as err:
+            click.echo(f"error: --chart: {err}", err=True)
+            sys.exit(EXIT_INPUT)
+    except KeyboardInterrupt:
+        if fmt != "json":
+            raise       # (run() says "interrupted after ..." on stderr)
+        _sweep_interrupted_before(spec, name, values, time.perf_counter() - started)
     options = dict(max_states=max_states, time_limit=time_limit)
     engine = "explicit" if workers == 1 else "parallel"
     if workers > 1:
@@ -770,24 +817,20 @@ def sweep_cmd(spec, consts, inv, lemmas, deadlock, max_states, time_limit, worke
             click.echo("\n".join(lines if not shown else lines[-1:]))
         shown.append(row)
 
-    def as_json(rows, written, stopped=None, error=None) -> str:
-        import json
-
-        return json.dumps({"constant": name, "rows": [r.as_dict() for r in rows],
-                           "stopped_at": stopped, "error": error, "chart": written},
-                          indent=2, ensure_ascii=False)
-
     try:
-        rows = sweep(recipe, name, values, engine=engine, options=options, chart=chart,
-                     on_row=show)
+        # (the values are type-checked already: a recipe for each, not the ModelSpec)
+        rows = sweep(lambda value: recipe.with_const(name, value), name, values,
+                     engine=engine, options=options, chart=chart, on_row=show)
     except PointError as err:
         click.echo(str(err), err=True)   # complete: a spec error with its place
         written = chart if charted(err.rows) else None
         if fmt == "json":
-            click.echo(as_json(err.rows, written, error={"value": err.value,
-                                                         "message": str(err)}))
-        elif written:
-            click.echo(f"chart: {chart} (the values before the error)")
+            click.echo(_sweep_json(name, err.rows, written, error={
+                "value": err.value, "message": str(err)}))
+        else:
+            click.echo(f"stopped: error while checking {name} = {err.value}")
+            if written:
+                click.echo(f"chart: {chart} (the values before the error)")
         sys.exit(EXIT_INPUT)
     except SweepError as err:
         click.echo(f"error: {err}", err=True)
@@ -804,7 +847,11 @@ def sweep_cmd(spec, consts, inv, lemmas, deadlock, max_states, time_limit, worke
 
         stopped = None if failed is None else {"value": last.value,
                                                "result": result_to_json(failed[0])}
-        click.echo(as_json(rows, written, stopped))
+        if last.status == INTERRUPTED:     # what its check explored, if it could say
+            symmetric = True if symmetry and compiled.typed.symmetry else None
+            stopped = {"value": last.value, "result": None if last.result is None else
+                       result_to_json(_with_symmetry(last.result, compiled, symmetric))}
+        click.echo(_sweep_json(name, rows, written, stopped))
     else:
         if failed is not None:
             from .render.text import render_text
@@ -820,6 +867,46 @@ def sweep_cmd(spec, consts, inv, lemmas, deadlock, max_states, time_limit, worke
     if last.status == INTERRUPTED:
         sys.exit(EXIT_LIMIT)
     sys.exit(0 if last.result is None else last.result.exit_code)
+
+
+def _sweep_json(name: str | None, rows, chart: str | None, stopped: dict | None = None,
+                error: dict | None = None) -> str:
+    """The sweep's one JSON object (docs/cli.md), however the sweep ended."""
+    import json
+
+    return json.dumps({"constant": name, "rows": [r.as_dict() for r in rows],
+                       "stopped_at": stopped, "error": error, "chart": chart},
+                      indent=2, ensure_ascii=False)
+
+
+def _sweep_value_refused(err, name: str, fmt: str) -> None:
+    """A value that cannot be used (``check_values``): named, with nothing checked."""
+    click.echo(str(err), err=True)      # the located spec error
+    click.echo(f"error: --const: cannot check {name} = {err.value} (see above); no "
+               "value was checked", err=True)
+    if fmt == "json":
+        click.echo(_sweep_json(name, [], None, error={"value": err.value,
+                                                      "message": str(err)}))
+    sys.exit(EXIT_INPUT)
+
+
+def _sweep_interrupted_before(spec: str, name: str | None, values, elapsed: float) -> None:
+    """For ``--format json``: a Ctrl-C before the first check (the spec being compiled)
+    still gives the sweep's JSON object, with no rows and the first value stopped at as
+    ``check --format json`` reports such a Ctrl-C; a script gets a document, not an empty
+    stream."""
+    from pathlib import Path
+
+    from .explore import peak_memory_bytes
+    from .render.json import result_to_json
+    from .result import Result, Stats, Status
+
+    result = Result(engine="explicit", spec=Path(spec).stem, status=Status.LIMIT,
+                    limit_reason="interrupted before the search began",
+                    stats=Stats(elapsed_s=elapsed, peak_memory_bytes=peak_memory_bytes()))
+    click.echo(_sweep_json(name, [], None, {"value": values[0] if values else None,
+                                           "result": result_to_json(result)}))
+    sys.exit(EXIT_LIMIT)
 
 
 def _sweep_failure(spec: str, recipe, inv, lemmas, result, symmetry: bool):
@@ -976,7 +1063,8 @@ def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, unbounded, f
 @click.option("--mapping", type=click.Path(dir_okay=False), default=None,
               help="A mapping file (TOML or JSON) from log events to spec actions.")
 @click.option("--check-invariants", is_flag=True,
-              help="Also check the spec's invariants on every matched state.")
+              help="Also check the spec's invariants (not its lemmas, as `check`) on "
+                   "every matched state.")
 @click.option("--merge", is_flag=True, help="The files are per-node logs of one run.")
 @click.option("--max-candidates", type=click.IntRange(min=1), default=1_000_000,
               show_default=True, help="Stop (exit 3) when more spec states fit the log.")
@@ -1146,12 +1234,10 @@ def _out_of_memory(err: Exception) -> str:
         tb = tb.tb_next
     why = [str(err)] if str(err) else []
     try:
-        import resource
-
         soft = resource.getrlimit(resource.RLIMIT_AS)[0]
         if soft != resource.RLIM_INFINITY:
             why.append(f"the process's address-space limit, ulimit -v, is {soft >> 20:,} MiB")
-    except (ImportError, ValueError, OSError):
+    except (AttributeError, ValueError, OSError):     # (no resource module)
         pass
     return f"stopped: out of memory{where}" + (f" ({'; '.join(why)})" if why else "")
 
@@ -1179,6 +1265,10 @@ def run() -> None:
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
+    except _OutputClosed:
+        # (quietly; and no second failure when Python flushes standard output at exit)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_OUTPUT_CLOSED)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted after {time.perf_counter() - started:.1f}s", err=True)
         sys.exit(EXIT_LIMIT)

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from . import ir
@@ -135,8 +138,6 @@ class ExprGen:
 
     # -------------------------------------------------------------- helpers
     def const(self, v: Any) -> str:
-        if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 4000:
-            return hex(v)  # repr() refuses ints this long
         if isinstance(v, _SCALARS):
             return repr(v)
         return self.pool.add(v, ("const", v))
@@ -851,16 +852,35 @@ def _element_only(e: ir.Expr, uid: int, defs) -> bool:
         for x in nodes)
 
 
+@contextmanager
+def long_int_literals() -> Iterator[None]:
+    """Generated code spells sets and maps as integer literals, thousands of digits long
+    for large constants (Raft with terms 0..4 and logs of 3); Python 3.11 refuses to turn
+    integers of over 4,300 digits into text and back, a guard against slow parsing of
+    untrusted input, which generated code is not."""
+    get = getattr(sys, "get_int_max_str_digits", None)
+    if get is None:
+        yield
+        return
+    before = get()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(before)
+
+
 def _predicate(cond: ir.Expr, uid: int, univ: Universe, defs):
     """``cond`` as a Python function of the element bound to ``uid`` (compiled by the
     same code generator, so it means exactly what the code it replaces means)."""
     pool = Pool()
     out = Lines()
-    def_functions([d for d in defs if not d.reads], univ, pool, out)
-    out.add(0, f"def _pred(l{uid}):")
-    out.add(1, f"return {ExprGen(univ, pool, tuple(defs), {}).expr(cond)}")
-    ns = pool.namespace()
-    exec(compile(out.text(), "<predicate>", "exec"), ns)  # noqa: S102 (generated code only)
+    with long_int_literals():
+        def_functions([d for d in defs if not d.reads], univ, pool, out)
+        out.add(0, f"def _pred(l{uid}):")
+        out.add(1, f"return {ExprGen(univ, pool, tuple(defs), {}).expr(cond)}")
+        ns = pool.namespace()
+        exec(compile(out.text(), "<predicate>", "exec"), ns)  # noqa: S102 (generated code)
     return ns["_pred"]
 
 
@@ -869,10 +889,11 @@ def evaluate_constant(e: ir.Expr, univ: Universe, defs) -> Any:
     constants), through the same code generator as everything else."""
     pool = Pool()
     out = Lines()
-    def_functions([d for d in defs if not d.reads], univ, pool, out)
-    out.add(0, f"_result = {ExprGen(univ, pool, tuple(defs), {}, fold=False).expr(e)}")
-    ns = pool.namespace()
-    exec(compile(out.text(), "<constant>", "exec"), ns)  # noqa: S102 (generated code only)
+    with long_int_literals():
+        def_functions([d for d in defs if not d.reads], univ, pool, out)
+        out.add(0, f"_result = {ExprGen(univ, pool, tuple(defs), {}, fold=False).expr(e)}")
+        ns = pool.namespace()
+        exec(compile(out.text(), "<constant>", "exec"), ns)  # noqa: S102 (generated code)
     return ns["_result"]
 
 

@@ -20,6 +20,7 @@ from .codegen import (
     conjuncts,
     def_functions,
     leading_conditions,
+    long_int_literals,
     small_product,
 )
 from .frame import UNROLL_INSTANCES, cannot_fail, frame_of, guard_facts, implied_by
@@ -57,6 +58,12 @@ def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
     taken so far; fault actions are enabled only while it is below the budget. (TLC users
     get the same effect with an extra variable; here it costs nothing to write.)
     """
+    with long_int_literals():
+        return _compile_spec(typed, faults, check_deadlock, max_faults)
+
+
+def _compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...],
+                  check_deadlock: bool | None, max_faults: int | None) -> CompiledSpec:
     univ = Universe(typed.int_base)
     pool = Pool()
     out = Lines()

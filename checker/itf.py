@@ -96,9 +96,14 @@ def write_itf(result_or_trace: Result | Sequence[TraceStep], compiled: CompiledS
     var_types = {v.name: v.t for v in typed.variables}
     actions = {a.name: a for a in typed.actions}
     names = [v.name for v in typed.variables]
+    constants = {k: value_to_itf(typed.constants[k][1] if k in typed.constants else None, v)
+                 for k, v in compiled.model.constants.items()}
     states = []
     for i, step in enumerate(trace):
         st: dict[str, Any] = {"#meta": {"index": i}}
+        if i == 0:
+            # (ADR-015: the trace's parameters are set in its initial state)
+            st.update(sorted(constants.items()))
         for name in names:
             if name in step.state:
                 st[name] = value_to_itf(var_types[name], step.state[name])
@@ -121,10 +126,8 @@ def write_itf(result_or_trace: Result | Sequence[TraceStep], compiled: CompiledS
     if isinstance(result_or_trace, Result) and result_or_trace.symmetry:
         # (the trace itself is concrete; the search's counts were of orbits)
         doc["#meta"]["symmetry"] = list(result_or_trace.symmetry)
-    if compiled.model.constants:
-        doc["#meta"]["constants"] = {
-            k: value_to_itf(typed.constants[k][1] if k in typed.constants else None, v)
-            for k, v in compiled.model.constants.items()}
+    if constants:
+        doc["#meta"]["constants"] = constants
     if as_text:
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     return doc
@@ -175,6 +178,9 @@ def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list
     var_types = {v.name: v.t for v in typed.variables}
     actions = {a.name: a for a in typed.actions}
     lines = _state_lines(text, len(doc["states"]))
+    # the trace's parameters (the spec's constants, for Apalache, Quint and this tool),
+    # which the initial state sets: given by the spec and --const here, not read
+    params = doc.get("params") if isinstance(doc.get("params"), list) else []
     out = []
     for i, st in enumerate(doc["states"]):
         line = lines[i] if i < len(lines) else 0
@@ -194,7 +200,7 @@ def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list
             if key in PICKS_KEYS:
                 args = j
                 continue
-            if key.startswith("mbt::") or key.startswith("#"):
+            if key.startswith("mbt::") or key.startswith("#") or key in params:
                 continue
             if key not in var_types:
                 raise fail(f"state {i} has a variable {key!r} that {typed.name} does not "

@@ -486,4 +486,7 @@ def read_source(path: str) -> Source:
         col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         raise SpecError([Diagnostic("the file is not UTF-8 text (is it a binary file?)",
                                     Span(line, col))], Source(path, "")) from None
+    from .output_file import reading
+
+    reading(path)       # (no output of this run may replace it)
     return Source(path, text)

@@ -33,6 +33,7 @@ from time import perf_counter
 from typing import Any, NamedTuple
 
 from .explore import MODEL_ERRORS, _error_message, _trace, peak_memory_bytes
+from .memory import current_rss
 from .model import Model, State
 from .result import Result, Stats, Status, Violation
 
@@ -66,7 +67,8 @@ INTERRUPTED = "interrupted"
 def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
              check_deadlock: bool | None = None, shrink: bool = True,
              time_limit: float | None = None, max_shrink_steps: int = 5000,
-             progress: Callable[[int, int], None] | None = None) -> Result:
+             progress: Callable[[int, int], None] | None = None,
+             memory_limit: int | None = None) -> Result:
     """``runs`` random walks of up to ``depth`` steps (see the module docstring).
     ``target``: a CompiledSpec, a Model or a recipe. OK means no violation was found,
     not that none exists. ``progress(run, runs)`` is called after each run.
@@ -74,7 +76,9 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
     A time limit (checked inside a run as well) or Ctrl-C stops the walks with
     ``Status.LIMIT`` and what was done so far, so that a long simulation is never lost;
     either one arriving while a counterexample is being shrunk stops the shrinking, and
-    the counterexample is reported as shrunk so far."""
+    the counterexample is reported as shrunk so far. So does ``memory_limit`` (bytes of
+    this process's resident memory, checked as the time limit is), or running out of
+    memory: one walk of millions of steps keeps every state of its path."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1, not {runs}")
     if depth < 0:
@@ -88,6 +92,15 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
     walk = _Walks()
     fp = _fingerprinter()
     time_up = None if time_limit is None else f"time limit of {time_limit:g}s reached"
+
+    def over_a_limit() -> str | None:
+        if deadline is not None and perf_counter() >= deadline:
+            return time_up
+        if memory_limit is not None and current_rss() > memory_limit:
+            from .fingerprints import format_bytes
+
+            return f"memory limit of {format_bytes(memory_limit)} reached"
+        return None
 
     try:
         inits = model.initial_states()
@@ -109,8 +122,8 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
     run = 0
     try:
         for run in range(runs):
-            if deadline is not None and perf_counter() >= deadline:
-                limit = time_up
+            limit = over_a_limit()
+            if limit is not None:
                 break
             rng = random.Random(f"{seed}:{run}")
             s = inits[rng.randrange(len(inits))]
@@ -120,10 +133,10 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
             failure = _state_failure(model, s)
             steps = 0
             while failure is None and steps < depth:
-                if (deadline is not None and steps % CLOCK_EVERY == CLOCK_EVERY - 1
-                        and perf_counter() >= deadline):
-                    limit = time_up
-                    break
+                if steps % CLOCK_EVERY == CLOCK_EVERY - 1:
+                    limit = over_a_limit()
+                    if limit is not None:
+                        break
                 try:
                     succs = model.successors(s)
                 except MODEL_ERRORS as e:
@@ -174,6 +187,12 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
             walk.done = run + 1
         elif path:
             walk.partial = len(path) - 1
+    except MemoryError:
+        # the path is what a long walk fills memory with: free it to report the rest
+        limit = "out of memory"
+        walk.longest = max(walk.longest, len(path))
+        walk.partial = max(len(path) - 1, 0)
+        path, failure = [], None
 
     notes = [walk.note(runs, depth, seed, limit)]
     if failure is None:

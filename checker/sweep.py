@@ -6,10 +6,12 @@ or a limit: larger values would only be worse). ``write_svg`` draws distinct sta
 time against the value (hand-written SVG, no plotting library).
 
 Ctrl-C stops a sweep as it stops a check, losing nothing: the value being checked gets
-a row with status "interrupted" (with what its check explored, when the check could say),
-and the chart is written for the values checked to the end.
+a row with status "interrupted" (with what its check explored, when the check could say;
+its counts are None, unknown, otherwise), and the chart is written for the values
+checked to the end.
 
-Values are given as spec text; ``parse_sweep("N=2..6")`` expands the short forms:
+Values are given as spec text; ``parse_sweep("N=2..6")`` expands the short forms (at
+most MAX_VALUES values, none empty, none twice):
 
 * ``2..6``: the integers 2 to 6;
 * ``a|b|c``: the values listed;
@@ -21,6 +23,9 @@ Which ``--const`` is swept is decided by the constant's type in the spec
 (``split_consts``, ``plain_constants``): a range or list sweeps an integer, a boolean, an
 enum or symbol value, or a set of symbols; for any other constant (a set of integers,
 say) ``1..3`` or ``a | b`` is the constant's one value, as for ``check``.
+
+Every value is type-checked with the spec before the first check (``check_values``): a
+misspelt last value must not cost the checks before it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import os
 import re
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
@@ -50,13 +56,22 @@ class SweepError(ValueError):
 class PointError(SweepError):
     """One value's check could not run. The message is complete, ready to print as it
     is: a spec error comes with its file, line, source text and caret, and names its own
-    place, so no ``error:`` prefix is added to it."""
+    place, so no ``error:`` prefix is added to it. ``internal``: a bug of the checker's
+    (not the input's), which the message says as the command line says its own."""
 
-    def __init__(self, message: str, located: bool = True):
+    def __init__(self, message: str, located: bool = True, internal: bool = False):
         super().__init__(message)
         self.located = located
+        self.internal = internal
         self.rows: list[SweepRow] = []     # the rows checked before it
         self.value: str | None = None      # the value whose check could not run
+        self.refused = False               # found by check_values: nothing was checked
+
+
+# As the command line says an internal error of its own (``cli.run``).
+BUG_NOTE = ("This is a bug in modelcheck; run again with MODELCHECK_DEBUG=1 for the "
+            "traceback and please report it.")
+MAX_VALUES = 1000       # in one sweep
 
 
 INTERRUPTED = "interrupted"     # the status of a row whose check Ctrl-C stopped
@@ -73,22 +88,29 @@ class _Interrupted(KeyboardInterrupt):
 
 @dataclass(frozen=True)
 class SweepRow:
+    """One value's check. The counts are None (null in JSON, ``-`` in the table) when
+    unknown: a check that Ctrl-C stopped before it could report, or before it began."""
+
     value: str
     status: str                 # Status.value (ok, violation, deadlock, limit, error), or
                                 # "interrupted"
-    distinct: int
-    generated: int
-    depth: int
-    elapsed_s: float            # the search's own time
-    wall_s: float               # including compiling the spec and starting the process
-    peak_memory_bytes: int
+    distinct: int | None
+    generated: int | None
+    depth: int | None
+    elapsed_s: float | None     # the search's own time
+    wall_s: float | None        # including compiling the spec and starting the process
+    peak_memory_bytes: int | None
     result: Result | None = None
 
     def as_dict(self) -> dict:
         return {"value": self.value, "status": self.status, "distinct_states": self.distinct,
                 "generated_states": self.generated, "depth": self.depth,
-                "elapsed_s": round(self.elapsed_s, 6), "wall_s": round(self.wall_s, 6),
+                "elapsed_s": _rounded(self.elapsed_s), "wall_s": _rounded(self.wall_s),
                 "peak_memory_bytes": self.peak_memory_bytes}
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 6)
 
 
 def expand_symbols(text: str) -> str:
@@ -112,19 +134,39 @@ def parse_values(text: str, default=None) -> list[str]:
         lo, hi = int(m.group(1)), int(m.group(2))
         if hi < lo:
             raise SweepError(f"empty range {text!r}")
-        if hi - lo > 1000:
-            raise SweepError(f"range {text!r} has more than 1000 values")
+        if hi - lo + 1 > MAX_VALUES:
+            raise SweepError(f"range {text!r} has more than {MAX_VALUES} values")
         prefix = _symbol_prefix(default)
         if prefix is not None:
             return [_numbered_set(prefix, k) for k in range(lo, hi + 1)]
         return [str(i) for i in range(lo, hi + 1)]
     # (in a list too, a number stands for a set of that many symbols: RM=2|4 as RM=2..4)
+    items = [v.strip() for v in text.split("|")]
+    if not any(items):
+        raise SweepError(f"no values to sweep in {text!r}")
+    if not all(items):      # (a stray |: a value left out by mistake, perhaps)
+        raise SweepError(f"an empty value in {text!r}: remove the extra | or give the value")
+    if len(items) > MAX_VALUES:
+        raise SweepError(f"list {text!r} has more than {MAX_VALUES} values")
     prefix = _symbol_prefix(default)
     values = [_numbered_set(prefix, int(v)) if prefix is not None and _INT.fullmatch(v)
-              else expand_symbols(v) for v in (v.strip() for v in text.split("|")) if v]
-    if not values:
-        raise SweepError(f"no values to sweep in {text!r}")
+              else expand_symbols(v) for v in items]
+    _refuse_repeats(values, items, text)
     return values
+
+
+def _refuse_repeats(values: Sequence[str], items: Sequence[str], text: str) -> None:
+    """A value given twice would only be checked twice, for the same row again."""
+    seen: dict[str, str] = {}
+    for value, item in zip(values, items):
+        key = re.sub(r"\s+", "", value)
+        if key not in seen:
+            seen[key] = item
+            continue
+        first = seen[key]
+        what = (f"the value {item} is" if re.sub(r"\s+", "", first) == re.sub(r"\s+", "", item)
+                else f"{first} and {item} are the same value,")
+        raise SweepError(f"{what} given twice in {text!r}: give each value once")
 
 
 _INT = re.compile(r"-?\d+")
@@ -258,6 +300,32 @@ def check_chart_path(path: str) -> None:
         raise SweepError(str(err)) from None
 
 
+def check_values(recipe, name: str, values: Sequence[str]) -> None:
+    """Type-checks the spec (a ``ModelSpec``) with each value, as ``check --const`` does,
+    before the first check: a value that cannot be used (``x``, ``true`` for a number)
+    would otherwise be found only when the sweep reached it, after the checks before it.
+    A value that fails only in the search is still found by its check. Raises PointError
+    (``refused``) for the first bad value, its message the located spec error."""
+    from .api import parse_const_assignments
+    from .parser import parse, parse_expression
+    from .source import Source, SpecError
+    from .typecheck import check
+
+    source = Source(recipe.path, recipe.text)
+    fixed = [c for c in recipe.consts if c.partition("=")[0].strip() != name]
+    spec = None
+    for value in values:
+        try:
+            spec = spec or parse(source)
+            sources = parse_const_assignments([*fixed, f"{name}={value}"])
+            check(spec, source, {n: parse_expression(s) for n, s in sources.items()},
+                  sources)
+        except SpecError as err:
+            error = PointError(err.render().rstrip("\n"))
+            error.value, error.refused = value, True
+            raise error from None
+
+
 # --------------------------------------------------------------------------- running
 
 def _check(recipe, engine: str, options: dict) -> Result:
@@ -289,8 +357,11 @@ def _child(conn, recipe, engine, options) -> None:
 
         if isinstance(err, SpecError):
             conn.send(("spec", err.render().rstrip("\n"), 0.0))
-        else:
-            conn.send(("fail", f"{type(err).__name__}: {err}", 0.0))
+        else:           # a bug of ours: its traceback on request, as the command line's
+            if os.environ.get("MODELCHECK_DEBUG"):
+                traceback.print_exc()
+                sys.stderr.flush()
+            conn.send(("bug", f"{type(err).__name__}: {err}", 0.0))
     finally:
         conn.close()
 
@@ -346,7 +417,7 @@ def run_isolated(recipe, engine: str = "explicit", options: dict | None = None
         return value, wall
     if status == INTERRUPTED:       # the child alone was sent SIGINT
         return None, wall
-    raise PointError(value, located=status == "spec")
+    raise PointError(value, located=status == "spec", internal=status == "bug")
 
 
 def _after_interrupt(parent, proc) -> tuple | None:
@@ -381,9 +452,11 @@ def _reap(proc, wait: float) -> None:
             proc.join()
 
 
-def _row(value: str, result: Result | None, wall: float) -> SweepRow:
+def _row(value: str, result: Result | None, wall: float | None) -> SweepRow:
+    """``result`` None: a check stopped by Ctrl-C before it could say what it explored
+    (its counts are unknown, not 0); ``wall`` None: nor how long it ran."""
     if result is None:
-        return SweepRow(value, INTERRUPTED, 0, 0, 0, 0.0, wall, 0, None)
+        return SweepRow(value, INTERRUPTED, None, None, None, None, wall, None, None)
     s = result.stats
     status = result.status.value
     if result.status is Status.LIMIT and result.limit_reason == INTERRUPTED:
@@ -408,11 +481,14 @@ def sweep(recipe_factory, name: str, values: Sequence[str], *, engine: str = "ex
     not written when there is none). ``on_row`` sees each row as soon as it is done.
 
     Ctrl-C ends the sweep with a last row whose status is "interrupted". A value whose
-    check cannot run (a spec error) raises PointError, after the chart of the rows
-    before it is written; its ``rows`` are those rows."""
+    check cannot run (a spec error, or a bug: ``internal``) raises PointError, after the
+    chart of the rows before it is written; its ``rows`` are those rows. Given a
+    ``ModelSpec``, every value is type-checked first (``check_values``), so that a bad
+    value stops the sweep before any check."""
     if not values:
         raise SweepError("no values to sweep")
     if not callable(recipe_factory):
+        check_values(recipe_factory, name, values)
         spec = recipe_factory
         def recipe_factory(v, spec=spec):
             return spec.with_const(name, v)
@@ -427,14 +503,19 @@ def sweep(recipe_factory, name: str, values: Sequence[str], *, engine: str = "ex
             if row.status != Status.OK.value:
                 break
     except KeyboardInterrupt as err:
-        wall = getattr(err, "wall", 0.0)
+        wall = getattr(err, "wall", None)       # (None: not in a check)
         if isinstance(err, _Interrupted) and err.result is not None:
             _add_if_going_on(rows, values, err.result, wall, on_row)   # what it explored
-            wall = 0.0
+            wall = None
         # (and when that check had just finished, the next value is the interrupted one)
         _add_if_going_on(rows, values, None, wall, on_row)
     except PointError as err:
-        if not err.located:
+        if err.internal:
+            note = (BUG_NOTE if not os.environ.get("MODELCHECK_DEBUG") else
+                    "This is a bug in modelcheck; please report it, with the traceback above.")
+            err = PointError(f"internal error while checking {name} = {value}: {err}\n"
+                             f"{note}", located=False, internal=True)
+        elif not err.located:
             err = PointError(f"error: checking {name} = {value}: {err}", located=False)
         err.rows = rows
         err.value = value
@@ -445,7 +526,7 @@ def sweep(recipe_factory, name: str, values: Sequence[str], *, engine: str = "ex
 
 
 def _add_if_going_on(rows: list[SweepRow], values: Sequence[str], result: Result | None,
-                     wall: float, on_row: Callable[[SweepRow], None] | None) -> None:
+                     wall: float | None, on_row: Callable[[SweepRow], None] | None) -> None:
     """After Ctrl-C: the row of the value the sweep was at (rows are recorded in order),
     unless the sweep had stopped or finished already."""
     if (rows and rows[-1].status != Status.OK.value) or len(rows) == len(values):
@@ -481,10 +562,20 @@ def format_table(rows: Sequence[SweepRow], name: str) -> str:
             f"{'time s':>9} {'peak MiB':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{_short(r.value, 24):<24} {r.status:<11} {r.distinct:>12,} "
-                     f"{r.generated:>13,} {r.depth:>6} {r.elapsed_s:>9.2f} "
-                     f"{r.peak_memory_bytes / 2**20:>9.1f}")
+        lines.append(f"{_short(r.value, 24):<24} {r.status:<11} {_cell(r.distinct, ','):>12} "
+                     f"{_cell(r.generated, ','):>13} {_cell(r.depth, ''):>6} "
+                     f"{_cell(r.elapsed_s, '.2f'):>9} "
+                     f"{_cell(_mib(r.peak_memory_bytes), '.1f'):>9}")
     return "\n".join(lines)
+
+
+def _cell(number: float | None, spec: str) -> str:
+    """A table cell; ``-`` for a count that is not known."""
+    return "-" if number is None else format(number, spec)
+
+
+def _mib(size: int | None) -> float | None:
+    return None if size is None else size / 2**20
 
 
 def _short(text: str, width: int) -> str:

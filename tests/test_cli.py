@@ -353,6 +353,19 @@ def test_installed_command_json():
     assert (doc["distinct_states"], doc["generated_states"], doc["depth"]) == (288, 1146, 11)
 
 
+def test_output_closed_by_its_reader_exits_141_quietly():
+    # (`modelcheck ... | head -1`: click exited 1, the status of a violated property)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([*_modelcheck(), TWO_PC, *FULL], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert proc.returncode == 141
+    assert proc.stderr == ""
+
+
 def test_installed_command_input_errors(tmp_path):
     bad = tmp_path / "bad.spec"
     bad.write_text("spec A\nvar x: 0..3\ninit:\n    x = (1 +\n")

@@ -68,3 +68,17 @@ def test_paxos_agreement_is_mask_tests_without_calls(monkeypatch):
     without = _compile("paxos.spec", ["MaxBallot=2"], monkeypatch, inline=False,
                        masks=False).source_code
     assert "d0(" in without[without.index("def invariant0"):].split("\ndef ", 1)[0]
+
+
+def test_masks_of_over_4300_digits_compile():
+    # Raft with terms 0..4 and logs of 3 entries: a message-set mask longer than the
+    # 4,300 digits Python 3.11 turns into text by default ("internal error: ValueError:
+    # Exceeds the limit (4300 digits) for integer string conversion")
+    import sys
+
+    from checker.api import load_spec
+
+    before = sys.get_int_max_str_digits()
+    compiled = load_spec("specs/raft.spec", ["MaxTerm=4", "MaxLog=3"])
+    assert compiled.model.initial_states()
+    assert sys.get_int_max_str_digits() == before     # (the guard is back)

@@ -368,3 +368,12 @@ def test_tutorial_output_is_real():
         assert want in "\n".join(body), file
         checked += 1
     assert checked >= 2
+
+
+def test_a_change_of_thousands_of_elements_is_listed_in_part():
+    # (a set filled with 15,001 elements in one step printed every one of them)
+    full, delta = change_text(SetValue(()), SetValue(tuple(range(15001))))
+    assert full == "{... 15001 elements}"
+    assert delta.startswith("(+ 0, + 1, ") and delta.endswith(", + 19, and 14,981 more)")
+    _, small = change_text(SetValue((1, 2)), SetValue((2, 3)))
+    assert small == "(+ 3, - 1)"

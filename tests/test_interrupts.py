@@ -323,3 +323,46 @@ def test_ctrl_c_before_the_search_still_gives_json_with_format_json(monkeypatch,
     assert doc["status"] == "limit"
     assert doc["limit_reason"] == "interrupted before the search began"
     assert doc["distinct_states"] == 0 and doc["spec"] == "paxos"
+
+
+def test_ctrl_c_before_a_simulation_still_gives_json_with_format_json(monkeypatch, capsys):
+    # (simulate printed nothing on standard output, where check prints a JSON result)
+    import json
+
+    _signal_during(monkeypatch, cli, "_select_invariants")
+    monkeypatch.setattr(sys, "argv", ["modelcheck", "simulate", PAXOS, "--format", "json"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == cli.EXIT_LIMIT
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["status"], doc["engine"]) == ("limit", "simulate")
+    assert doc["limit_reason"] == "interrupted before the search began"
+
+
+class _InterruptedImport:
+    """A finder that raises KeyboardInterrupt for one module: a Ctrl-C while Python
+    loads it."""
+
+    def __init__(self, name: str, wrap: bool = False):
+        self.name, self.wrap = name, wrap
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self.name:
+            return None
+        if self.wrap:   # (as Python 3.11 wraps it in a class statement)
+            raise RuntimeError("Error calling __set_name__") from KeyboardInterrupt()
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_ctrl_c_while_the_checker_loads_is_one_line_and_exit_3(monkeypatch, capsys, wrap):
+    # (the first half second of a run: a traceback, or "internal error: RuntimeError")
+    from checker import entry
+
+    monkeypatch.delitem(sys.modules, "checker.cli")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedImport("checker.cli", wrap),
+                                           *sys.meta_path])
+    with pytest.raises(SystemExit) as exit_:
+        entry.main()
+    assert exit_.value.code == 3
+    assert capsys.readouterr().err == "interrupted while starting\n"

@@ -54,6 +54,23 @@ def test_counterexample_round_trip_is_accepted(tmp_path, spec):
     assert [t.state for t in r.violation.trace] == [t.state for t in result.violation.trace]
 
 
+def test_the_params_are_set_in_the_initial_state(tmp_path):
+    # ADR-015: "params" names the trace's parameters, which its initial state sets; they
+    # were listed but set nowhere (only in #meta.constants)
+    result = explore(PAXOS_BAD.model)
+    doc = write_itf(result, PAXOS_BAD)
+    assert doc["params"] == ["Acceptors", "MaxBallot", "Values"]
+    first = doc["states"][0]
+    assert first["MaxBallot"] == 2
+    assert first["Acceptors"] == doc["#meta"]["constants"]["Acceptors"]
+    assert not set(doc["params"]) & set(doc["states"][1])
+    # and a trace whose states carry its params (Apalache's, Quint's) is read
+    doc["states"][1]["MaxBallot"] = 2
+    path = tmp_path / "params.itf.json"
+    path.write_text(json.dumps(doc))
+    assert validate(PAXOS_BAD, str(path)).status is Status.OK
+
+
 def test_states_without_actions_and_partial_states(tmp_path):
     result = explore(TPC_BAD.model)
     doc = write_itf(result, TPC_BAD)

@@ -436,3 +436,38 @@ def test_the_last_state_of_a_walk_is_expanded_without_deadlock_checks_too():
     assert [step.state for step in result.violation.trace] == [
         step.state for step in explore(model, max_depth=4).violation.trace]
     assert simulate(model, runs=2, depth=2).status is Status.OK
+
+
+# ------------------------------------------------------------------ memory
+def _paxos():
+    return ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=1",)).build()[0]
+
+
+def test_a_memory_limit_stops_a_long_walk_with_what_it_did():
+    # (one walk of millions of steps keeps its whole path: it ended in a MemoryError
+    # and a traceback)
+    from checker.memory import current_rss
+    from checker.render.text import render_text
+
+    got = simulate(_paxos(), runs=1, depth=10**9, memory_limit=current_rss() + (4 << 20))
+    assert got.status is Status.LIMIT and got.limit_reason.startswith("memory limit of ")
+    assert got.stats.generated_states > CLOCK_EVERY
+    assert "stopped after" in got.notes[0]
+    assert "states left in queue" not in render_text(got)      # (a walk has no queue)
+
+
+def test_running_out_of_memory_in_a_walk_is_a_limit():
+    model = _paxos()
+    calls = [0]
+    successors = model.successors
+
+    def failing(s):
+        calls[0] += 1
+        if calls[0] == 500:
+            raise MemoryError
+        return successors(s)
+
+    model = dataclasses.replace(model, successors=failing)
+    got = simulate(model, runs=3, depth=1000, seed=1)
+    assert got.status is Status.LIMIT and got.limit_reason == "out of memory"
+    assert got.stats.generated_states >= 499 and got.violation is None

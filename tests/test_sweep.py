@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import re
 import signal
 import threading
 import xml.etree.ElementTree as ET
@@ -154,7 +156,8 @@ def test_a_spec_error_is_shown_located_and_once(tmp_path):
     assert err.value.render().startswith(f"{spec}:65:")
     result = sweep_cli(spec, "--const", "RM=2..3", "--chart", str(tmp_path / "c.svg"))
     assert result.exit_code == 2
-    assert result.stdout == ""                  # no table header for a first value's error
+    # no table header for a first value's error; the value is named
+    assert result.stdout == "stopped: error while checking RM = {r1, r2}\n"
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"{spec}:65:71: error: `symmetry RM` is not sound")
     assert lines[1].strip() == ("require tmUp and tmState == init and Prepared(r) in msgs "
@@ -164,17 +167,126 @@ def test_a_spec_error_is_shown_located_and_once(tmp_path):
     assert not (tmp_path / "c.svg").exists()
 
 
-def test_an_error_at_a_later_value_comes_after_the_rows(tmp_path):
+def test_an_error_at_a_later_value_comes_after_the_rows_and_names_the_value(tmp_path):
+    # (the errors on stderr did not say which value caused them). RM = {r1} passes (one
+    # element: nothing to single out); from {r1, r2} on the symmetry is unsound, an error
+    # found only in the value's check.
+    spec = unsound_symmetry_spec(tmp_path)
     chart = tmp_path / "c.svg"
-    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=0|true", "--chart",
-                       str(chart))
+    result = sweep_cli(spec, "--const", "RM=1..3", "--chart", str(chart))
     assert result.exit_code == 2
-    assert result.stdout.splitlines()[0].startswith("MaxBallot")
-    assert result.stdout.splitlines()[2].startswith("0 ")
-    assert result.stdout.splitlines()[-1] == f"chart: {chart} (the values before the error)"
-    assert result.stderr.startswith("--const MaxBallot:1:1: error: wrong kind of value")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("RM") and lines[2].split()[:2] == ["{r1}", "ok"]
+    assert lines[3:] == ["stopped: error while checking RM = {r1, r2}",
+                         f"chart: {chart} (the values before the error)"]
+    assert result.stderr.startswith(f"{spec}:65:71: error: `symmetry RM` is not sound")
     assert result.stderr.count("error:") == 1
     assert chart.exists()
+
+
+def test_every_value_is_type_checked_before_the_first_check(tmp_path, monkeypatch):
+    # (`N=1|x` checked N = 1, then failed on x: a bad last value cost every check before it)
+    def no_check(*args, **kwargs):
+        raise AssertionError("a value was checked")
+
+    monkeypatch.setattr(sweep_module, "run_isolated", no_check)
+    chart = tmp_path / "c.svg"
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=0|1|true", "--chart",
+                       str(chart))
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("--const MaxBallot:1:1: error: wrong kind of value")
+    assert result.stderr.endswith("error: --const: cannot check MaxBallot = true (see "
+                                  "above); no value was checked\n")
+    assert not chart.exists()
+    result = sweep_cli("specs/replication/multi_master.spec", "--const", "N=1|x",
+                       "--format", "json", "--chart", str(chart))
+    assert result.exit_code == 2, result.output
+    data = json.loads(result.stdout)
+    assert data["rows"] == [] and data["chart"] is None and data["stopped_at"] is None
+    assert data["error"]["value"] == "x"
+    assert data["error"]["message"].startswith("--const N:1:1: error: unknown name `x`")
+    # an error the value causes in the spec itself is found too (N = 0: no masters)
+    recipe = ModelSpec.from_file("specs/replication/multi_master.spec")
+    with pytest.raises(sweep_module.PointError) as err:
+        sweep_module.check_values(recipe, "N", ["1", "2", "0", "3"])
+    assert err.value.value == "0" and err.value.refused
+    assert "`Masters` is empty" in str(err.value)
+    sweep_module.check_values(recipe, "N", ["1", "2"])
+
+
+def test_an_internal_error_in_a_check_is_reported_as_a_bug(tmp_path, monkeypatch):
+    # (it read "error: checking MaxBallot = 1: RuntimeError: ...", as if the input were
+    # wrong). The check's process is forked: it sees this monkeypatch.
+    real_check = sweep_module._check
+
+    def buggy(recipe, engine, options):
+        if "MaxBallot=1" in recipe.consts:
+            raise RuntimeError("boom")
+        return real_check(recipe, engine, options)
+
+    monkeypatch.setattr(sweep_module, "_check", buggy)
+    chart = tmp_path / "c.svg"
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=0..2", "--chart",
+                       str(chart))
+    assert result.exit_code == 2, result.output
+    assert result.stderr == ("internal error while checking MaxBallot = 1: RuntimeError: "
+                             "boom\nThis is a bug in modelcheck; run again with "
+                             "MODELCHECK_DEBUG=1 for the traceback and please report it.\n")
+    assert result.stdout.splitlines()[-2:] == [
+        "stopped: error while checking MaxBallot = 1",
+        f"chart: {chart} (the values before the error)"]
+    monkeypatch.setenv("MODELCHECK_DEBUG", "1")      # (the check prints its traceback)
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=0..2", "--chart",
+                       str(chart))
+    assert result.stderr.endswith("RuntimeError: boom\nThis is a bug in modelcheck; please "
+                                  "report it, with the traceback above.\n")
+
+
+def test_a_check_shows_its_traceback_with_modelcheck_debug(monkeypatch, capfd):
+    def buggy(recipe, engine, options):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sweep_module, "_check", buggy)
+    for debug in (False, True):
+        if debug:
+            monkeypatch.setenv("MODELCHECK_DEBUG", "1")
+        else:
+            monkeypatch.delenv("MODELCHECK_DEBUG", raising=False)
+        parent, child = multiprocessing.Pipe(duplex=False)
+        sweep_module._child(child, None, "explicit", {})
+        assert parent.recv() == ("bug", "RuntimeError: boom", 0.0)
+        err = capfd.readouterr().err
+        if debug:
+            assert "Traceback (most recent call last)" in err and "in buggy" in err
+            assert err.rstrip().endswith("RuntimeError: boom")
+        else:
+            assert err == ""
+
+
+def test_value_lists_refuse_empty_and_repeated_values_and_too_many():
+    # (`N=1|2|` dropped the empty value; `N=1|1|1` checked 1 three times; 0..1000, 1001
+    # values, passed "more than 1000 values")
+    for bad, why in (("1|2|", "an empty value in '1|2|'"), ("1||2", "an empty value"),
+                     ("|1", "an empty value"),
+                     ("1|1|1", "the value 1 is given twice in '1|1|1'"),
+                     ("{a,b}|{a, b}", "the value {a, b} is given twice"),
+                     ("0..1000", "range '0..1000' has more than 1000 values"),
+                     ("|".join(map(str, range(1001))), "has more than 1000 values")):
+        with pytest.raises(SweepError, match=re.escape(why)):
+            parse_values(bad)
+    with pytest.raises(SweepError, match=re.escape("2 and {r1, r2} are the same value")):
+        parse_values("2|{r1, r2}", SetValue(("r1", "r2")))
+    assert len(parse_values("1..1000")) == 1000
+    assert len(parse_values("|".join(map(str, range(1000))))) == 1000
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=1|2|")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: --const: an empty value in '1|2|': remove the extra | "
+                             "or give the value\n")
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=1|1")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: --const: the value 1 is given twice in '1|1': give "
+                             "each value once\n")
 
 
 def test_ctrl_c_keeps_the_rows_and_the_chart(tmp_path, monkeypatch):
@@ -222,7 +334,90 @@ def test_ctrl_c_before_a_check_reports_the_value_as_interrupted():
     rows = sweep(factory, "MaxBallot", ["0", "1", "2"], isolate=False)
     assert [(r.value, r.status) for r in rows] == [("0", "ok"), ("1", "interrupted")]
     assert calls == ["0", "1"]
-    assert format_table(rows, "MaxBallot").splitlines()[-1].split()[:2] == ["1", "interrupted"]
+    # nothing is known of a check that never ran: no made-up zeros
+    assert format_table(rows, "MaxBallot").splitlines()[-1].split() == [
+        "1", "interrupted", "-", "-", "-", "-", "-"]
+    assert rows[-1].as_dict() == {
+        "value": "1", "status": "interrupted", "distinct_states": None,
+        "generated_states": None, "depth": None, "elapsed_s": None, "wall_s": None,
+        "peak_memory_bytes": None}
+
+
+def interrupted_at(value: str, monkeypatch, reported: bool) -> None:
+    """The check of MaxBallot = ``value`` stops as Ctrl-C stops it: with what it explored
+    (``reported``), or before it could say (while compiling). In the forked process."""
+    from checker.result import Result, Stats, Status
+
+    real_check = sweep_module._check
+
+    def check(recipe, engine, options):
+        if f"MaxBallot={value}" not in recipe.consts:
+            return real_check(recipe, engine, options)
+        if not reported:
+            raise KeyboardInterrupt
+        return Result(engine="explicit", spec="paxos", status=Status.LIMIT,
+                      limit_reason="interrupted", stats=Stats(distinct_states=5,
+                      generated_states=9, depth=2, elapsed_s=0.5, peak_memory_bytes=2**20))
+
+    monkeypatch.setattr(sweep_module, "_check", check)
+
+
+def test_json_after_ctrl_c_says_where_the_sweep_stopped(tmp_path, monkeypatch):
+    # ("stopped_at": null beside a row "interrupted", and zeros for the counts of a check
+    # that could not report)
+    chart = ("--chart", str(tmp_path / "c.svg"))
+    interrupted_at("1", monkeypatch, reported=False)
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=0..2", "--format", "json",
+                       *chart)
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.stdout)
+    assert [(r["value"], r["status"]) for r in data["rows"]] == [
+        ("0", "ok"), ("1", "interrupted")]
+    last = data["rows"][-1]
+    assert [last[k] for k in ("distinct_states", "generated_states", "depth", "elapsed_s",
+                              "peak_memory_bytes")] == [None] * 5
+    assert last["wall_s"] > 0                      # (how long it ran is known)
+    assert data["stopped_at"] == {"value": "1", "result": None}
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=0..2", *chart)
+    assert result.exit_code == 3
+    assert result.stdout.splitlines()[3].split() == ["1", "interrupted", "-", "-", "-", "-",
+                                                     "-"]
+    assert "stopped: interrupted while checking MaxBallot = 1" in result.stdout
+
+    interrupted_at("1", monkeypatch, reported=True)
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=0..2", "--format", "json",
+                       *chart)
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.stdout)
+    assert data["rows"][-1]["distinct_states"] == 5
+    stopped = data["stopped_at"]
+    assert stopped["value"] == "1"
+    assert (stopped["result"]["status"], stopped["result"]["limit_reason"]) == (
+        "limit", "interrupted")
+    assert stopped["result"]["distinct_states"] == 5
+    assert stopped["result"]["symmetry"] == ["Acceptors"]      # (as check says it)
+
+
+def test_ctrl_c_while_compiling_still_gives_a_json_document(tmp_path, monkeypatch):
+    # (stdout was empty, while check --format json prints a result then)
+    real_compile = ModelSpec.compile
+
+    def compile_then_ctrl_c(self):
+        if any(c.startswith("MaxBallot=") for c in self.consts):
+            raise KeyboardInterrupt
+        return real_compile(self)
+
+    monkeypatch.setattr(ModelSpec, "compile", compile_then_ctrl_c)
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=1..2", "--format", "json",
+                       "--chart", str(tmp_path / "c.svg"))
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.stdout)
+    assert (data["constant"], data["rows"], data["error"], data["chart"]) == (
+        "MaxBallot", [], None, None)
+    assert data["stopped_at"]["value"] == "1"
+    assert data["stopped_at"]["result"]["status"] == "limit"
+    assert data["stopped_at"]["result"]["limit_reason"] == (
+        "interrupted before the search began")
 
 
 # ------------------------------------------------- the failing value, options, --const forms
@@ -328,17 +523,17 @@ def test_a_range_for_a_set_of_integers_is_a_fixed_value(tmp_path):
 
 
 def test_json_keeps_the_rows_when_a_later_value_cannot_be_checked(tmp_path):
-    # (stdout was empty: the row for 2 was lost)
-    spec = tiny_spec(tmp_path)
-    result = sweep_cli(spec, "--const", "N=2|x", "--format", "json", "--chart",
+    # (stdout was empty: the row for {r1} was lost)
+    spec = unsound_symmetry_spec(tmp_path)
+    result = sweep_cli(spec, "--const", "RM=1..3", "--format", "json", "--chart",
                        str(tmp_path / "c.svg"))
     assert result.exit_code == 2
     data = json.loads(result.stdout)
-    assert [(r["value"], r["status"]) for r in data["rows"]] == [("2", "ok")]
-    assert data["error"]["value"] == "x" and data["stopped_at"] is None
-    assert data["error"]["message"].startswith("--const N:1:1: error: unknown name `x`")
+    assert [(r["value"], r["status"]) for r in data["rows"]] == [("{r1}", "ok")]
+    assert data["error"]["value"] == "{r1, r2}" and data["stopped_at"] is None
+    assert data["error"]["message"].startswith(f"{spec}:65:71: error: `symmetry RM` is not")
     assert data["chart"] == str(tmp_path / "c.svg")
-    assert result.stderr.startswith("--const N:1:1: error: unknown name `x`")
+    assert result.stderr.startswith(f"{spec}:65:71: error: `symmetry RM` is not sound")
 
 
 def test_too_many_workers_is_not_told_to_use_a_missing_backend(tmp_path):

@@ -149,6 +149,30 @@ def test_check_invariants_reports_violation_with_witness(tmp_path):
     assert "NoCommit" in r.properties
 
 
+def test_check_invariants_leaves_out_the_lemmas_as_check_does(tmp_path):
+    # (a 2pc run under --faults all was reported as violating the lemma NoCrash's kind
+    # of property, where check and simulate report the invariant NotBlocked)
+    text = (ROOT / "specs" / "2pc.spec").read_text() + \
+        "\nlemma NeverCommits: tmState != committed\n"
+    spec = load_spec(str(ROOT / "specs" / "2pc.spec"), text=text)
+    r = validate(spec, jsonl(tmp_path, COMMIT_RUN), check_invariants=True)
+    assert r.status is Status.OK
+    assert "NeverCommits" not in r.properties and "Consistent" in r.properties
+
+
+def test_an_invariant_that_cannot_be_evaluated_is_an_error_of_the_spec(tmp_path):
+    # (it was an internal error: EvaluationError escaped the validation)
+    spec = load_spec("err.spec", text=ERR_SPEC + "invariant FirstSmall: len(log) == 0 or "
+                                                 "log[2] < 3\n")
+    events = [{"event": "Push", "args": {"v": 2}}]
+    r = validate(spec, jsonl(tmp_path, events), check_invariants=True)
+    assert r.status is Status.ERROR and r.exit_code == 2
+    assert r.violation.kind == "error" and r.violation.property == "FirstSmall"
+    assert "while evaluating invariant FirstSmall" in r.violation.message
+    assert "up to event 1" in r.violation.message
+    assert len(r.violation.trace) == 2
+
+
 def test_model_error_is_reported_with_the_path(tmp_path):
     spec = load_spec("err.spec", text=ERR_SPEC)
     events = [{"event": "Push", "args": {"v": 2}}, {"event": "Pop", "state": {"x": 2}},

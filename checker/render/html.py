@@ -191,7 +191,7 @@ def _stats(result: Result) -> str:
                                  "(--no-symmetry for the full state space)"))
     if result.limit_reason:
         rows.append(("stopped by", result.limit_reason))
-    if result.status is Status.LIMIT:
+    if result.status is Status.LIMIT and result.engine != "simulate":   # (no queue)
         rows.append(("states left in queue", f"{s.queue_left:,}"))
     body = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows)
     return f'<section id="stats"><h2>Statistics</h2><table class="stats">{body}</table></section>'

@@ -167,8 +167,19 @@ def change_text(old: object, new: Value, width: int = WIDTH,
                    for k, x in new.pairs if k in was and (was[k] != x or format_value(
                        was[k]) != format_value(x))]
         if changes:
-            return "{...}", "(" + ", ".join(changes) + ")"
+            return "{...}", "(" + ", ".join(_at_most(changes)) + ")"
     return full, ""
+
+
+DELTA_PARTS = 20    # changes listed for one variable; a longer list ends "and N more"
+
+
+def _at_most(parts: list[str]) -> list[str]:
+    """The first DELTA_PARTS changes (a set filled with 15,000 elements in one step
+    was listed element by element)."""
+    if len(parts) <= DELTA_PARTS:
+        return parts
+    return [*parts[:DELTA_PARTS], f"and {len(parts) - DELTA_PARTS:,} more"]
 
 
 def _with_delta(full: str, count: int, noun: str, added, removed, width: int,
@@ -176,7 +187,7 @@ def _with_delta(full: str, count: int, noun: str, added, removed, width: int,
     parts = [f"+ {format_value(x)}" for x in added] + [f"- {format_value(x)}" for x in removed]
     if not parts or (not removed and len(added) == count and len(full) <= width):
         return full, ""   # nothing new to say: the whole value is what was added
-    delta = "(" + ", ".join(parts) + ")"
+    delta = "(" + ", ".join(_at_most(parts)) + ")"
     if len(full) > width:
         full = f"{opening}... {count} {noun}" + ("" if count == 1 else "s") + closing
     return full, delta
@@ -204,7 +215,7 @@ def _stats_lines(result: Result, paint) -> list[str]:
             ("states per second", f"{s.states_per_s:.0f}"),
             ("peak memory", f"{s.peak_memory_bytes / 2**20:.1f} MiB"),
         ]
-    if result.status is Status.LIMIT:
+    if result.status is Status.LIMIT and result.engine != "simulate":   # (no queue)
         rows.append(("states left in queue", str(s.queue_left)))
     width = max(len(label) for label, _ in rows) + 1
     lines = [paint("Statistics:", "head")]

@@ -217,7 +217,13 @@ class Engine:
     def __init__(self, compiled: CompiledSpec, stepper: Stepper, trace: Trace,
                  mapping: Mapping, check_invariants: bool, max_candidates: int):
         self.compiled = compiled
-        self.model = compiled.model
+        # the properties `check` checks by default: every invariant but the lemmas (proof
+        # helpers, which a real run need not keep)
+        lemmas = {i.name for i in compiled.typed.invariants if i.lemma}
+        model = compiled.model
+        self.model = model.select_invariants(
+            [i.name for i in (*model.invariants, *model.transition_invariants)
+             if i.name not in lemmas]) if lemmas else model
         self.univ = compiled.universe
         self.stepper = stepper
         self.trace = trace
@@ -396,13 +402,26 @@ class Engine:
                 continue
             self._checked.add(t)
             for inv in self.model.invariants:
-                if not inv.holds(t):
+                if not self._holds(inv, nd, len(states), t):
                     raise _InvariantFailed(inv.name, nd, "invariant", len(states))
             if nd[0] is not None:
                 s = nd[0][4]
                 for tinv in self.model.transition_invariants:
-                    if not tinv.holds(s, t):
+                    if not self._holds(tinv, nd, len(states), s, t):
                         raise _InvariantFailed(tinv.name, nd, "transition", len(states))
+
+    @staticmethod
+    def _holds(inv, nd: Node, among: int, *states) -> bool:
+        """Whether ``inv`` holds; a run-time error evaluating it (a sequence index out of
+        range, say) ends the validation as it ends a check: an error of the spec's, in
+        the state reached, not an internal error."""
+        try:
+            return inv.holds(*states)
+        except MODEL_ERRORS as err:
+            what = "transition invariant" if len(states) == 2 else "invariant"
+            text = getattr(err, "message", None) or f"{type(err).__name__}: {err}"
+            raise _InvariantFailed(inv.name, nd, "error", among,
+                                   f"{text} (while evaluating {what} {inv.name})") from None
 
     # --------------------------------------------------------------- witness
     def path(self, node: Node) -> list[Node]:
@@ -436,9 +455,11 @@ class Engine:
 
 
 class _InvariantFailed(Exception):  # noqa: N818 (control flow)
-    def __init__(self, name: str, node: Node, kind: str, among: int):
+    def __init__(self, name: str, node: Node, kind: str, among: int,
+                 error: str | None = None):
         super().__init__(name)
         self.name, self.node, self.kind, self.among = name, node, kind, among
+        self.error = error      # kind "error": what went wrong evaluating it
 
 
 # --------------------------------------------------------------------- validate

@@ -41,9 +41,13 @@ def error(message: str, file: str, text: str | None, line: int, column: int = 1,
 
 
 def read_text(path: str) -> str:
+    from ..output_file import reading
+
     try:
         with open(path, encoding="utf-8", newline="") as f:
-            return f.read()
+            text = f.read()
+        reading(path)       # (no output of this run may replace it)
+        return text
     except FileNotFoundError:
         raise error("no such trace file", path, None, 0) from None
     except UnicodeDecodeError as err:

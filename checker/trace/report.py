@@ -217,12 +217,19 @@ def invariant_result(engine: Engine, err: _InvariantFailed, started: float) -> R
     n = err.node[1]
     ev = engine.trace.events[n - 1] if n > 0 else None
     where = f"event {n} ({_where(ev)})" if ev else "the initial state"
-    msg = (f"{err.name} is violated by a behaviour that matches the trace up to {where}"
-           + (f" ({err.among} candidate states at that point)" if err.among > 1 else ""))
-    report = {"verdict": "violation", "property": err.name, "kind": err.kind,
+    among = f" ({err.among} candidate states at that point)" if err.among > 1 else ""
+    if err.error is not None:   # the property could not be evaluated there
+        msg = (f"{err.error}, in a behaviour that matches the trace up to {where}"
+               + among)
+        status, verdict = Status.ERROR, "error"
+    else:
+        msg = f"{err.name} is violated by a behaviour that matches the trace up to {where}" \
+            + among
+        status, verdict = Status.VIOLATION, "violation"
+    report = {"verdict": verdict, "property": err.name, "kind": err.kind,
               "event": _event_info(engine, ev) if ev else None, "message": msg,
               "candidates": err.among, "witness": _witness_json(engine, err.node, trace)}
-    return _result(engine, Status.VIOLATION, report, started, max(0, n),
+    return _result(engine, status, report, started, max(0, n),
                    Violation(err.kind, err.name, trace, msg))
 
 
