@@ -231,6 +231,20 @@ def _checked_memory_limit(ctx, param, value: str | None) -> str | None:
     return value
 
 
+def _memory_limit_above_what_is_held(value: str) -> None:
+    """Checked again once the spec is compiled (the option's check came before): a limit
+    below what the process now holds would stop the search at its first state."""
+    from .fingerprints import format_bytes, parse_size
+    from .memory import current_rss
+
+    held = current_rss()
+    if held and parse_size(value) <= held:
+        click.echo(f"Error: Invalid value for '--memory-limit': {value} is less than the "
+                   f"{format_bytes(held)} this process holds with the spec compiled, "
+                   "before exploring anything", err=True)
+        sys.exit(EXIT_INPUT)
+
+
 def _checked_directory(ctx, param, value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise click.BadParameter("needs a directory, not an empty name")
@@ -369,7 +383,13 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
         if fmt != "json":
             raise       # (run() says "interrupted after ..." on stderr)
         _interrupted_before_search(spec, time.perf_counter() - started)
+    if memory_limit:
+        _memory_limit_above_what_is_held(memory_limit)
     limits = dict(max_states=max_states, max_depth=max_depth, time_limit=time_limit)
+    header = _search_header(spec, compiled, model, symmetric=canonical is not None,
+                            one_worker=workers is None and backend == "local"
+                            and bool(checkpoint_dir or memory_limit))
+    header = _shown_now(header, fmt)
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:
         result = _run_search(recipe, limits, progress, workers, backend, address, store,
@@ -382,11 +402,19 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
     elif (store != "fingerprints" and _ran_out_of_memory(result)
             and not any("then fingerprints" in note for note in result.notes)):
         result = dataclasses.replace(result, notes=(*result.notes, MEMORY_HINT))
-    header = _search_header(spec, compiled, model, symmetric=canonical is not None,
-                            one_worker=workers is None and backend == "local"
-                            and bool(checkpoint_dir or memory_limit))
-    result = _explained(spec, compiled, _with_symmetry(result, compiled, canonical))
+    result = _explained(spec, compiled, _with_symmetry(result, compiled, canonical),
+                        recipe.text)
     _emit(result, fmt, color, header, compiled=compiled, report=report)
+
+
+def _shown_now(header: list[str], fmt: str) -> list[str]:
+    """On a terminal, the text header (what is checked: constants, properties, faults,
+    workers) is printed before the search, as TLC prints its setup, so that a long run
+    says what it is running; the header then left for the result is empty."""
+    if fmt != "text" or not sys.stdout.isatty():
+        return header
+    click.echo("\n".join(header))
+    return []
 
 
 def _interrupted_before_search(spec: str, elapsed: float, engine: str = "explicit") -> None:
@@ -587,9 +615,13 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
                    "no limit. Default: the stopped run's. N must be above the checkpoint's "
                    "depth, which must be from before the search cut states off at its "
                    "old limit.")
+@click.option("--checkpoint-interval", type=SECONDS, default=None, metavar="SECONDS",
+              help="Seconds between two checkpoints from now on. Default: the stopped "
+                   "run's.")
 @_format_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
-def resume_cmd(directory, time_limit, memory_limit, max_states, max_depth, fmt, color):
+def resume_cmd(directory, time_limit, memory_limit, max_states, max_depth,
+               checkpoint_interval, fmt, color):
     """Continue the check saved in DIRECTORY by `modelcheck check --checkpoint`."""
     from .checkpoint import SAVED, CheckpointError, DirectoryLock, read_meta, resume
     from .fingerprints import parse_size
@@ -621,22 +653,25 @@ def resume_cmd(directory, time_limit, memory_limit, max_states, max_depth, fmt, 
     except SpecError as err:
         _fail_input(err)
     _import_output(fmt, None)
+    # the header of `check --checkpoint` for this spec, then where it was resumed from
+    header = _search_header(recipe.path, compiled, model, symmetric=canonical is not None,
+                            one_worker=True)
+    header.append(f"  resumed:    {directory}")
+    header = _shown_now(header, fmt)
     progress = _Progress(fmt == "text" and sys.stderr.isatty())
     try:
         result = resume(directory, time_limit=time_limit, progress=progress,
-                        memory_limit=limit, **limits)
+                        memory_limit=limit, checkpoint_interval=checkpoint_interval,
+                        **limits)
         finishing()     # (only reporting is left: a Ctrl-C now must not lose the result)
     except CheckpointError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(EXIT_INPUT)
     finally:
         progress.close()
-    # the header of `check --checkpoint` for this spec, then where it was resumed from
-    header = _search_header(recipe.path, compiled, model, symmetric=canonical is not None,
-                            one_worker=True)
-    header.append(f"  resumed:    {directory}")
     result = _with_symmetry(result, compiled, canonical)
-    _emit(_explained(recipe.path, compiled, result), fmt, color, header, compiled=compiled)
+    _emit(_explained(recipe.path, compiled, result, recipe.text), fmt, color, header,
+          compiled=compiled)
 
 
 @main.command("simulate")
@@ -933,17 +968,20 @@ def _check_report_path(path) -> None:
         sys.exit(EXIT_INPUT)
 
 
-def _explained(spec_path: str, compiled, result):
-    """The result with its violation explained (``checker.explain``)."""
+def _explained(spec_path: str, compiled, result, text: str | None = None):
+    """The result with its violation explained (``checker.explain``). ``text``: the
+    spec's text as compiled (a checkpoint's, or the one read when the run began: the
+    file may have been edited since, and the explanation quotes it by position)."""
     if result.violation is None:    # (nothing to import: a run stopped out of memory
         return result               # has little room left to print its statistics)
     from .explain import explain
     from .parser import read_source
 
-    try:
-        text = read_source(spec_path).text
-    except SpecError:
-        text = None
+    if text is None:
+        try:
+            text = read_source(spec_path).text
+        except SpecError:
+            text = None
     return explain(compiled, result, source_text=text)
 
 
@@ -1122,15 +1160,20 @@ def _emit(result, fmt: str, color: bool | None, header: list[str], compiled=None
         from .itf import write_itf
 
         if result.violation is None or not result.violation.trace:
+            # (and what was explored: a run stopped by a limit reports it in every format)
+            st = result.stats
+            why = f": {result.limit_reason}" if result.limit_reason else ""
             click.echo(f"{result.spec}: no counterexample to write as ITF (status "
-                       f"{result.status.value})", err=True)
+                       f"{result.status.value}{why}; {st.distinct_states:,} distinct states, "
+                       f"{st.generated_states:,} generated, depth {st.depth})", err=True)
         else:
             click.echo(write_itf(result, compiled, as_text=True), nl=False)
     else:
         from .render.text import render_text
 
         use_color = sys.stdout.isatty() if color is None else color
-        click.echo("\n".join(header))
+        if header:      # (empty: printed before the search, see _shown_now)
+            click.echo("\n".join(header))
         click.echo(render_text(result, color=use_color))
     sys.exit(result.exit_code)
 

@@ -28,6 +28,7 @@ This module imports numpy (for the table).
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import math
 import os
@@ -377,9 +378,19 @@ class Frontier:
         """Writes the in-memory tail to disk."""
         if not self.tail:
             return
-        fd, path = tempfile.mkstemp(prefix="frontier-", suffix=".bin", dir=self._directory())
-        with os.fdopen(fd, "wb") as fh:
-            marshal.dump(self.tail, fh)
+        directory = self._directory()
+        path = None
+        try:
+            fd, path = tempfile.mkstemp(prefix="frontier-", suffix=".bin", dir=directory)
+            with os.fdopen(fd, "wb") as fh:
+                marshal.dump(self.tail, fh)
+        except OSError as err:
+            # (a full disk: a limit, reported with the statistics, not a crash)
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            raise StopSearch(f"no room to spill the frontier to {directory}: "
+                             f"{err.strerror or err}") from None
         self.files.append(path)
         self.spilled += len(self.tail)
         self.tail = []

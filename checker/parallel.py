@@ -35,6 +35,7 @@ Workers are processes that rebuild the model from a small picklable recipe
 
 from __future__ import annotations
 
+import errno
 import gc
 import hashlib
 import json
@@ -1013,6 +1014,13 @@ def _worker_main(index: int, count: int, recipe, conn, directory: str,
             gc.collect()
             conn.send(("memory", None))
             return
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                conn.send(("fail", traceback.format_exc()))
+                return
+            # a full disk under the batches: a limit too, as the memory's
+            conn.send(("disk", f"{err.strerror} in {directory}"))
+            return
         except BaseException:  # noqa: BLE001
             conn.send(("fail", traceback.format_exc()))
             return
@@ -1050,8 +1058,14 @@ class _ProcessWorker:
             raise WorkerDiedError(self._why()) from None
         if status == "memory":
             raise WorkerDiedError(f"out of memory (worker {self.index})")
+        if status == "disk":
+            raise WorkerDiedError(f"no room for the workers' batches: {value} "
+                                  f"(worker {self.index}; TMPDIR chooses the directory)")
         if status == "fail":
-            raise RuntimeError(f"worker {self.index} failed:\n{value}")
+            if os.environ.get("MODELCHECK_DEBUG"):
+                sys.stderr.write(value)
+            last = value.strip().splitlines()[-1] if value.strip() else "?"
+            raise RuntimeError(f"worker {self.index} failed: {last}")
         return value
 
     def _why(self) -> str:

@@ -816,3 +816,31 @@ def test_a_run_stopped_by_max_depth_resumes_deeper(tmp_path):
     assert counts(resumed.stdout) == counts(whole.stdout) == ("limit", 8175, 54771, 12)
     done = cli("resume", d, "--max-depth", 0, "--format", "json")
     assert counts(done.stdout) == ("ok", 8832, 58146, 17)
+
+
+def test_resume_explains_with_the_saved_text_not_the_edited_file(tmp_path):
+    # (the explanation quoted the spec file by the saved text's positions: after an
+    # edit it read "forall v, w in Accept: ...")
+    spec = tmp_path / "nb.spec"
+    spec.write_text((ROOT / "specs" / "buggy" / "paxos_no_ballot_check.spec").read_text())
+    first = cli("check", spec, "--no-symmetry", "--checkpoint", tmp_path / "ck",
+                 "--max-states", "5000")
+    assert first.exit_code == 3, first.output
+    spec.write_text(spec.read_text().replace("forall v, w in Values:",
+                                             "forall v, w in Acceptors:"))
+    got = cli("resume", tmp_path / "ck", "--max-states", "0")
+    assert got.exit_code == 1, got.output
+    assert "forall v, w in Values: chosen(v) and chosen(w) implies v == w is false" \
+        in got.output
+
+
+def test_resume_can_change_the_checkpoint_interval(tmp_path):
+    # (a small interval chosen for `check` slowed every later resume: 90 s against 46 s)
+    ck = tmp_path / "ck"
+    first = cli("check", "specs/paxos.spec", "--const", "MaxBallot=2", "--no-symmetry",
+                "--checkpoint", ck, "--checkpoint-interval", "0.5", "--max-states", "20000")
+    assert first.exit_code == 3, first.output
+    assert read_meta(ck)[0]["checkpoint_interval"] == 0.5
+    got = cli("resume", ck, "--max-states", "40000", "--checkpoint-interval", "123")
+    assert got.exit_code == 3, got.output
+    assert read_meta(ck)[0]["checkpoint_interval"] == 123.0

@@ -569,3 +569,44 @@ def test_every_format_says_when_the_counts_are_orbits():
     assert itf["#meta"]["symmetry"] == ["RM"]
     itf = json.loads(cli(EARLY_COMMIT, "--format", "itf", "--no-symmetry").stdout)
     assert "symmetry" not in itf["#meta"]
+
+
+def test_on_a_terminal_the_header_is_printed_before_the_search(monkeypatch, capsys):
+    # (it came with the verdict, after a long run's progress lines: TLC prints its
+    # setup first)
+    from checker import cli
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    seen_before = []
+    search = cli._run_search
+
+    def watched(*args, **kwargs):
+        seen_before.append(capsys.readouterr().out)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "_run_search", watched)
+    monkeypatch.setattr(sys, "argv", ["modelcheck", TWO_PC, "--no-color"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == 0
+    assert seen_before[0].startswith("Checking TwoPhase")
+    after = capsys.readouterr().out
+    assert after.startswith("No violation found") and "Checking" not in after
+
+
+def test_itf_of_a_run_stopped_by_a_limit_still_says_what_it_explored():
+    result = cli(PAXOS, "--format", "itf", "--max-states", "10")
+    assert result.exit_code == 3 and result.stdout == ""
+    assert result.stderr == ("Paxos: no counterexample to write as ITF (status limit: max "
+                             "states 10 reached; 10 distinct states, 31 generated, depth "
+                             "3)\n")
+
+
+def test_a_memory_limit_below_the_compiled_spec_is_a_usage_error():
+    # (checked only when the options were read, at about 20 MiB: 25M then stopped the
+    # search after one state, exit 3, where the docs promise a usage error)
+    proc = subprocess.run([*_modelcheck(), PAXOS, "--no-symmetry", "--memory-limit", "25M"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Invalid value for '--memory-limit': 25M is less than the" in proc.stderr
+    assert proc.stdout == ""

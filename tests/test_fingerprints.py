@@ -323,3 +323,22 @@ def test_out_of_memory_taking_over_from_full_states_keeps_their_statistics(monke
     stats = got.stats
     assert (stats.distinct_states, stats.generated_states, stats.depth, stats.queue_left) == (
         len(handover.seen), handover.generated, handover.level, len(handover.frontier))
+
+
+def test_a_frontier_that_cannot_be_spilled_stops_the_search_as_a_limit(tmp_path,
+                                                                       monkeypatch):
+    # (a full disk under the spilled frontier was "internal error: OSError")
+    import errno
+
+    from checker import fingerprints
+    from checker.fingerprints import Frontier, StopSearch
+
+    def full(value, fh):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fingerprints.marshal, "dump", full)
+    frontier = Frontier(lambda: str(tmp_path), limit=2)
+    frontier.extend([(1,)])
+    with pytest.raises(StopSearch, match="no room to spill the frontier to .*: No space"):
+        frontier.extend([(2,)])
+    assert list(tmp_path.iterdir()) == []       # (no partial file left)

@@ -364,3 +364,36 @@ def test_a_worker_that_dies_while_the_counterexample_is_rebuilt_stops_cleanly(
     assert ("the search found a violation of invariant Agreement; run again to see its "
             "counterexample") in got.notes
     assert got.stats.distinct_states > 0
+
+
+# ------------------------------------------------------------ a full disk
+def test_a_full_disk_under_the_batches_is_a_limit_with_statistics(monkeypatch):
+    # (it was "internal error: RuntimeError: worker 1 failed:" and a traceback)
+    import errno
+
+    from checker import parallel
+
+    def full(self, dest, payload):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(parallel.FileSink, "write", full)
+    recipe = ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=1",))
+    got = explore_parallel(recipe, workers=2)
+    assert got.status is Status.LIMIT
+    assert got.limit_reason.startswith("no room for the workers' batches: No space left")
+    assert got.stats.distinct_states > 0
+
+
+def test_a_worker_that_fails_says_what_in_one_line(monkeypatch):
+    from checker import parallel
+
+    def broken(self, dest, payload):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.delenv("MODELCHECK_DEBUG", raising=False)
+    monkeypatch.setattr(parallel.FileSink, "write", broken)
+    recipe = ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=1",))
+    with pytest.raises(RuntimeError) as err:
+        explore_parallel(recipe, workers=2)
+    assert str(err.value).endswith("failed: ZeroDivisionError: a bug")
+    assert "Traceback" not in str(err.value)

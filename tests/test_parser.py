@@ -291,13 +291,17 @@ def test_random_bytes_from_a_file():
             assert LOCATED.search(info.value.render()), info.value.render()
 
 
-_JUNK_DIR = tempfile.mkdtemp(prefix="modelcheck-junk-")
+@pytest.fixture(scope="module")
+def junk_dir():
+    # (a directory made at import time was never removed: one more in /tmp per run)
+    with tempfile.TemporaryDirectory(prefix="modelcheck-junk-") as d:
+        yield Path(d)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=600))
-def test_any_bytes_give_a_spec_error(data):
-    path = Path(_JUNK_DIR) / "junk.spec"
+@given(data=st.binary(max_size=600))
+def test_any_bytes_give_a_spec_error(junk_dir, data):
+    path = junk_dir / "junk.spec"
     path.write_bytes(data)
     try:
         load_spec(str(path))
