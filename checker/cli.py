@@ -982,7 +982,7 @@ def _explained(spec_path: str, compiled, result, text: str | None = None):
             text = read_source(spec_path).text
         except SpecError:
             text = None
-    return explain(compiled, result, source_text=text)
+    return explain(compiled, result, source_text=text, source_path=spec_path)
 
 
 def _symmetry(compiled, spec_path: str):

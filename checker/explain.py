@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -786,10 +787,44 @@ def _cap(lines: list[str]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def explain(compiled: CompiledSpec, result: Result, *, source_text: str | None = None) -> Result:
+def error_location(compiled: CompiledSpec, message: str | None, source_text: str | None,
+                   source_path: str | None) -> tuple[str, ...]:
+    """For a run-time error of the spec: where the action or property that failed is
+    declared, as a spec error is shown (``file:line:col``, the line, a caret). The
+    message names it ("in action Inc: ...", "... (while evaluating invariant Safe)")."""
+    if not message:
+        return ()
+    found = re.match(r"in action (\w+)", message)
+    kind = "action"
+    if found is None:
+        found = re.search(r"while evaluating (?:transition )?invariant (\w+)", message)
+        kind = "invariant"
+    if found is None:
+        return ()
+    name = found.group(1)
+    decls = compiled.typed.actions if kind == "action" else compiled.typed.invariants
+    decl = next((d for d in decls if d.name == name), None)
+    if decl is None or not decl.span.line:
+        return ()
+    span = decl.span
+    lines = [f"{source_path or compiled.typed.name}:{span.line}:{span.column}: "
+             f"{kind} {name} is declared here"]
+    text = source_text.splitlines() if source_text else []
+    if 0 < span.line <= len(text):
+        lines += [f"    {text[span.line - 1]}", "    " + " " * (span.column - 1) + "^"]
+    return tuple(lines)
+
+
+def explain(compiled: CompiledSpec, result: Result, *, source_text: str | None = None,
+            source_path: str | None = None) -> Result:
     """The result with ``violation.explanation`` filled in (unchanged when there is no
     violation to explain). Never raises: an explanation that fails says so in one line."""
     v = result.violation
+    if v is not None and v.kind == "error":
+        lines = error_location(compiled, v.message, source_text, source_path)
+        if not lines:
+            return result
+        return dataclasses.replace(result, violation=dataclasses.replace(v, explanation=lines))
     if v is None or v.kind not in ("invariant", "transition", "deadlock"):
         return result
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,14 @@ def golden():
         assert text + "\n" == path.read_text(encoding="utf-8")
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _signals_restored():
+    """``cli.run()`` leaves SIGINT and SIGTERM ignored (it is about to exit): put them
+    back after every test that calls it, or later tests' Ctrl-C would be ignored (a
+    sweep then ran to its end) and the processes they start would inherit that."""
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGINT, saved[0])
+    signal.signal(signal.SIGTERM, saved[1])

@@ -19,16 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PAXOS = str(ROOT / "specs" / "paxos.spec")
 
 
-@pytest.fixture(autouse=True)
-def _signals_restored():
-    """``cli.run()`` leaves SIGINT and SIGTERM ignored (it is about to exit): put them
-    back, or the processes later tests start would inherit that."""
-    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGINT, saved[0])
-    signal.signal(signal.SIGTERM, saved[1])
-
-
 def test_the_first_interrupt_raises_and_later_ones_are_ignored():
     raised = 0
     with first_interrupt_only():
