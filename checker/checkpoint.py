@@ -408,6 +408,24 @@ def _ours(name: str) -> bool:
         name.startswith(".snap-") or name.startswith(_PROBE))))
 
 
+# what differs between a checkpoint's recipe and a run's, as the user would say it
+_SETTINGS = (("text", "the spec's text"), ("consts", "--const"), ("faults", "--faults"),
+             ("check_deadlock", "--deadlock"), ("max_faults", "--max-faults"),
+             ("invariants", "the properties (--inv, --lemmas)"),
+             ("symmetry", "--symmetry"))
+
+
+def _differences(meta: dict, recipe) -> str:
+    """``"; differs in: --symmetry, --const"`` (empty when nothing can be named)."""
+    from . import __version__
+
+    saved, now = meta.get("recipe") or {}, recipe.to_json()
+    names = [label for key, label in _SETTINGS if saved.get(key) != now.get(key)]
+    if meta.get("version") != __version__:
+        names.append(f"the checker's version ({meta.get('version')})")
+    return f"; differs in: {', '.join(names)}" if names else ""
+
+
 def _refuse_existing(root: Path, recipe) -> None:
     """Refuses a directory (locked by this run) that holds a checkpoint, or anything
     else than what a checkpointed run leaves before its first snapshot."""
@@ -423,8 +441,8 @@ def _refuse_existing(root: Path, recipe) -> None:
                                   f"({describe_meta(meta)}); continue it with `modelcheck "
                                   f"resume {root}`, or choose another directory")
         raise CheckpointError(f"{root} holds a checkpoint of another spec or other settings "
-                              f"({describe_meta(meta)}); it is left untouched: choose "
-                              "another directory")
+                              f"({describe_meta(meta)}{_differences(meta, recipe)}); it is "
+                              "left untouched: choose another directory")
     others = sorted(p.name for p in root.iterdir() if not _ours(p.name))
     if any(name.startswith("snap-") for name in others):
         raise CheckpointError(f"{root} holds snapshot files but no {CURRENT}: it is left "
@@ -559,8 +577,9 @@ class DirectoryLock:
         raise CheckpointError(f"cannot lock {path}: it keeps being replaced")
 
     def _cannot(self, err: OSError) -> CheckpointError:
-        return CheckpointError(f"cannot write a checkpoint in {self.root}: "
-                               f"{err.strerror or err}")
+        what = f"{self.root / LOCK} is a directory" if err.errno == errno.EISDIR \
+            else err.strerror or err       # ("Is a directory" alone did not say what was)
+        return CheckpointError(f"cannot write a checkpoint in {self.root}: {what}")
 
     def release(self) -> None:
         """Releases the lock, and removes the lock file if this lock made it or a search

@@ -231,6 +231,14 @@ def _checked_memory_limit(ctx, param, value: str | None) -> str | None:
     return value
 
 
+def _given(param: str) -> bool:
+    """Whether the option was on the command line (not its default)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(param) is ParameterSource.COMMANDLINE
+
+
 def _memory_limit_above_what_is_held(value: str) -> None:
     """Checked again once the spec is compiled (the option's check came before): a limit
     below what the process now holds would stop the search at its first state."""
@@ -385,6 +393,9 @@ def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_l
         _interrupted_before_search(spec, time.perf_counter() - started)
     if memory_limit:
         _memory_limit_above_what_is_held(memory_limit)
+    if symmetry and not compiled.typed.symmetry and _given("symmetry"):
+        click.echo(f"note: --symmetry: {compiled.typed.name} declares no `symmetry`: every "
+                   "state is stored", err=True)
     limits = dict(max_states=max_states, max_depth=max_depth, time_limit=time_limit)
     header = _search_header(spec, compiled, model, symmetric=canonical is not None,
                             one_worker=workers is None and backend == "local"

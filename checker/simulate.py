@@ -200,7 +200,9 @@ def simulate(target, runs: int = 100, depth: int = 100, seed: int = 0, *,
         return _result(model, properties, start, status, len(walk.visited), walk.generated,
                        walk.longest, None, tuple(notes), limit)
     before = len(path) - 1
-    if limit == INTERRUPTED:
+    if before == 0:         # (an initial state: nothing to shrink, nothing to say of it)
+        notes.append(f"counterexample found by run {run} in its initial state")
+    elif limit == INTERRUPTED:
         notes.append(f"counterexample found by run {run} with {before} steps (not shrunk: "
                      "interrupted)")
     elif shrink:

@@ -105,6 +105,10 @@ def test_a_checkpoint_is_never_overwritten(tmp_path):
     other = ModelSpec.from_file("specs/paxos.spec", ["MaxBallot=0"])
     with pytest.raises(CheckpointError, match="another spec"):
         explore_compact(other, checkpoint_dir=str(d))
+    # and what differs is named (it said only "another spec or other settings")
+    symmetric = ModelSpec.from_file("specs/2pc.spec", ["RM={r1,r2,r3,r4}"], symmetry=True)
+    with pytest.raises(CheckpointError, match=r"; differs in: --symmetry\)"):
+        explore_compact(symmetric, checkpoint_dir=str(d))
     with pytest.raises(CheckpointError, match="another spec"):
         resume(str(d), recipe=other)
     assert tree_digest(d) == before
@@ -844,3 +848,14 @@ def test_resume_can_change_the_checkpoint_interval(tmp_path):
     got = cli("resume", ck, "--max-states", "40000", "--checkpoint-interval", "123")
     assert got.exit_code == 3, got.output
     assert read_meta(ck)[0]["checkpoint_interval"] == 123.0
+
+
+def test_a_lock_file_that_is_a_directory_is_named(tmp_path):
+    # (the message said only "Is a directory")
+    d = tmp_path / "ck"
+    first = cli("check", "specs/2pc.spec", "--checkpoint", d, "--max-states", "50")
+    assert first.exit_code == 3, first.output
+    (d / ".lock").mkdir()
+    got = cli("resume", d)
+    assert got.exit_code == 2
+    assert f"cannot write a checkpoint in {d}: {d / '.lock'} is a directory" in got.output

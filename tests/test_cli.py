@@ -610,3 +610,13 @@ def test_a_memory_limit_below_the_compiled_spec_is_a_usage_error():
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Invalid value for '--memory-limit': 25M is less than the" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_symmetry_asked_of_a_spec_without_it_says_so():
+    # (it was silently ignored)
+    spec = str(SPECS / "seed" / "master_slave.spec")
+    asked = cli(spec, "--symmetry")
+    assert asked.exit_code == 0, asked.output
+    assert "note: --symmetry: SeedMasterSlave declares no `symmetry`" in asked.stderr
+    assert "--symmetry" not in cli(spec).stderr
+    assert "note: --symmetry" not in cli(TWO_PC, "--symmetry").stderr

@@ -471,3 +471,15 @@ def test_running_out_of_memory_in_a_walk_is_a_limit():
     got = simulate(model, runs=3, depth=1000, seed=1)
     assert got.status is Status.LIMIT and got.limit_reason == "out of memory"
     assert got.stats.generated_states >= 499 and got.violation is None
+
+
+def test_a_counterexample_in_an_initial_state_is_not_said_to_resist_shrinking(tmp_path):
+    # (the note said "with 0 steps; could not shrink it")
+    from checker.api import load_spec
+
+    spec = tmp_path / "bad_init.spec"
+    spec.write_text("spec BadInit\nvar x: 0..3\ninit:\n    x = 2\naction Inc:\n"
+                    "    require x < 3\n    x = x + 1\ninvariant Small: x < 2\n")
+    got = simulate(load_spec(str(spec)), runs=5, depth=10)
+    assert got.status is Status.VIOLATION and len(got.violation.trace) == 1
+    assert got.notes[-1] == "counterexample found by run 0 in its initial state"
