@@ -3,6 +3,7 @@ model. The CLI, the benchmarks and the tests all load specs through here."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -11,6 +12,19 @@ from .faults import FaultSelectionError, select_faults
 from .parser import parse, parse_expression, read_source
 from .source import Diagnostic, Source, Span, SpecError
 from .typecheck import check
+
+SYMBOL_RANGE = re.compile(r"\{\s*([A-Za-z_]\w*?)(\d+)\s*\.\.\s*([A-Za-z_]\w*?)(\d+)\s*\}")
+
+
+def expand_symbol_ranges(text: str) -> str:
+    """``{r1..r4}`` -> ``{r1, r2, r3, r4}``: the short form of a set of numbered symbols
+    that ``--const`` values accept (ValueError for ``{a1..b3}`` or ``{r4..r1}``)."""
+    def spelled_out(m: re.Match) -> str:
+        p1, a, p2, b = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
+        if p1 != p2 or b < a:
+            raise ValueError(f"cannot expand {m.group(0)!r}")
+        return "{" + ", ".join(f"{p1}{i}" for i in range(a, b + 1)) + "}"
+    return SYMBOL_RANGE.sub(spelled_out, text)
 
 
 def parse_const_assignments(items: Sequence[str]) -> dict[str, Source]:
@@ -25,7 +39,12 @@ def parse_const_assignments(items: Sequence[str]) -> dict[str, Source]:
         if name in out:
             raise SpecError([Diagnostic(f"--const {name} is given more than once; give it "
                                         "once", Span.unknown())], Source("--const", item))
-        out[name] = Source(f"--const {name}", value.strip())
+        try:
+            value = expand_symbol_ranges(value.strip())
+        except ValueError as err:
+            raise SpecError([Diagnostic(f"--const {name}: {err}", Span.unknown())],
+                            Source("--const", item)) from None
+        out[name] = Source(f"--const {name}", value)
     return out
 
 

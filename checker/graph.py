@@ -158,6 +158,10 @@ def to_dot(g: StateGraph, model: Model, *, name: str | None = None) -> str:
     for i, s in enumerate(g.states):
         decoded = model.decode(s)
         text = "".join(f"{k} = {format_value(v)}\n" for k, v in decoded.items())
+        if len(s) > len(model.variables):
+            # the fault budget's hidden counter: without it, states that differ only in
+            # the faults taken so far were drawn with the same label
+            text += f"(fault steps taken = {s[len(model.variables)]})\n"
         attrs = [f"label={_quote(f'#{i + 1}' + chr(10) + text)}"]
         if i in g.bad:
             attrs.append('fillcolor="#fde2e0", color="#c0392b", penwidth=2')

@@ -46,9 +46,6 @@ from .output_file import OutputFileError, check_writable, write_atomically
 from .result import Result, Status
 
 _RANGE = re.compile(r"^\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
-_SYMS = re.compile(r"\{\s*([A-Za-z_]\w*?)(\d+)\s*\.\.\s*([A-Za-z_]\w*?)(\d+)\s*\}")
-
-
 class SweepError(ValueError):
     """Bad sweep input (shown after ``error: ``)."""
 
@@ -114,13 +111,13 @@ def _rounded(seconds: float | None) -> float | None:
 
 
 def expand_symbols(text: str) -> str:
-    """``{r1..r4}`` -> ``{r1, r2, r3, r4}``."""
-    def repl(m: re.Match) -> str:
-        p1, a, p2, b = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
-        if p1 != p2 or b < a:
-            raise SweepError(f"cannot expand {m.group(0)!r}")
-        return "{" + ", ".join(f"{p1}{i}" for i in range(a, b + 1)) + "}"
-    return _SYMS.sub(repl, text)
+    """``{r1..r4}`` -> ``{r1, r2, r3, r4}`` (``api.expand_symbol_ranges``)."""
+    from .api import expand_symbol_ranges
+
+    try:
+        return expand_symbol_ranges(text)
+    except ValueError as err:
+        raise SweepError(str(err)) from None
 
 
 def parse_values(text: str, default=None) -> list[str]:
@@ -209,7 +206,9 @@ def parse_sweep(item: str, defaults: dict | None = None) -> tuple[str, list[str]
 
 def _is_list(value: str) -> bool:
     """A range or list of values: ``..`` or ``|`` outside the ``{r1..r4}`` shorthand."""
-    rest = _SYMS.sub("{}", value)
+    from .api import SYMBOL_RANGE
+
+    rest = SYMBOL_RANGE.sub("{}", value)
     return ".." in rest or "|" in rest
 
 

@@ -620,3 +620,11 @@ def test_symmetry_asked_of_a_spec_without_it_says_so():
     assert "note: --symmetry: SeedMasterSlave declares no `symmetry`" in asked.stderr
     assert "--symmetry" not in cli(spec).stderr
     assert "note: --symmetry" not in cli(TWO_PC, "--symmetry").stderr
+
+
+def test_numbered_symbols_spelled_short_in_const_as_sweep_takes_them():
+    # (`sweep` took RM={r1..r4}; check and simulate said "unknown name r1")
+    code, doc = cli_json(TWO_PC, "--const", "RM={r1..r3}")
+    assert code == 0 and doc["constants"]["RM"] == ["r1", "r2", "r3"]
+    bad = cli(TWO_PC, "--const", "RM={r4..r1}")
+    assert bad.exit_code == 2 and "--const RM: cannot expand '{r4..r1}'" in bad.stderr

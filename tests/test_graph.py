@@ -110,3 +110,16 @@ def test_svg_with_graphviz():
     compiled = load_spec("counter.spec", text=COUNTER)
     svg = G.state_graph(compiled, fmt="svg")
     assert "<svg" in svg and "Below2 is false" in svg and "Increment(p1)" in svg
+
+
+def test_states_that_differ_in_faults_taken_have_different_labels():
+    # (with a fault budget, states that differ only in the hidden count of fault steps
+    # were drawn with the same label: 1,372 nodes, 1,316 labels on health_checked_lb)
+    compiled = load_spec(str(ROOT / "specs" / "2pc.spec"), ["RM={r1,r2}"],
+                         faults=("crash",), max_faults=1)
+    dot = G.state_graph(compiled, fmt="dot")
+    labels = re.findall(r'^  s\d+ \[label="#\d+\\l(.*?)"', dot, re.M)
+    assert len(labels) == len(set(labels)) > 1
+    assert any("(fault steps taken = 1)" in x for x in labels)
+    plain = G.state_graph(load_spec(str(ROOT / "specs" / "2pc.spec"), ["RM={r1,r2}"]))
+    assert "fault steps taken" not in plain
