@@ -48,18 +48,24 @@ def parse_const_assignments(items: Sequence[str]) -> dict[str, Source]:
     return out
 
 
-def load_spec(path: str, consts: Mapping[str, str] | Sequence[str] = (),
-              faults: Sequence[str] = (), check_deadlock: bool | None = None,
-              max_faults: int | None = None, text: str | None = None) -> CompiledSpec:
-    """Parse, type-check and compile a spec; raises SpecError on any input problem."""
-    source = Source(path, text) if text is not None else read_source(path)
-    spec = parse(source)
+def type_check(spec, source: Source, consts: Mapping[str, str] | Sequence[str] = ()):
+    """The parsed ``spec`` type-checked with these constants (``--const``'s NAME=VALUE
+    strings, or a mapping): a ``TypedSpec``, or SpecError. (A sweep checks each of its
+    values so, without compiling.)"""
     if isinstance(consts, Mapping):
         const_sources = {k: Source(f"--const {k}", str(v)) for k, v in consts.items()}
     else:
         const_sources = parse_const_assignments(consts)
     overrides = {name: parse_expression(src) for name, src in const_sources.items()}
-    typed = check(spec, source, overrides, const_sources)
+    return check(spec, source, overrides, const_sources)
+
+
+def load_spec(path: str, consts: Mapping[str, str] | Sequence[str] = (),
+              faults: Sequence[str] = (), check_deadlock: bool | None = None,
+              max_faults: int | None = None, text: str | None = None) -> CompiledSpec:
+    """Parse, type-check and compile a spec; raises SpecError on any input problem."""
+    source = Source(path, text) if text is not None else read_source(path)
+    typed = type_check(parse(source), source, consts)
     try:
         chosen = select_faults(typed, tuple(faults))
     except FaultSelectionError as err:

@@ -213,16 +213,15 @@ def _checked_memory_limit(ctx, param, value: str | None) -> str | None:
     if value is None:
         return None
     from .fingerprints import format_bytes, parse_size
-    from .memory import current_rss, machine_memory
+    from .memory import machine_memory
 
     try:
         limit = parse_size(value)
     except ValueError as err:
         raise click.BadParameter(str(err)) from None
-    held = current_rss()
-    if held and limit <= held:
-        raise click.BadParameter(f"{value} is less than the {format_bytes(held)} this "
-                                 "process holds before exploring anything")
+    below = _below_what_is_held(value, limit, "")
+    if below:
+        raise click.BadParameter(below)
     most = machine_memory()
     if most is not None and limit > most:
         raise click.BadParameter(f"{value} is more than this machine's memory "
@@ -239,17 +238,26 @@ def _given(param: str) -> bool:
     return ctx is not None and ctx.get_parameter_source(param) is ParameterSource.COMMANDLINE
 
 
-def _memory_limit_above_what_is_held(value: str) -> None:
-    """Checked again once the spec is compiled (the option's check came before): a limit
-    below what the process now holds would stop the search at its first state."""
-    from .fingerprints import format_bytes, parse_size
+def _below_what_is_held(value: str, limit: int, when: str) -> str | None:
+    """Why ``limit`` (``--memory-limit value``) cannot work, if it is below what this
+    process holds now (the search would stop at its first state); else None."""
+    from .fingerprints import format_bytes
     from .memory import current_rss
 
     held = current_rss()
-    if held and parse_size(value) <= held:
-        click.echo(f"Error: Invalid value for '--memory-limit': {value} is less than the "
-                   f"{format_bytes(held)} this process holds with the spec compiled, "
-                   "before exploring anything", err=True)
+    if held and limit <= held:
+        return (f"{value} is less than the {format_bytes(held)} this process holds{when} "
+                "before exploring anything")
+    return None
+
+
+def _memory_limit_above_what_is_held(value: str) -> None:
+    """Checked again once the spec is compiled (the option's check came before)."""
+    from .fingerprints import parse_size
+
+    below = _below_what_is_held(value, parse_size(value), " with the spec compiled,")
+    if below:
+        click.echo(f"Error: Invalid value for '--memory-limit': {below}", err=True)
         sys.exit(EXIT_INPUT)
 
 
@@ -432,17 +440,24 @@ def _interrupted_before_search(spec: str, elapsed: float, engine: str = "explici
     """For ``--format json``: a Ctrl-C while the spec was being compiled still gives a
     JSON result (status "limit", nothing explored), so that a script reading standard
     output gets a document and not an empty stream."""
+
+    from .render.json import render_json
+
+    click.echo(render_json(_interrupted_result(spec, elapsed, engine)))
+    sys.exit(EXIT_LIMIT)
+
+
+def _interrupted_result(spec: str, elapsed: float, engine: str):
+    """The result of a run stopped by Ctrl-C before its search began (nothing explored;
+    named by the file, the spec's own name not being known yet)."""
     from pathlib import Path
 
     from .explore import peak_memory_bytes
-    from .render.json import render_json
     from .result import Result, Stats, Status
 
-    click.echo(render_json(Result(
-        engine=engine, spec=Path(spec).stem, status=Status.LIMIT,
-        limit_reason="interrupted before the search began",
-        stats=Stats(elapsed_s=elapsed, peak_memory_bytes=peak_memory_bytes()))))
-    sys.exit(EXIT_LIMIT)
+    return Result(engine=engine, spec=Path(spec).stem, status=Status.LIMIT,
+                  limit_reason="interrupted before the search began",
+                  stats=Stats(elapsed_s=elapsed, peak_memory_bytes=peak_memory_bytes()))
 
 
 def _with_symmetry(result, compiled, canonical):
@@ -941,15 +956,9 @@ def _sweep_interrupted_before(spec: str, name: str | None, values, elapsed: floa
     still gives the sweep's JSON object, with no rows and the first value stopped at as
     ``check --format json`` reports such a Ctrl-C; a script gets a document, not an empty
     stream."""
-    from pathlib import Path
-
-    from .explore import peak_memory_bytes
     from .render.json import result_to_json
-    from .result import Result, Stats, Status
 
-    result = Result(engine="explicit", spec=Path(spec).stem, status=Status.LIMIT,
-                    limit_reason="interrupted before the search began",
-                    stats=Stats(elapsed_s=elapsed, peak_memory_bytes=peak_memory_bytes()))
+    result = _interrupted_result(spec, elapsed, "explicit")
     click.echo(_sweep_json(name, [], None, {"value": values[0] if values else None,
                                            "result": result_to_json(result)}))
     sys.exit(EXIT_LIMIT)

@@ -305,10 +305,9 @@ def check_values(recipe, name: str, values: Sequence[str]) -> None:
     would otherwise be found only when the sweep reached it, after the checks before it.
     A value that fails only in the search is still found by its check. Raises PointError
     (``refused``) for the first bad value, its message the located spec error."""
-    from .api import parse_const_assignments
-    from .parser import parse, parse_expression
+    from .api import type_check
+    from .parser import parse
     from .source import Source, SpecError
-    from .typecheck import check
 
     source = Source(recipe.path, recipe.text)
     fixed = [c for c in recipe.consts if c.partition("=")[0].strip() != name]
@@ -316,9 +315,7 @@ def check_values(recipe, name: str, values: Sequence[str]) -> None:
     for value in values:
         try:
             spec = spec or parse(source)
-            sources = parse_const_assignments([*fixed, f"{name}={value}"])
-            check(spec, source, {n: parse_expression(s) for n, s in sources.items()},
-                  sources)
+            type_check(spec, source, [*fixed, f"{name}={value}"])
         except SpecError as err:
             error = PointError(err.render().rstrip("\n"))
             error.value, error.refused = value, True

@@ -20,7 +20,7 @@ from time import perf_counter
 from typing import Any
 
 from ..compile import CompiledSpec, compile_spec
-from ..explore import MODEL_ERRORS
+from ..explore import MODEL_ERRORS, _error_message
 from ..result import Result, TraceStep
 from ..source import Diagnostic, Source, Span, SpecError
 from ..universe import UniverseError
@@ -410,8 +410,7 @@ class Engine:
                     if not self._holds(tinv, nd, len(states), s, t):
                         raise _InvariantFailed(tinv.name, nd, "transition", len(states))
 
-    @staticmethod
-    def _holds(inv, nd: Node, among: int, *states) -> bool:
+    def _holds(self, inv, nd: Node, among: int, *states) -> bool:
         """Whether ``inv`` holds; a run-time error evaluating it (a sequence index out of
         range, say) ends the validation as it ends a check: an error of the spec's, in
         the state reached, not an internal error."""
@@ -419,9 +418,8 @@ class Engine:
             return inv.holds(*states)
         except MODEL_ERRORS as err:
             what = "transition invariant" if len(states) == 2 else "invariant"
-            text = getattr(err, "message", None) or f"{type(err).__name__}: {err}"
-            raise _InvariantFailed(inv.name, nd, "error", among,
-                                   f"{text} (while evaluating {what} {inv.name})") from None
+            raise _InvariantFailed(inv.name, nd, "error", among, _error_message(
+                self.model, states[0], err, (what, inv.holds))) from None
 
     # --------------------------------------------------------------- witness
     def path(self, node: Node) -> list[Node]:
