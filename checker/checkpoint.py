@@ -199,8 +199,9 @@ def _check_new_limits(root: Path, meta: dict, max_states, max_depth) -> None:
             "check` again for another depth")
     if max_depth is not None and max_depth <= c["level"]:
         raise CheckpointError(
-            f"--max-depth {given}: the checkpoint in {root} is at depth {c['level']} "
-            "already; give a larger depth (0: no limit)")
+            f"--max-depth {given}: the checkpoint in {root} was saved while the search "
+            f"expanded the states at depth {c['level']} (their successors are at depth "
+            f"{c['level'] + 1}); give --max-depth {c['level'] + 1} or more (0: no limit)")
 
 
 def _run(search: CompactSearch, root: Path, interval: float, time_limit, progress,

@@ -15,7 +15,7 @@ import time
 
 import click
 
-from .source import SpecError
+from .source import BUG_NOTE, SpecError
 
 try:    # (here: out of memory, there may be no room left to import it)
     import resource
@@ -183,19 +183,23 @@ class _Progress:
             self.console.file.flush()
 
 
-class _Seconds(click.FloatRange):
-    """A positive, finite number of seconds. (``inf`` and ``nan`` passed a plain
-    FloatRange, nan because it compares false with every bound, and meant no limit.)"""
+class _Seconds(click.ParamType):
+    """A positive, finite number of seconds, said in words a user reads (click's
+    FloatRange let ``inf`` and ``nan`` through as no limit, and said "not a valid
+    seconds")."""
 
     name = "seconds"
 
-    def __init__(self) -> None:
-        super().__init__(min=0, min_open=True)
-
     def convert(self, value, param, ctx):
-        seconds = super().convert(value, param, ctx)
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds (give one like 60 or 2.5)",
+                      param, ctx)
         if not math.isfinite(seconds):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if seconds <= 0:
+            self.fail(f"{value!r}: give more than 0 seconds", param, ctx)
         return seconds
 
 
@@ -1347,8 +1351,6 @@ def run() -> None:
             _stop_out_of_memory(err)    # (a library that could not be mapped: ulimit -v)
         if os.environ.get("MODELCHECK_DEBUG"):
             raise
-        click.echo(f"internal error: {type(err).__name__}: {err}\n"
-                   "This is a bug in modelcheck; run again with MODELCHECK_DEBUG=1 for the "
-                   "traceback and please report it.", err=True)
+        click.echo(f"internal error: {type(err).__name__}: {err}\n{BUG_NOTE}", err=True)
         sys.exit(EXIT_INPUT)
     sys.exit(code if isinstance(code, int) else 0)

@@ -24,6 +24,7 @@ from . import ir
 from . import runtime as rt
 from . import types as T
 from .optimize import miniscope
+from .source import Span
 from .universe import Universe, UniverseError, iter_bits
 
 _SCALARS = (int, bool, type(None))
@@ -776,6 +777,10 @@ class Lines:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        # where in the spec each line comes from (the statement or the property it
+        # computes; None for plumbing), so that a run-time error can point at it
+        self.span: Span | None = None
+        self.spans: list[Span | None] = []
         # indent -> (index of the last line at that indent, names bound in its body
         # since), for the lines still open (no shallower line added after them)
         self._open: dict[int, tuple[int, set[str]]] = {}
@@ -796,6 +801,7 @@ class Lines:
                 names.update(bound)
         self._open[indent] = (len(self.lines), set())
         self.lines.append(line)
+        self.spans.append(self.span)
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
@@ -807,7 +813,9 @@ def def_functions(defs, univ: Universe, pool: Pool, out: Lines) -> None:
         gen = ExprGen(univ, pool, tuple(defs), env)
         params = [f"l{p.uid}" for p in d.params] + [f"v{s}" for s in d.reads]
         out.add(0, f"def d{d.uid}({', '.join(params)}):")
+        out.span = d.body.span
         out.add(1, f"return {gen.expr(d.body)}")
+        out.span = None
 
 
 FOLD_BOOLEANS = True   # `True and x` is `x`, `not True` is `False`... (tests turn it off)
@@ -916,9 +924,11 @@ class StmtGen:
             if rest:
                 self.block(rest[0], env, ind, rest[1:])
             else:
+                self.out.span = None
                 self.finish(env, ind)
             return
         st, more = stmts[0], tuple(stmts[1:])
+        self.out.span = st.span
         cont = ((more,) + rest) if more else rest
         g = self.gen(env)
         if isinstance(st, ir.Require):

@@ -25,7 +25,14 @@ from .codegen import (
 )
 from .frame import UNROLL_INSTANCES, cannot_fail, frame_of, guard_facts, implied_by
 from .frame import writes as frame_writes
-from .model import EvaluationError, Invariant, Model, Step, TransitionInvariant
+from .model import (
+    EvaluationError,
+    Invariant,
+    Model,
+    Step,
+    TransitionInvariant,
+    describe_error,
+)
 from .optimize import join
 from .source import Diagnostic, Span, SpecError
 from .universe import Universe
@@ -47,6 +54,27 @@ class CompiledSpec:
     action_functions: tuple[tuple[ir.Action, Callable], ...] = ()
     # Fault kinds asked for on the command line that no fault action of the spec has.
     unmodelled_faults: tuple[str, ...] = ()
+    # For each line of ``source_code``, the statement or property of the spec it
+    # computes (None for plumbing): see ``failed_at``.
+    line_spans: tuple[Span | None, ...] = ()
+
+    def failed_at(self, err: BaseException) -> Span | None:
+        """Where in the spec ``err`` (raised by the generated code) was raised: the
+        statement or property whose line of generated code was running, the innermost
+        one that has a place in the spec (a ``def``'s body, then the statement that
+        called it). None when the error did not come from the spec's code."""
+        name = _filename(self.typed)
+        lines = []
+        tb = err.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == name:
+                lines.append(tb.tb_lineno)
+            tb = tb.tb_next
+        for lineno in reversed(lines):
+            span = self.line_spans[lineno - 1] if 0 < lineno <= len(self.line_spans) else None
+            if span is not None and span.line:
+                return span
+        return None
 
 
 def compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...] = (),
@@ -164,12 +192,14 @@ def _compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...],
         else:
             out.add(0, f"def invariant{i}(s):")
             out.add(1, f"{unpack} = s")
+        out.span = inv.body.span if inv.body.span.line else inv.span
         out.add(1, f"return {gen.expr(inv.body)}")
+        out.span = None
 
     source = out.text()
     ns = pool.namespace()
     try:
-        code = compile(source, f"<spec {typed.name}>", "exec")
+        code = compile(source, _filename(typed), "exec")
     except (SyntaxError, RecursionError, MemoryError, ValueError) as err:
         raise SpecError([Diagnostic(
             f"this spec is too complex to compile ({err.__class__.__name__}: {err}); "
@@ -197,7 +227,8 @@ def _compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...],
             except EvaluationError as err:
                 return EvaluationError(f"in action {a.name}: {err.message}", state, a.name)
             except (IndexError, TypeError, ValueError, ZeroDivisionError, KeyError) as err:
-                return EvaluationError(f"in action {a.name}: {_explain(err)}", state, a.name)
+                return EvaluationError(f"in action {a.name}: {describe_error(err)}", state,
+                                       a.name)
         return None
 
     invariants = tuple(Invariant(inv.name, ns[f"invariant{i}"])
@@ -213,7 +244,8 @@ def _compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...],
         check_deadlock=bool(deadlock), constants=constants, diagnose=diagnose,
         checked_successors=ns.get("checked_successors"))
     return CompiledSpec(model, typed, univ, source, tuple(faults),
-                        max_faults if budgeted else None, tuple(labelled))
+                        max_faults if budgeted else None, tuple(labelled),
+                        line_spans=tuple(out.spans))
 
 
 def _tuple(items: list[str]) -> str:
@@ -275,13 +307,9 @@ def _shared_tests_first(a: ir.Action) -> tuple[ir.Stmt, ...]:
     return (ir.Require(join(ordered, "and"), a.body[0].span),) + tuple(a.body[1:])
 
 
-def _explain(err: Exception) -> str:
-    if isinstance(err, ZeroDivisionError):
-        return "division by zero"
-    if isinstance(err, IndexError):
-        return "a value was read outside its domain (a field the message lacks, or a key " \
-               "outside the map)"
-    return str(err)
+def _filename(typed: ir.TypedSpec) -> str:
+    """The name the generated code is compiled under (tracebacks carry it)."""
+    return f"<spec {typed.name}>"
 
 
 def packed_value(univ: Universe, t: T.Type, value: Value) -> Any:

@@ -787,32 +787,70 @@ def _cap(lines: list[str]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def error_location(compiled: CompiledSpec, message: str | None, source_text: str | None,
+def error_location(compiled: CompiledSpec, violation: Violation, source_text: str | None,
                    source_path: str | None) -> tuple[str, ...]:
-    """For a run-time error of the spec: where the action or property that failed is
-    declared, as a spec error is shown (``file:line:col``, the line, a caret). The
-    message names it ("in action Inc: ...", "... (while evaluating invariant Safe)")."""
+    """For a run-time error of the spec: where it happened, as a spec error is shown
+    (``file:line:col``, the line, a caret): the statement (or the property, or the
+    ``def``'s body) whose code raised it, found by evaluating the failing action or
+    property again in the error's state; else where that action or property is
+    declared. The message names it ("in action Inc: ...", "... (while evaluating
+    invariant Safe)", "... (while computing the initial states)")."""
+    message = violation.message
     if not message:
         return ()
     found = re.match(r"in action (\w+)", message)
     kind = "action"
     if found is None:
-        found = re.search(r"while evaluating (?:transition )?invariant (\w+)", message)
-        kind = "invariant"
+        found = re.search(r"while evaluating (transition )?invariant (\w+)", message)
+        kind = "transition invariant" if found and found.group(1) else "invariant"
     if found is None:
+        if "(while computing the initial states)" not in message:
+            return ()
+        kind, name, decl = "init", "", None
+    else:
+        name = found.group(found.lastindex)
+        decls = compiled.typed.actions if kind == "action" else compiled.typed.invariants
+        decl = next((d for d in decls if d.name == name), None)
+    place = _failed_at(compiled, violation.trace, kind, name)
+    what = f"{kind} {name}".strip()
+    if place is not None:
+        span, header = place, f"here, in {what}"
+    elif decl is not None and decl.span.line:
+        span, header = decl.span, f"{what} is declared here"
+    else:
         return ()
-    name = found.group(1)
-    decls = compiled.typed.actions if kind == "action" else compiled.typed.invariants
-    decl = next((d for d in decls if d.name == name), None)
-    if decl is None or not decl.span.line:
-        return ()
-    span = decl.span
-    lines = [f"{source_path or compiled.typed.name}:{span.line}:{span.column}: "
-             f"{kind} {name} is declared here"]
+    lines = [f"{source_path or compiled.typed.name}:{span.line}:{span.column}: {header}"]
     text = source_text.splitlines() if source_text else []
     if 0 < span.line <= len(text):
         lines += [f"    {text[span.line - 1]}", "    " + " " * (span.column - 1) + "^"]
     return tuple(lines)
+
+
+def _failed_at(compiled: CompiledSpec, trace: Sequence[TraceStep], kind: str, name: str):
+    """The place in the spec where the error arises again when the action, property or
+    ``init`` that failed is evaluated in the trace's last state (None if it does not)."""
+    model = compiled.model
+    try:
+        states = packed_states(compiled, trace)
+        if kind == "init":
+            model.initial_states()
+        elif not states:
+            return None
+        elif kind == "action":
+            for action, run in compiled.action_functions:
+                if action.name == name:
+                    run(states[-1])
+        elif kind == "invariant":
+            for inv in model.invariants:
+                if inv.name == name:
+                    inv.holds(states[-1])
+        elif len(states) >= 2:
+            for inv in model.transition_invariants:
+                if inv.name == name:
+                    inv.holds(states[-2], states[-1])
+    except Exception as err:  # noqa: BLE001 (any error of the spec's code is the one)
+        return compiled.failed_at(err)
+    return None
 
 
 def explain(compiled: CompiledSpec, result: Result, *, source_text: str | None = None,
@@ -821,7 +859,7 @@ def explain(compiled: CompiledSpec, result: Result, *, source_text: str | None =
     violation to explain). Never raises: an explanation that fails says so in one line."""
     v = result.violation
     if v is not None and v.kind == "error":
-        lines = error_location(compiled, v.message, source_text, source_path)
+        lines = error_location(compiled, v, source_text, source_path)
         if not lines:
             return result
         return dataclasses.replace(result, violation=dataclasses.replace(v, explanation=lines))

@@ -29,7 +29,7 @@ from time import perf_counter
 
 from .interrupts import finishing, first_interrupt_only
 from .memory import GrowthWatch, current_rss
-from .model import EvaluationError, Model, State
+from .model import EvaluationError, Model, State, describe_error
 from .result import Result, Stats, Status, TraceStep, Violation
 
 # What generated code raises when a spec does something undefined; each is reported as
@@ -551,12 +551,9 @@ def _error_message(model: Model, state: State | None, exc: BaseException,
             diagnosed = None
         if diagnosed is not None:
             exc = diagnosed
-    if isinstance(exc, EvaluationError):
-        text = exc.message
-        if exc.action and exc.action not in text:
-            text = f"in action {exc.action}: {text}"
-    else:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = describe_error(exc)
+    if isinstance(exc, EvaluationError) and exc.action and exc.action not in text:
+        text = f"in action {exc.action}: {text}"
     if where == "initial":
         return f"{text} (while computing the initial states)"
     if isinstance(where, tuple):

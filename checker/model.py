@@ -61,6 +61,19 @@ class EvaluationError(Exception):
         self.action = action
 
 
+def describe_error(err: BaseException) -> str:
+    """What an error raised by a spec's code means in the spec's terms (the generated
+    code divides with ``//`` and reads maps and fields by index)."""
+    if isinstance(err, EvaluationError):
+        return err.message
+    if isinstance(err, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(err, IndexError):
+        return ("a value was read outside its domain (a field the message lacks, or a key "
+                "outside the map)")
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
 @dataclass
 class Model:
     """A finite transition system with named safety properties.

@@ -248,8 +248,13 @@ class _Walks:
         if limit is not None:
             cut = (f" (run {self.done} stopped after {self.partial} steps)" if self.partial
                    else "")
+        longest = ""
+        if self.longest:
+            # (the depth counts states, as TLC's does: one more than the steps)
+            longest = (f"; the longest {self.longest - 1} steps, depth {self.longest} "
+                       "counting its states")
         return (f"simulation: {self.done} of {runs} runs of up to {depth} steps{cut}, "
-                f"seed {seed}; {self.steps} steps in all; not exhaustive")
+                f"seed {seed}; {self.steps} steps in all{longest}; not exhaustive")
 
 
 def _result(model, properties, start, status, distinct, generated, longest, violation,

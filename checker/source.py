@@ -73,6 +73,11 @@ class Diagnostic:
         return "\n".join(out)
 
 
+# What every command says after an internal error of its own (a bug, not bad input).
+BUG_NOTE = ("This is a bug in modelcheck; run again with MODELCHECK_DEBUG=1 for the "
+            "traceback and please report it.")
+
+
 @dataclass
 class SpecError(Exception):
     """One or more diagnostics about a piece of user input (a spec, a trace, an option)."""

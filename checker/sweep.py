@@ -44,6 +44,7 @@ from time import perf_counter
 
 from .output_file import OutputFileError, check_writable, write_atomically
 from .result import Result, Status
+from .source import BUG_NOTE
 
 _RANGE = re.compile(r"^\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
 class SweepError(ValueError):
@@ -65,9 +66,6 @@ class PointError(SweepError):
         self.refused = False               # found by check_values: nothing was checked
 
 
-# As the command line says an internal error of its own (``cli.run``).
-BUG_NOTE = ("This is a bug in modelcheck; run again with MODELCHECK_DEBUG=1 for the "
-            "traceback and please report it.")
 MAX_VALUES = 1000       # in one sweep
 
 
@@ -290,9 +288,19 @@ def split_consts(items: Sequence[str], plain: dict[str, str] | None = None
     return swept[0], fixed
 
 
+# suffixes of image and document formats the chart is not written in
+OTHER_IMAGE_FORMATS = frozenset((".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif",
+                                 ".tiff", ".pdf", ".eps", ".ps", ".html", ".htm"))
+
+
 def check_chart_path(path: str) -> None:
     """Raise SweepError now if the chart could not be written to ``path``, so that a long
-    sweep does not end with nowhere to put its chart."""
+    sweep does not end with nowhere to put its chart. The chart is SVG: a name that
+    promises another format (``chart.png``) is refused rather than filled with SVG."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in OTHER_IMAGE_FORMATS:
+        raise SweepError(f"{path}: the chart is written as SVG, not {suffix[1:].upper()}; "
+                         "name it FILE.svg")
     try:
         check_writable(path, "chart")
     except OutputFileError as err:

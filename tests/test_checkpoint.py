@@ -798,8 +798,11 @@ def test_a_run_stopped_by_max_depth_resumes_deeper(tmp_path):
             "continues deeper from the last one") in doc["notes"][-1]
     meta = read_meta(d)[0]
     assert not meta["counters"]["cut"] and meta["counters"]["level"] == 8
+    # (it said "at depth 8 already" where the statistics of a run saved there say depth 9)
     one_error_line(cli("resume", d, "--max-depth", 3),
-                   f"the checkpoint in {d} is at depth {meta['counters']['level']} already")
+                   f"the checkpoint in {d} was saved while the search expanded the states "
+                   "at depth 8 (their successors are at depth 9); give --max-depth 9 or "
+                   "more (0: no limit)")
     # a checkpoint saved after the cut (as at a time limit in the last level) can only be
     # resumed to its depth
     cut = tmp_path / "cut"

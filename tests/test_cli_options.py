@@ -37,6 +37,9 @@ def run(*args: str):
     # (inf and nan passed as no limit at all)
     (["--time-limit", "nan"], "not a number of seconds"),
     (["--time-limit", "inf"], "not a number of seconds"),
+    (["--time-limit", "abc"], "'abc' is not a number of seconds (give one like 60"),
+    (["--time-limit", "0"], "give more than 0 seconds"),
+    (["--time-limit", "-5"], "give more than 0 seconds"),
     (["--checkpoint", "ck", "--checkpoint-interval", "inf"], "not a number of seconds"),
     (["--checkpoint", ""], "needs a directory"),
     (["--workers", "100000"], "local workers"),

@@ -346,14 +346,14 @@ def test_evaluation_error_from_successors():
 def test_invariant_raises():
     r = explore(counter(10, invariants={"Inverse": lambda s: 1 / (s - 3) != 7}))
     assert r.status is Status.ERROR
-    assert "ZeroDivisionError" in r.violation.message
-    assert "Inverse" in r.violation.message
+    assert r.violation.message == "division by zero (while evaluating invariant Inverse)"
     assert trace_states(r) == [0, 1, 2, 3]
 
 
 def test_transition_invariant_raises():
     r = explore(counter(10, transition_invariants={"T": lambda p, s: [0, 1, 2][s] >= 0}))
-    assert r.status is Status.ERROR and "IndexError" in r.violation.message
+    assert r.status is Status.ERROR
+    assert r.violation.message.startswith("a value was read outside its domain")
     assert trace_states(r) == [0, 1, 2, 3]
     assert trace_labels(r)[-1] == "Inc"
 

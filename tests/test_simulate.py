@@ -192,7 +192,8 @@ def test_ctrl_c_stops_the_walks_and_reports_them():
     # to check it for deadlock: 101 calls each); run 2 took 47 before its 48th was
     # interrupted
     assert result.notes[0] == ("simulation: 2 of 1000 runs of up to 100 steps (run 2 "
-                               "stopped after 47 steps), seed 0; 247 steps in all; not "
+                               "stopped after 47 steps), seed 0; 247 steps in all; the "
+                               "longest 100 steps, depth 101 counting its states; not "
                                "exhaustive")
     assert result.stats.generated_states == 2 * 101 + 48
     assert result.stats.depth == 101 and result.stats.distinct_states > 0

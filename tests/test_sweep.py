@@ -137,6 +137,19 @@ def test_an_unwritable_chart_is_refused_before_the_sweep(tmp_path, monkeypatch):
         check_chart_path(str(tmp_path))
 
 
+def test_a_chart_named_for_another_format_is_refused(tmp_path, monkeypatch):
+    # (an SVG was written to chart.png, which no image viewer then opened)
+    monkeypatch.setattr("checker.sweep.sweep", lambda *a, **k: pytest.fail("the sweep ran"))
+    name = str(tmp_path / "chart.PNG")
+    result = sweep_cli("specs/paxos.spec", "--const", "MaxBallot=0..2", "--chart", name)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: --chart: {name}: the chart is written as SVG, not PNG; "
+                             "name it FILE.svg\n")
+    assert not (tmp_path / "chart.PNG").exists()
+    check_chart_path(str(tmp_path / "chart.svg"))     # SVG, or no suffix, is fine
+    check_chart_path(str(tmp_path / "chart"))
+
+
 def unsound_symmetry_spec(tmp_path) -> str:
     """2pc.spec with an action that singles out r1 (its `symmetry RM` is then unsound)."""
     text = Path("specs/2pc.spec").read_text()
