@@ -145,6 +145,9 @@ class ItfState:
     args: dict[str, Value] | None
     line: int                       # where the state starts in the file (1-based; 0: unknown)
     raw: dict
+    # variables the file gives as {"#unserializable": ...} (Apalache: a value it could
+    # not write), left unobserved
+    unserializable: tuple[str, ...] = ()
 
 
 def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list[ItfState]:
@@ -154,14 +157,21 @@ def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list
 
     if text is None:
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8-sig") as f:
                 text = f.read()
         except OSError as err:
             raise SpecError([Diagnostic(f"cannot read the ITF file: {err.strerror}",
                                         Span.unknown())], Source(path, "")) from None
+        except UnicodeDecodeError as err:
+            raise SpecError([Diagnostic(f"the ITF file is not UTF-8 text ({err.reason} at "
+                                        f"byte {err.start})", Span.unknown())],
+                            Source(path, "")) from None
+    if text.startswith("\ufeff"):  # a byte-order mark
+        text = text[1:]
     source = Source(path, text)
 
-    def fail(message: str, line: int = 0, col: int = 1) -> SpecError:
+    def fail(message: str, at: int | tuple[int, int] = 0, col: int = 1) -> SpecError:
+        line, col = at if isinstance(at, tuple) else (at, col)
         return SpecError([Diagnostic(message, Span(line, col if line else 0))], source)
 
     if not text.strip():
@@ -170,6 +180,13 @@ def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list
         doc = json.loads(text)
     except json.JSONDecodeError as err:
         raise fail(f"not valid JSON: {err.msg}", err.lineno, err.colno) from None
+    except ValueError:  # an integer of more digits than Python reads
+        from .trace.reader import long_integer
+
+        big = long_integer(text)
+        raise fail(f"an integer of {big[2] if big else 'too many'} digits, too long to read "
+                   "(and outside every type of the spec)", (big[0], big[1]) if big else 1) \
+            from None
     if not isinstance(doc, dict) or not isinstance(doc.get("states"), list):
         raise fail("not an ITF trace: expected an object with a \"states\" list", 1)
     if not doc["states"]:
@@ -187,6 +204,7 @@ def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list
         if not isinstance(st, dict):
             raise fail(f"state {i} is not an object", line)
         values: dict[str, Value] = {}
+        unserializable: list[str] = []
         action = None
         args = None
         for key, j in st.items():
@@ -194,7 +212,8 @@ def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list
                 continue
             if key in ACTION_KEYS:
                 if not isinstance(j, str):
-                    raise fail(f"state {i}: {key} must be a string", line)
+                    raise fail(f"state {i}: {key} must be a string",
+                               _pos_of(text, f'"{key}"', line))
                 action = j
                 continue
             if key in PICKS_KEYS:
@@ -205,12 +224,15 @@ def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list
             if key not in var_types:
                 raise fail(f"state {i} has a variable {key!r} that {typed.name} does not "
                            f"have (variables: {', '.join(var_types)})",
-                           _line_of(text, f'"{key}"', line))
+                           _pos_of(text, f'"{key}"', line))
             try:
                 values[key] = read_value(compiled.universe, var_types[key], j)
             except ValueReadError as err:
+                if _unserializable(j):
+                    unserializable.append(key)
+                    continue
                 raise fail(f"state {i}, variable {key}: {err}",
-                           _line_of(text, f'"{key}"', line)) from None
+                           _pos_of(text, f'"{key}"', line)) from None
         if i == 0 or action in (None, "init", "step", ""):
             action = None if i == 0 or action in ("init", "step", "") else action
         picks: dict[str, Value] | None = None
@@ -218,7 +240,8 @@ def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list
             a = actions.get(action)
             if a is None:
                 raise fail(f"state {i}: action {action!r} is not an action of {typed.name} "
-                           f"(actions: {', '.join(actions)})", _line_of(text, action, line))
+                           f"(actions: {', '.join(actions)})",
+                           _pos_of(text, json.dumps(action), line))
             picks = {}
             if isinstance(args, dict):
                 ptypes = {b.local.name: b.local.t for b in a.params}
@@ -234,8 +257,8 @@ def read_itf(path: str, compiled: CompiledSpec, text: str | None = None) -> list
                         picks[name] = read_value(compiled.universe, ptypes[name], j)
                     except ValueReadError as err:
                         raise fail(f"state {i}, argument {name} of {action}: {err}",
-                                   _line_of(text, f'"{name}"', line)) from None
-        out.append(ItfState(i, values, action, picks, line, st))
+                                   _pos_of(text, f'"{name}"', line)) from None
+        out.append(ItfState(i, values, action, picks, line, st, tuple(unserializable)))
     return out
 
 
@@ -254,11 +277,23 @@ def _state_lines(text: str, n: int) -> list[int]:
     return out
 
 
-def _line_of(text: str, needle: str, after_line: int) -> int:
+def _pos_of(text: str, needle: str, after_line: int) -> tuple[int, int]:
+    """The line and column of ``needle``, searched from line ``after_line`` on."""
     if after_line <= 0:
-        return 0
+        return 0, 0
     offset = 0
     for _ in range(after_line - 1):
         offset = text.find("\n", offset) + 1
     i = text.find(needle, offset)
-    return text.count("\n", 0, i) + 1 if i >= 0 else after_line
+    if i < 0:
+        return after_line, 1
+    return text.count("\n", 0, i) + 1, i - (text.rfind("\n", 0, i) + 1) + 1
+
+
+def _unserializable(j: Any) -> bool:
+    """Whether an ITF value is, or holds, ``{"#unserializable": ...}``."""
+    if isinstance(j, dict):
+        return "#unserializable" in j or any(_unserializable(x) for x in j.values())
+    if isinstance(j, list):
+        return any(_unserializable(x) for x in j)
+    return False

@@ -184,3 +184,73 @@ def test_itf_constants_are_checked_and_loaded(tmp_path):
     spec = load_for_traces(spec_path, [str(p)])
     assert spec.model.constants["RM"].items == ("r1", "r2")
     assert validate(spec, str(p)).status is Status.OK
+
+
+def _quint_doc() -> dict:
+    """A 2PC trace as Quint writes it: one line, #bigint-free here, sum types as
+    {"tag", "value"}, every pick listed."""
+    spec = load_spec(str(ROOT / "specs" / "2pc.spec"))
+    r = validate(spec, str(ROOT / "traces" / "tests" / "2pc_commit.jsonl"), itf=True)
+    doc = report_of(r)["itf"]
+    doc["#meta"] = {"format": "ITF", "source": "2pc.qnt", "status": "ok"}
+    return doc
+
+
+def test_one_line_itf_without_the_itf_suffix(tmp_path):
+    # Quint writes the whole document on one line; named *.json it was read as JSON
+    # Lines ("missing field 'event'")
+    p = tmp_path / "quint.json"
+    p.write_text(json.dumps(_quint_doc()))
+    assert validate(load_spec(str(ROOT / "specs" / "2pc.spec")), str(p)).status is Status.OK
+
+
+def test_itf_with_bom_unserializable_and_loop(tmp_path):
+    spec = load_spec(str(ROOT / "specs" / "2pc.spec"))
+    doc = _quint_doc()
+    doc["states"][3]["msgs"] = {"#unserializable": "a value Apalache could not write"}
+    doc["loop"] = 2
+    p = tmp_path / "t.itf.json"
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps(doc, indent=1).encode())
+    r = validate(spec, str(p))      # the BOM was "not valid JSON", #unserializable an error
+    assert r.status is Status.OK
+    notes = report_of(r)["notes"]
+    assert any("msgs is #unserializable in state 3" in n for n in notes)
+    assert any('"loop": 2' in n and "not the step" in n for n in notes)
+    assert read_itf(str(p), spec)[3].unserializable == ("msgs",)
+
+
+def test_itf_errors_have_a_column_and_long_integers(tmp_path):
+    spec = load_spec(str(ROOT / "specs" / "2pc.spec"))
+    p = tmp_path / "x.itf.json"
+    p.write_text('{"vars": ["tmState"], "states": [\n{"#meta": {"index": 0}, "tmState": "init"},'
+                 '\n{"#meta": {"index": 1},   "tmState": "bogus"}\n]}\n')
+    with pytest.raises(SpecError) as e:
+        read_itf(str(p), spec)
+    assert (e.value.diagnostics[0].span.line, e.value.diagnostics[0].span.column) == (3, 27)
+    # an integer longer than Python reads: an internal error before
+    p.write_text('{"states": [\n{"#meta": {"index": 0}, "tmState": ' + "1" * 5000 + '}]}')
+    with pytest.raises(SpecError) as e:
+        validate(spec, str(p))
+    d = e.value.diagnostics[0]
+    assert (d.span.line, d.span.column) == (2, 36) and "5000 digits" in d.message
+
+
+def test_apalache_params_in_the_initial_state_are_the_constants(tmp_path):
+    # Apalache sets the constants in state 0 and lists them in "params" (no
+    # #meta.constants): they were ignored, so a trace of RM = {r1, r2} was checked
+    # against the spec's three RMs without a word
+    from checker.trace import load_for_traces
+
+    spec_path = str(ROOT / "specs" / "2pc.spec")
+    two = load_spec(spec_path, consts=["RM={r1,r2}"])
+    r = validate(two, str(ROOT / "traces" / "tests" / "2pc_two_rms.jsonl"), itf=True)
+    doc = report_of(r)["itf"]
+    del doc["#meta"]["constants"]
+    assert doc["params"] == ["RM"] and doc["states"][0]["RM"] == {"#set": ["r1", "r2"]}
+    p = tmp_path / "apalache.itf.json"
+    p.write_text(json.dumps(doc, indent=2))
+    with pytest.raises(SpecError, match=r"--const RM=\{r1,r2\}"):
+        validate(load_spec(spec_path), str(p))
+    spec = load_for_traces(spec_path, [str(p)])
+    assert spec.model.constants["RM"].items == ("r1", "r2")
+    assert validate(spec, str(p)).status is Status.OK

@@ -615,3 +615,111 @@ def test_missing_field_named_by_a_rule(tmp_path):
     path = jsonl(tmp_path, [{"event": "vote", "host": "r4"}], "b.jsonl")
     with pytest.raises(SpecError, match="outside its domain"):
         validate(TPC, path, m)
+
+
+# ------------------------------------------------------- real-world log quirks
+def test_utf8_bom_crlf_and_trailing_blank_lines(tmp_path):
+    # A byte-order mark (Windows tools write one) was "line 1 is not a JSON object".
+    text = "".join(json.dumps(e) + "\r\n" for e in COMMIT_RUN) + "\r\n\n"
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert validate(TPC, str(p)).status is Status.OK
+    # (and a header on that first line still gives the constants)
+    p.write_bytes(b"\xef\xbb\xbf" + (TRACES / "2pc_two_rms.jsonl").read_bytes())
+    assert load_for_traces(str(ROOT / "specs" / "2pc.spec"), [str(p)]).model.constants[
+        "RM"].items == ("r1", "r2")
+
+
+def test_integer_too_long_to_read_is_an_input_error(tmp_path):
+    # json.loads raises a plain ValueError (not JSONDecodeError) past 4300 digits: it was
+    # an "internal error" (a traceback with MODELCHECK_DEBUG)
+    digits = "9" * 5000
+    p = tmp_path / "t.jsonl"
+    p.write_text(json.dumps(prepare("r1")) + "\n"
+                 + '{"event": "TMCommit", "state": {"tmState": ' + digits + "}}\n")
+    with pytest.raises(SpecError) as e:
+        validate(TPC, str(p))
+    d = e.value.diagnostics[0]
+    assert (d.span.line, d.span.column) == (2, 44) and "5000 digits" in d.message
+
+
+def test_init_line_with_observe_constrains_the_start(tmp_path):
+    # `observe` is documented as the same as `state`; an init line's was ignored, and a
+    # log whose start disagrees with the spec was accepted
+    path = jsonl(tmp_path, [{"event": "init", "observe": {"tmState": "committed"}},
+                            prepare("r1")])
+    r = validate(TPC, path)
+    assert r.status is Status.REJECTED
+    # rendered (the text renderer raised KeyError 'candidates' on any rejection at the
+    # initial state)
+    text = render_trace_text(r)
+    assert "rejected at the initial state" in text and "The spec has 1 initial state" in text
+    assert "tmState: expected committed, found init" in text
+    assert json.loads(render_trace_json(r))["report"]["initial"] is True
+    # a header's init and an init line together: both apply
+    path = jsonl(tmp_path, [{"header": {"init": {"tmState": "init"}}},
+                            {"event": "init", "state": {"msgs": ["Commit"]}}, prepare("r1")],
+                 "b.jsonl")
+    assert validate(TPC, path).status is Status.REJECTED
+
+
+def test_duplicated_line_is_hinted(tmp_path):
+    r = validate(TPC, jsonl(tmp_path, [prepare("r1"), prepare("r1")]))
+    assert rejected_at(r) == 2
+    assert any("repeats the previous event" in h and "t.jsonl:1" in h
+               for h in report_of(r)["hints"])
+
+
+def test_one_malformed_file_does_not_stop_the_others(tmp_path):
+    # reading the headers for constants raised the first file's error for the whole run:
+    # the good and rejected traces were never validated
+    import io
+
+    from checker.trace.command import trace_command
+
+    bad = jsonl(tmp_path, ['{"event": "RMPrepare"'], "bad.jsonl")
+    out, err = io.StringIO(), io.StringIO()
+    code = trace_command(str(ROOT / "specs" / "2pc.spec"),
+                         [str(TRACES / "2pc_commit.jsonl"), bad,
+                          str(TRACES / "2pc_early_commit.jsonl")],
+                         out=out, err=err, processes=1)
+    assert code == 2 and "bad.jsonl:1:" in err.getvalue()
+    assert "3 traces: 1 ok, 1 malformed, 1 rejected" in out.getvalue()
+
+
+def test_ctrl_c_reports_how_far_the_trace_matched(tmp_path, monkeypatch):
+    # Ctrl-C while matching lost everything ("interrupted after 4.8s", nothing else)
+    from checker.trace import engine as E
+
+    advance = E.Engine.advance
+
+    def interrupted_at_5(self, ev, frontier):
+        if ev.number == 5:
+            raise KeyboardInterrupt
+        return advance(self, ev, frontier)
+
+    monkeypatch.setattr(E.Engine, "advance", interrupted_at_5)
+    path = jsonl(tmp_path, COMMIT_RUN)
+    r = validate(TPC, path)
+    assert r.status is Status.LIMIT and r.exit_code == 3
+    assert r.limit_reason.startswith("interrupted at event 5 of 7")
+    assert "the first 4 events matched" in r.limit_reason
+    assert report_of(r)["figures"]["events_matched"] == 4
+    assert "Stopped: interrupted at event 5" in render_trace_text(r)
+    # several files: the ones after the interrupted one are not validated, and say so
+    outs = validate_many(TPC, [path, str(TRACES / "2pc_commit.jsonl")], processes=1)
+    assert outs[0].limit_reason.startswith("interrupted at event 5")
+    assert outs[1].status is Status.LIMIT and "before" in outs[1].limit_reason
+
+
+def test_pool_workers_end_quietly(capfd):
+    # the pool's terminate() sent SIGTERM, which the workers (forked inside the CLI's
+    # first_interrupt_only) turned into a KeyboardInterrupt traceback on stderr
+    from checker.interrupts import first_interrupt_only
+
+    files = [str(TRACES / n) for n in ("2pc_commit.jsonl", "2pc_early_commit.jsonl",
+                                      "2pc_names_only.jsonl")]
+    with first_interrupt_only():
+        outs = validate_many(TPC, files, processes=2)
+    assert [o.status for o in outs] == [Status.OK, Status.REJECTED, Status.REJECTED]
+    assert "KeyboardInterrupt" not in capfd.readouterr().err

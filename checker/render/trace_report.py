@@ -159,7 +159,9 @@ def _rejected_lines(rep: dict, v, paint, verbose: bool) -> list[str]:
     n = rep.get("candidates_before", 0)
     tried = rep.get("candidates_tried", n)
     text = f"  {n} candidate state{'s' if n != 1 else ''} before this event"
-    if tried != n:
+    if rep.get("initial"):
+        text = f"  The spec has {n} initial state{'s' if n != 1 else ''}"
+    elif tried != n:
         text += f" ({tried} with silent steps)"
     out.append(text + ".")
     last = rep.get("last_single")
@@ -193,10 +195,14 @@ def _rejected_lines(rep: dict, v, paint, verbose: bool) -> list[str]:
         out.append("")
         out.append(paint("Nearest miss:", "head"))
         cand = f"candidate {nm['candidate']}" if n > 1 else "the candidate"
+        if rep.get("initial"):
+            cand = f"initial state {nm['candidate']}" if n > 1 else "the initial state"
         if nm.get("kind") == "observation" or "differences" in nm and "steps" in nm:
             steps = " then ".join(nm.get("steps") or []) or "(no step)"
+            head = f"{steps} from {cand}" if not rep.get("initial") else \
+                f"{cand[0].upper()}{cand[1:]} of the spec"
             k = len(nm["differences"])
-            out.append(f"  {steps} from {cand}: {k} observed value"
+            out.append(f"  {head}: {k} observed value"
                        f"{'s differ' if k != 1 else ' differs'}:")
             for d in nm["differences"]:
                 out.append(f"    {d['place']}: expected {d['expected_text']}, found "

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..compile import CompiledSpec, compile_spec
 from ..explore import MODEL_ERRORS, _error_message
-from ..result import Result, TraceStep
+from ..result import Result, Status, TraceStep
 from ..source import Diagnostic, Source, Span, SpecError
 from ..universe import UniverseError
 from ..values import format_value
@@ -108,11 +108,13 @@ def read_trace(compiled: CompiledSpec, paths: Sequence[str], mapping: Mapping,
     records = order_records(per_file, mapping)
     number = 0
     for rec in records:
-        if number == 0 and not trace.initial and _is_init_line(rec, mapping, stepper):
-            state = get_path(rec.obj, mapping.fields.state[0])
-            if state is MISSING:
-                state = {}
-            trace.initial = builder.initial_leaves(rec, state)
+        if number == 0 and _is_init_line(rec, mapping, stepper):
+            leaves: list[Leaf] = []
+            for name in mapping.fields.state:   # (state, or observe: either says it)
+                state = get_path(rec.obj, name)
+                if state is not MISSING and state is not None:
+                    leaves.extend(builder.initial_leaves(rec, state))
+            trace.initial = trace.initial + leaves
             trace.initial_where = f"{rec.file}:{rec.line}"
             continue
         ev = builder.event(number + 1, rec)
@@ -189,17 +191,15 @@ def constant_text(j: Any) -> str:
 
 def _read_itf(compiled: CompiledSpec, path: str, text: str, builder: EventBuilder) -> Trace:
     from ..itf import read_itf
+    from .setup import itf_constants
 
     trace = Trace((path,), [])
     try:
-        meta = json.loads(text).get("#meta")
-    except (json.JSONDecodeError, AttributeError):
-        meta = None  # read_itf says what is wrong
-    consts = meta.get("constants") if isinstance(meta, dict) else None
-    if isinstance(consts, dict):
-        from .setup import _from_itf
-
-        consts = {k: _from_itf(v) for k, v in consts.items()}
+        doc = json.loads(text)
+    except ValueError:
+        doc = None  # read_itf says what is wrong
+    consts = itf_constants(doc)
+    if consts:
         trace.constants.update(consts)
         check_constants(compiled, consts, lambda m: SpecError(
             [Diagnostic(m, Span(1, 1))], Source(path, text)))
@@ -209,6 +209,18 @@ def _read_itf(compiled: CompiledSpec, path: str, text: str, builder: EventBuilde
     trace.initial_where = f"{path}:{first.line} (state 0)"
     for st in states[1:]:
         trace.events.append(builder.itf_event(st.index, st, path))
+    hidden: dict[str, list[int]] = {}
+    for st in states:
+        for name in st.unserializable:
+            hidden.setdefault(name, []).append(st.index)
+    for name, at in hidden.items():
+        shown = ", ".join(map(str, at[:8])) + (", ..." if len(at) > 8 else "")
+        trace.notes.append(f"{name} is #unserializable in state{'s' if len(at) > 1 else ''} "
+                           f"{shown} of the ITF file: not observed there")
+    loop = doc.get("loop") if isinstance(doc, dict) else None
+    if isinstance(loop, int) and not isinstance(loop, bool):
+        trace.notes.append(f"the ITF trace is a lasso (\"loop\": {loop}): its states were "
+                           f"checked, not the step from its last state back to state {loop}")
     return trace
 
 
@@ -523,6 +535,7 @@ def run_engine(engine: Engine, started: float) -> Result:
     if len(frontier) == 1:
         engine.last_single = (0, frontier)
     engine.max_size = (len(frontier), 0)
+    ev = None
     try:
         engine._check_states(frontier)
         for ev in trace.events:
@@ -544,6 +557,12 @@ def run_engine(engine: Engine, started: float) -> Result:
         return error_result(engine, err, started)
     except _InvariantFailed as err:
         return invariant_result(engine, err, started)
+    except KeyboardInterrupt:
+        # Ctrl-C: stop, and report how far the trace matched (as a limit, exit 3)
+        from ..interrupts import finishing
+
+        finishing()
+        return limit_result(engine, ev, frontier, started, interrupted=True)
     return accepted_result(engine, frontier, started)
 
 
@@ -571,19 +590,42 @@ def validate_many(compiled: CompiledSpec, paths: Sequence[str | Sequence[str]],
     import multiprocessing as mp
     import os
 
+    from ..interrupts import finishing
+
     mapping = load_mapping(mapping)
     jobs = [(p, mapping, check_invariants, max_candidates, itf) for p in paths]
     if processes is None:
         processes = min(len(jobs), os.cpu_count() or 1)
-    if processes <= 1 or len(jobs) <= 1 or "fork" not in mp.get_all_start_methods():
-        _WORKER["compiled"] = compiled
-        try:
-            return [_work(j) for j in jobs]
-        finally:
-            _WORKER.clear()
+    out: list[Result | SpecError] = []
     _WORKER["compiled"] = compiled
     try:
-        with mp.get_context("fork").Pool(processes) as pool:
-            return pool.map(_work, jobs, chunksize=1)
+        if processes <= 1 or len(jobs) <= 1 or "fork" not in mp.get_all_start_methods():
+            for j in jobs:
+                out.append(_work(j))
+                r = out[-1]
+                if isinstance(r, Result) and (r.limit_reason or "").startswith("interrupted"):
+                    break   # (Ctrl-C: this trace says how far it got; the rest are not run)
+        else:
+            with mp.get_context("fork").Pool(processes, initializer=_quiet_worker) as pool:
+                for r in pool.imap(_work, jobs, chunksize=1):
+                    out.append(r)
+    except KeyboardInterrupt:
+        finishing()
     finally:
         _WORKER.clear()
+    # Ctrl-C: what was validated is kept; the others say that they were not (exit 3)
+    for path in paths[len(out):]:
+        out.append(Result("trace", compiled.model.name, Status.LIMIT,
+                          dict(compiled.model.constants),
+                          limit_reason=f"interrupted before {path} was validated"))
+    return out
+
+
+def _quiet_worker() -> None:
+    """In a pool's worker: Ctrl-C is for the parent (which stops the pool and reports
+    the traces validated so far), and the pool's terminate() ends it without a
+    KeyboardInterrupt traceback (the handler the parent's SIGTERM inherited)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

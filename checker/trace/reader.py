@@ -47,7 +47,8 @@ def read_text(path: str) -> str:
         with open(path, encoding="utf-8", newline="") as f:
             text = f.read()
         reading(path)       # (no output of this run may replace it)
-        return text
+        # (a byte-order mark, as some Windows tools write: not part of the first line)
+        return text[1:] if text.startswith("\ufeff") else text
     except FileNotFoundError:
         raise error("no such trace file", path, None, 0) from None
     except UnicodeDecodeError as err:
@@ -57,6 +58,19 @@ def read_text(path: str) -> str:
         raise error(f"cannot read the trace file: {err.strerror}", path, None, 0) from None
 
 
+def long_integer(text: str) -> tuple[int, int, int] | None:
+    """(line, column, digits) of an integer too long for Python to read (``json.loads``
+    raises a plain ValueError for more than 4300 digits), or None."""
+    import sys
+
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)() or 4300
+    m = re.search(rf"\d{{{limit + 1},}}", text)
+    if m is None:
+        return None
+    line = text.count("\n", 0, m.start()) + 1
+    return line, m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1, len(m.group())
+
+
 def is_itf(path: str, text: str) -> bool:
     if path.endswith((".itf.json", ".itf")):
         return True
@@ -64,19 +78,24 @@ def is_itf(path: str, text: str) -> bool:
     if head != "{":
         return False
     stripped = text.strip()
-    # One JSON document spread over several lines, with "states": ITF.
-    if "\n" in stripped and '"states"' in text:
+    # One JSON document with "states": ITF (spread over several lines as Apalache writes
+    # it, or on one line as Quint does; one line that is an event is not one).
+    if '"states"' in text:
         try:
             doc = json.loads(text)
         except json.JSONDecodeError:
             return False
-        return isinstance(doc, dict) and isinstance(doc.get("states"), list)
+        except ValueError:  # (an integer too long to read: read_itf says where)
+            return "\n" in stripped
+        return isinstance(doc, dict) and isinstance(doc.get("states"), list) and \
+            ("\n" in stripped or "event" not in doc)
     return False
 
 
 def read_records(path: str, mapping: Mapping, file_index: int = 0,
-                 text: str | None = None) -> list[Record]:
-    """The trace lines of one JSON Lines file, in file order (headers included)."""
+                 text: str | None = None, limit: int | None = None) -> list[Record]:
+    """The trace lines of one JSON Lines file, in file order (headers included); with
+    ``limit``, only the first that many."""
     if text is None:
         text = read_text(path)
     lines = text.split("\n")
@@ -91,13 +110,15 @@ def read_records(path: str, mapping: Mapping, file_index: int = 0,
     header_field, event_field = mapping.fields.header, mapping.fields.event
     filters = mapping.filters
     for i, raw in enumerate(lines, start=1):
+        if limit is not None and len(out) >= limit:
+            break
         if raw.endswith("\r"):
             raw = raw[:-1]
         if plain and raw[:1] == "{":
             # The common case: a line that is one JSON object, nothing around it.
             try:
                 obj = loads(raw)
-            except json.JSONDecodeError:
+            except ValueError:  # (not JSON, or an integer too long: said below)
                 obj = None
             if type(obj) is dict:
                 if filters and not all(f.accepts(obj) for f in filters):
@@ -139,7 +160,13 @@ def read_records(path: str, mapping: Mapping, file_index: int = 0,
                                "input.ignore_non_json = true in a mapping file",))
         try:
             obj = json.loads(body)
-        except json.JSONDecodeError as err:
+        except ValueError as err:
+            if not isinstance(err, json.JSONDecodeError):
+                big = long_integer(body)
+                at = col + big[1] - 1 if big else col
+                raise error(f"this line has an integer of {big[2] if big else 'too many'} "
+                            "digits, too long to read (and outside every type of the spec)",
+                            path, text, i, at) from None
             if mapping.ignore_non_json:
                 skipped += 1
                 continue

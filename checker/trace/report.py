@@ -233,20 +233,35 @@ def invariant_result(engine: Engine, err: _InvariantFailed, started: float) -> R
                    Violation(err.kind, err.name, trace, msg))
 
 
-def limit_result(engine: Engine, ev: Event, frontier: dict, started: float) -> Result:
-    reason = (f"more than {engine.cap:,} candidate states at event {ev.number} of "
-              f"{len(engine.trace.events)} ({_where(ev)})")
-    report: dict[str, Any] = {"verdict": "limit", "event": _event_info(engine, ev),
+def limit_result(engine: Engine, ev: Event | None, frontier: dict, started: float,
+                 interrupted: bool = False) -> Result:
+    """The candidate cap reached while matching ``ev``; or, ``interrupted``, Ctrl-C
+    while matching it (None: before the first event)."""
+    total = len(engine.trace.events)
+    at = f"event {ev.number} of {total} ({_where(ev)})" if ev is not None else \
+        "the initial states"
+    matched = ev.number - 1 if ev is not None else 0
+    if interrupted:
+        reason = (f"interrupted at {at}: the first {matched} event"
+                  f"{'s' if matched != 1 else ''} matched, {len(frontier):,} candidate "
+                  f"state{'s' if len(frontier) != 1 else ''}")
+    else:
+        reason = f"more than {engine.cap:,} candidate states at {at}"
+    report: dict[str, Any] = {"verdict": "interrupted" if interrupted else "limit",
+                              "event": _event_info(engine, ev) if ev is not None else None,
                               "candidates_before": len(frontier),
                               "last_single": _last_single(engine),
                               "sizes": engine.sizes[-12:]}
+    if interrupted:
+        report["hints"] = []
+        return _result(engine, Status.LIMIT, report, started, matched, None, reason)
     g = growth(engine)
     if g:
         report["growth"] = g
     report["hints"] = _growth_hints(g) + [
         "bind more parameters from event fields, observe more variables, or use "
         "silent.when = \"needed\"; or raise the cap (max_candidates)"]
-    return _result(engine, Status.LIMIT, report, started, ev.number - 1, None, reason)
+    return _result(engine, Status.LIMIT, report, started, matched, None, reason)
 
 
 def rejected_result(engine: Engine, ev: Event | None, frontier: dict, sources: dict,
@@ -292,14 +307,23 @@ def rejected_result(engine: Engine, ev: Event | None, frontier: dict, sources: d
 
 def _rejected_initial(engine: Engine, interp: Interp, started: float) -> Result:
     inits = engine.model.initial_states()
-    why = []
+    groups: dict[str, dict] = {}
     best = None
-    for i, s in enumerate(inits[:EXPLAIN_STATES]):
+    shown = inits[:EXPLAIN_STATES]
+    for i, s in enumerate(shown):
         mism = engine.mismatches(engine.trace.initial, s)
         diffs = [_diff(leaf, found) for leaf, found in mism]
-        why.append({"candidate": i + 1, "kind": "observation", "differences": diffs})
+        # (grouped as the reasons of a rejected event are: the renderers read them alike)
+        g = groups.setdefault(json.dumps(diffs, sort_keys=True, default=str), {
+            "kind": "observation", "action": "the initial state",
+            "reason": "it differs from what the trace says about the start",
+            "differences": diffs, "candidates": [], "args": [],
+            "candidates_total": len(shown)})
+        g["candidates"].append(i + 1)
         if best is None or len(diffs) < len(best["differences"]):
-            best = {"candidate": i + 1, "differences": diffs}
+            best = {"kind": "observation", "candidate": i + 1, "steps": [],
+                    "differences": diffs}
+    why = sorted(groups.values(), key=lambda g: -len(g["candidates"]))
     where = engine.trace.initial_where or "the start of the trace"
     msg = (f"rejected at the initial state ({where}): no initial state of the spec agrees "
            "with it")
@@ -513,6 +537,10 @@ def _summary(engine: Engine, ev: Event, n: int, why: list[dict], nearest: dict |
 def _hints(engine: Engine, ev: Event, sources: dict, why: list[dict], g: dict | None
            ) -> list[str]:
     hints = []
+    prev = engine.trace.events[ev.number - 2] if ev.number >= 2 else None
+    if prev is not None and ev.source == "jsonl" and _same_line(prev.raw, ev.raw):
+        hints.append(f"this line repeats the previous event ({_where(prev)}) exactly: a "
+                     "duplicated log line? (the step it records has already been taken)")
     if ev.rule is None and engine.mapping.rules and ev.source == "jsonl":
         hints.append(f"event {ev.kind!r} has no rule in the mapping ({engine.mapping.name}); "
                      f"it was read as action {ev.kind} with its arguments by name")
@@ -526,6 +554,15 @@ def _hints(engine: Engine, ev: Event, sources: dict, why: list[dict], g: dict | 
                      "that was never sent? a value from another run?)")
     hints.extend(_growth_hints(g))
     return hints
+
+
+def _same_line(a: str, b: str) -> bool:
+    if a.strip() == b.strip():
+        return True
+    try:
+        return json.loads(a) == json.loads(b)
+    except ValueError:
+        return False
 
 
 def _one_more_step(engine: Engine, ev: Event, sources: dict) -> list[str]:

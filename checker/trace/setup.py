@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..compile import CompiledSpec
+from ..source import SpecError
 from .engine import constant_text
 from .mapping import MISSING, get_path, load_mapping
 from .reader import is_itf, read_records, read_text
@@ -22,18 +23,22 @@ def header_constants(trace_paths: Sequence[str], mapping: Any = None) -> dict[st
     for name, j in m.constants.items():
         out[name] = constant_text(j)
     for path in trace_paths:
-        text = read_text(path)
         consts: Any = None
+        try:
+            text = read_text(path)
+        except SpecError:
+            continue    # (said when that file is validated: the others still are)
         if is_itf(path, text):
             try:
-                doc = json.loads(text)
-                consts = doc.get("#meta", {}).get("constants")
-            except (json.JSONDecodeError, AttributeError):
+                consts = itf_constants(json.loads(text))
+            except ValueError:
                 consts = None
-            if isinstance(consts, dict):
-                consts = {k: _from_itf(v) for k, v in consts.items()}
         else:
-            for rec in read_records(path, m, 0, text):
+            try:
+                records = read_records(path, m, 0, text, limit=1)
+            except SpecError:
+                continue
+            for rec in records:
                 if rec.header:
                     h = get_path(rec.obj, m.fields.header)
                     if isinstance(h, dict):
@@ -42,6 +47,27 @@ def header_constants(trace_paths: Sequence[str], mapping: Any = None) -> dict[st
         if isinstance(consts, dict):
             for name, j in consts.items():
                 out.setdefault(name, constant_text(j))
+    return out
+
+
+def itf_constants(doc: Any) -> dict[str, Any]:
+    """The constants an ITF document was written with (as plain JSON): ``#meta.constants``
+    (ours), and the ``params`` that its initial state sets (ADR-015, as Apalache writes
+    them)."""
+    out: dict[str, Any] = {}
+    if not isinstance(doc, dict):
+        return out
+    meta = doc.get("#meta")
+    consts = meta.get("constants") if isinstance(meta, dict) else None
+    if isinstance(consts, dict):
+        out.update((k, _from_itf(v)) for k, v in consts.items())
+    params = doc.get("params")
+    states = doc.get("states")
+    if isinstance(params, list) and isinstance(states, list) and states and \
+            isinstance(states[0], dict):
+        for name in params:
+            if isinstance(name, str) and name in states[0] and name not in out:
+                out[name] = _from_itf(states[0][name])
     return out
 
 
