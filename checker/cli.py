@@ -1133,11 +1133,15 @@ def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, unbounded, f
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Validate this many files in parallel (default: one per core).")
 @_faults_option
-@_format_option(("text", "json", "itf"))
+@_format_option(("text", "json", "itf", "html"))
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE.html",
+              help="Also write the HTML report (verdicts, where each trace diverges and "
+                   "why, sequence diagrams, states) to FILE.html.")
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 @click.option("--verbose", "-v", is_flag=True, help="Show every candidate in the report.")
 def trace_cmd(spec, traces, consts, mapping, check_invariants, merge, max_candidates, jobs,
-              faults, max_faults, fmt, color, verbose):
+              faults, max_faults, fmt, report, color, verbose):
     """Check that each recorded TRACE (JSON Lines or ITF) is a behaviour SPEC allows."""
     from .trace.command import trace_command
 
@@ -1145,7 +1149,7 @@ def trace_cmd(spec, traces, consts, mapping, check_invariants, merge, max_candid
                            check_invariants=check_invariants, merge=merge,
                            max_candidates=max_candidates, processes=jobs,
                            faults=_split(faults), max_faults=max_faults, color=color,
-                           verbose=verbose))
+                           verbose=verbose, report=report))
 
 
 def _import_output(fmt: str, report: str | None) -> None:

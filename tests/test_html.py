@@ -98,6 +98,63 @@ def test_page_is_self_contained_and_complete():
     assert "distinct states" in text and "167" in text
 
 
+def trace_cli(*args):
+    from click.testing import CliRunner
+
+    from checker.cli import main
+
+    return CliRunner().invoke(main, ["trace", *map(str, args)])
+
+
+def test_trace_page_says_where_and_why_the_log_diverges(tmp_path):
+    # (`trace` had no html format and no --report: "'html' is not one of 'text',
+    # 'json', 'itf'", while every other engine's result had its page)
+    got = trace_cli("specs/2pc.spec", "traces/tests/2pc_early_commit.jsonl", "--format", "html")
+    assert got.exit_code == 1, got.output
+    p = parse(got.stdout)
+    assert not p.errors and not p.stack, (p.errors, p.stack)
+    tags = [t for t, _ in p.tags]
+    assert "script" not in tags and tags.count("svg") == 1
+    text = "".join(p.text)
+    assert "Trace rejected: traces/tests/2pc_early_commit.jsonl" in text
+    assert "rejected at event 5 of 6 (traces/tests/2pc_early_commit.jsonl:5)" in text
+    assert "require tmPrepared == {r1, r2, r3} is false" in text
+    assert "the log's next event cannot happen here" in text     # the diagram's last row
+    assert "trace-report:" not in text                          # (the report's own JSON)
+    ids = {a.get("id") for _, a in p.tags}
+    assert {"verdict", "why", "diagram", "states"} <= ids and "stats" not in ids
+    rows = [a for t, a in p.tags if t == "tr"]
+    assert len(rows) == 1 + 5          # header + the witness's states (events 1 to 4)
+
+
+def test_trace_report_for_several_files_with_a_malformed_one(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"event": "RMPrepare", "args": {"r": "r1"}}\nnot json\n')
+    report = tmp_path / "traces.html"
+    got = trace_cli("specs/2pc.spec", "traces/tests/2pc_early_commit.jsonl",
+                    "traces/recorded/twopc_ok_args.jsonl", bad, "--report", report)
+    assert got.exit_code == 2, got.output                       # (a malformed file)
+    assert "3 traces: 1 rejected, 1 ok, 1 malformed" in got.stdout   # the text, as before
+    page = report.read_text()
+    p = parse(page)
+    assert not p.errors and not p.stack, (p.errors, p.stack)
+    text = "".join(p.text)
+    assert "3 traces: 1 rejected, 1 ok, 1 malformed" in text
+    assert "Trace accepted" in text and "Trace rejected" in text
+    assert f"{bad}:2:1" in text                                 # the malformed line
+    ids = [a.get("id") for _, a in p.tags if a.get("id")]
+    assert len(ids) == len(set(ids))                            # one id per page
+    assert {"trace-1", "trace-2", "trace-3", "why-1", "diagram-1", "why-2"} <= set(ids)
+
+
+def test_trace_report_path_is_checked_before_validating(tmp_path):
+    got = trace_cli("specs/2pc.spec", "traces/tests/2pc_early_commit.jsonl", "--report",
+                    tmp_path / "no" / "such" / "r.html")
+    assert got.exit_code == 2
+    assert got.stderr.startswith("error: --report: cannot write the report")
+    assert got.stdout == ""
+
+
 def test_svg_is_well_formed_xml():
     compiled, result = run("specs/buggy/paxos_no_ballot_check.spec")
     svg = sequence_svg(compiled, result.violation.trace, title="t & <x>")

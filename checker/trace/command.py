@@ -41,14 +41,15 @@ def trace_command(spec: str, traces: Sequence[str], *, consts: Sequence[str] = (
                   max_candidates: int = 1_000_000, processes: int | None = None,
                   faults: Sequence[str] = (), max_faults: int | None = None,
                   color: bool | None = None,
-                  verbose: bool = False, out: TextIO | None = None,
-                  err: TextIO | None = None) -> int:
+                  verbose: bool = False, report: str | None = None,
+                  out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Validate ``traces`` against ``spec`` and print the outcome; returns the exit status.
 
     ``merge``: the files are per-node logs of one run (merged by clock, timestamp or
-    sequence number) rather than separate runs. ``fmt``: text, json or itf (the witness
+    sequence number) rather than separate runs. ``fmt``: text, json, itf (the witness
     of each trace as an ITF document: the matched behaviour, or the behaviour up to the
-    divergence)."""
+    divergence) or html (one page for every trace; ``report`` writes it to a file as
+    well)."""
     from ..render.trace_report import render_trace_json, render_trace_text
     from .engine import validate, validate_many
     from .mapping import load_mapping
@@ -57,12 +58,20 @@ def trace_command(spec: str, traces: Sequence[str], *, consts: Sequence[str] = (
 
     out = out or sys.stdout
     err = err or sys.stderr
-    if fmt not in ("text", "json", "itf"):
-        print(f"error: unknown format {fmt!r} (text, json or itf)", file=err)
+    if fmt not in ("text", "json", "itf", "html"):
+        print(f"error: unknown format {fmt!r} (text, json, itf or html)", file=err)
         return EXIT_INPUT
     if not traces:
         print("error: no trace file given", file=err)
         return EXIT_INPUT
+    if report is not None:
+        from ..render.html import ReportError, check_report_path
+
+        try:
+            check_report_path(report)       # before the validation, not after it
+        except ReportError as e:
+            print(f"error: --report: {e}", file=err)
+            return EXIT_INPUT
     try:
         m = load_mapping(mapping)
         compiled = load_for_traces(spec, list(traces), consts, m, faults, max_faults)
@@ -86,7 +95,21 @@ def trace_command(spec: str, traces: Sequence[str], *, consts: Sequence[str] = (
                                  max_candidates=max_candidates, processes=processes,
                                  itf=want_itf)
 
-    if fmt == "json":
+    if report is not None or fmt == "html":
+        from ..render.trace_html import render_trace_html
+
+        page = render_trace_html(list(zip(labels, outcomes)), compiled, verbose=verbose)
+        if report is not None:
+            from ..render.html import ReportError, write_report
+
+            try:
+                write_report(report, page)
+            except ReportError as e:
+                print(f"error: --report: {e}", file=err)
+                return EXIT_INPUT
+    if fmt == "html":
+        out.write(page)
+    elif fmt == "json":
         items = []
         for label, o in zip(labels, outcomes):
             if isinstance(o, SpecError):
