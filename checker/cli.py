@@ -85,6 +85,13 @@ def _format_option(choices=("text", "json")):
                         show_default=True, help="Output format.")
 
 
+def _report_option(what: str = "verdict, explanation, sequence diagram, states, "
+                                  "statistics"):
+    return click.option("--report", type=click.Path(dir_okay=False), default=None,
+                        metavar="FILE.html",
+                        help=f"Also write the HTML report ({what}) to FILE.html.")
+
+
 def _fail_input(err: SpecError) -> None:
     click.echo(err.render(), err=True)
     sys.exit(EXIT_INPUT)
@@ -371,9 +378,7 @@ def _scale_options(f):
                    "(default: on when the spec declares any).")
 @_scale_options
 @_format_option(("text", "json", "itf", "html"))
-@click.option("--report", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
-              help="Also write the HTML report (verdict, explanation, sequence diagram, "
-                   "states, statistics) to FILE.html.")
+@_report_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def check_cmd(spec, consts, inv, lemmas, deadlock, max_states, max_depth, time_limit, faults,
               max_faults, symmetry, workers, backend, address, store, memory_limit,
@@ -648,15 +653,18 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
 @click.option("--checkpoint-interval", type=SECONDS, default=None, metavar="SECONDS",
               help="Seconds between two checkpoints from now on. Default: the stopped "
                    "run's.")
-@_format_option()
+@_format_option(("text", "json", "itf", "html"))
+@_report_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def resume_cmd(directory, time_limit, memory_limit, max_states, max_depth,
-               checkpoint_interval, fmt, color):
+               checkpoint_interval, fmt, report, color):
     """Continue the check saved in DIRECTORY by `modelcheck check --checkpoint`."""
     from .checkpoint import SAVED, CheckpointError, DirectoryLock, read_meta, resume
     from .fingerprints import parse_size
     from .interrupts import finishing
     from .parallel import ModelSpec
+
+    _check_report_path(report)
 
     limit = parse_size(memory_limit) if memory_limit is not None else "default"
     # (None: the saved limit; 0: none)
@@ -682,7 +690,7 @@ def resume_cmd(directory, time_limit, memory_limit, max_states, max_depth,
         sys.exit(EXIT_INPUT)
     except SpecError as err:
         _fail_input(err)
-    _import_output(fmt, None)
+    _import_output(fmt, report)
     # the header of `check --checkpoint` for this spec, then where it was resumed from
     header = _search_header(recipe.path, compiled, model, symmetric=canonical is not None,
                             one_worker=True)
@@ -701,7 +709,7 @@ def resume_cmd(directory, time_limit, memory_limit, max_states, max_depth,
         progress.close()
     result = _with_symmetry(result, compiled, canonical)
     _emit(_explained(recipe.path, compiled, result, recipe.text), fmt, color, header,
-          compiled=compiled)
+          compiled=compiled, report=report)
 
 
 @main.command("simulate")
@@ -731,14 +739,16 @@ def resume_cmd(directory, time_limit, memory_limit, max_states, max_depth,
                    "keeps every state of its path.")
 @_faults_option
 @_format_option(("text", "json", "itf", "html"))
+@_report_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def simulate_cmd(spec, consts, inv, lemmas, runs, depth, seed, deadlock, shrink, time_limit,
-                 memory_limit, faults, max_faults, fmt, color):
+                 memory_limit, faults, max_faults, fmt, report, color):
     """Random walks through SPEC, checking the invariants in every state visited: for
     state spaces too large to enumerate. Not exhaustive: no violation found is not a
     proof."""
     from .simulate import simulate
 
+    _check_report_path(report)
     started = time.perf_counter()
     try:
         compiled = _load(spec, consts, faults, deadlock, max_faults)
@@ -756,7 +766,8 @@ def simulate_cmd(spec, consts, inv, lemmas, runs, depth, seed, deadlock, shrink,
                       else default_memory_limit())
     header = _header(spec, compiled, model, model.check_deadlock)
     header.append(f"  simulation: {runs} runs of up to {depth} steps, seed {seed}")
-    _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled)
+    _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled,
+          report=report)
 
 
 def _checked_sweep_workers(ctx, param, value: int) -> int:
@@ -1039,13 +1050,15 @@ def _symmetry(compiled, spec_path: str):
               help="Write every solver query to DIR as SMT-LIB 2.")
 @_faults_option
 @_format_option(("text", "json", "itf", "html"))
+@_report_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def bmc_cmd(spec, depth, consts, inv, deadlock, solver_timeout, smt2, faults, max_faults,
-            fmt, color):
+            fmt, report, color):
     """Bounded model checking with Z3: is a property violated within K steps? The
     shortest violation is printed like the explicit engine's counterexamples."""
     from .symbolic import bmc
 
+    _check_report_path(report)
     compiled = _load(spec, consts, faults, None, max_faults)
     try:
         result = bmc(compiled, depth, invariants=list(inv) or None, check_deadlock=deadlock,
@@ -1054,7 +1067,8 @@ def bmc_cmd(spec, depth, consts, inv, deadlock, solver_timeout, smt2, faults, ma
         _fail_input(err)
     header = _header(spec, compiled, compiled.model, deadlock)
     header[0] = f"Bounded model checking {compiled.model.name} ({spec}) to depth {depth}"
-    _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled)
+    _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled,
+          report=report)
 
 
 @main.command("prove")
@@ -1075,47 +1089,79 @@ def bmc_cmd(spec, depth, consts, inv, deadlock, solver_timeout, smt2, faults, ma
               help="Prove for any number of nodes: each `symmetry` set becomes an "
                    "uninterpreted sort, majority quorums a sort whose elements intersect.")
 @_faults_option
-@_format_option()
+@_format_option(("text", "json", "itf", "html"))
+@_report_option("verdict, obligations, each counterexample to induction as a table of "
+                "states with a diagram of its step")
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, unbounded, faults,
-              max_faults, fmt, color):
+              max_faults, fmt, report, color):
     """Prove with Z3 that the invariants are inductive: initiation, and consecution for
     every (action, conjunct) pair; each failure comes with a counterexample to induction
     and whether its pre-state is reachable."""
     from .render.proof import render_proof, render_proof_json
     from .symbolic import prove_report
 
+    _check_report_path(report)
     compiled = _load(spec, consts, faults, None, max_faults)
     if unbounded and k > 1:
         click.echo("error: --unbounded proves by induction (k = 1); leave out --k", err=True)
+        sys.exit(EXIT_INPUT)
+    if unbounded and fmt == "itf":
+        click.echo("error: --format itf: an unbounded proof's CTIs have elements of no "
+                   "constant (RM!0, ...); prove without --unbounded, with --const for the "
+                   "sizes shown, to write them as ITF", err=True)
         sys.exit(EXIT_INPUT)
     try:
         if unbounded:
             from .parser import read_source
             from .symbolic.unbounded import prove_unbounded_report
 
-            report = prove_unbounded_report(compiled, read_source(spec), list(inv) or None,
+            proof = prove_unbounded_report(compiled, read_source(spec), list(inv) or None,
                                             timeout_s=solver_timeout, smt2_dir=smt2)
         else:
-            report = prove_report(compiled, list(inv) or None, k=k, timeout_s=solver_timeout,
+            proof = prove_report(compiled, list(inv) or None, k=k, timeout_s=solver_timeout,
                                   smt2_dir=smt2, symmetry=symmetry)
     except SpecError as err:
         _fail_input(err)
+    lines = [f"Proving {compiled.model.name} ({spec})" + (f" by {k}-induction" if k > 1
+                                                          else "")
+             + (" for any number of nodes" if unbounded else "")]
+    lines += _header(spec, compiled, compiled.model, False)[1:]
+    if unbounded:
+        lines += proof.header_lines()
+        if compiled.faults and compiled.max_faults is not None:
+            lines.append(f"Fault budget: not applied (any number of fault steps, more "
+                         f"behaviours than at most {compiled.max_faults}).")
+    if report is not None or fmt == "html":
+        from .render.html import ReportError, write_report
+        from .render.proof_html import render_proof_html
+
+        page = render_proof_html(proof, compiled, header_lines=lines)
+        if report is not None:
+            try:
+                write_report(report, page)
+            except ReportError as err:
+                click.echo(f"error: --report: {err}", err=True)
+                sys.exit(EXIT_INPUT)
     if fmt == "json":
-        click.echo(render_proof_json(report))
+        click.echo(render_proof_json(proof))
+    elif fmt == "html":
+        click.echo(page, nl=False)
+    elif fmt == "itf":
+        import json
+
+        from .render.proof_html import cti_itf
+
+        doc = cti_itf(proof, compiled)
+        if doc is None:
+            click.echo(f"{compiled.model.name}: no counterexample to induction to write as "
+                       f"ITF (status {proof.result.status.value})", err=True)
+        else:
+            click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         use_color = sys.stdout.isatty() if color is None else color
-        lines = [f"Proving {compiled.model.name} ({spec})" + (f" by {k}-induction" if k > 1
-                                                              else "")
-                 + (" for any number of nodes" if unbounded else "")]
-        lines += _header(spec, compiled, compiled.model, False)[1:]
-        if unbounded:
-            lines += report.header_lines()
-            if compiled.faults and compiled.max_faults is not None:
-                lines.append(f"Fault budget: not applied (any number of fault steps, more "
-                             f"behaviours than at most {compiled.max_faults}).")
-        click.echo(render_proof(report, color=use_color, header_lines=lines))
-    sys.exit(report.result.exit_code)
+        click.echo(render_proof(proof, color=use_color, header_lines=lines))
+    sys.exit(proof.result.exit_code)
 
 
 @main.command("trace")
@@ -1134,10 +1180,7 @@ def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, unbounded, f
               help="Validate this many files in parallel (default: one per core).")
 @_faults_option
 @_format_option(("text", "json", "itf", "html"))
-@click.option("--report", type=click.Path(dir_okay=False), default=None,
-              metavar="FILE.html",
-              help="Also write the HTML report (verdicts, where each trace diverges and "
-                   "why, sequence diagrams, states) to FILE.html.")
+@_report_option("verdicts, where each trace diverges and why, sequence diagrams, states")
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
 @click.option("--verbose", "-v", is_flag=True, help="Show every candidate in the report.")
 def trace_cmd(spec, traces, consts, mapping, check_invariants, merge, max_candidates, jobs,

@@ -3,6 +3,7 @@ arrows, atomic writing; and the page in a real headless browser when one is inst
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -153,6 +154,86 @@ def test_trace_report_path_is_checked_before_validating(tmp_path):
     assert got.exit_code == 2
     assert got.stderr.startswith("error: --report: cannot write the report")
     assert got.stdout == ""
+
+
+def cli(*args):
+    from click.testing import CliRunner
+
+    from checker.cli import main
+
+    return CliRunner().invoke(main, [*map(str, args)])
+
+
+def test_prove_page_shows_each_cti_as_states_and_a_diagram(tmp_path):
+    # (`prove` had text and json only: "'html' is not one of 'text', 'json'")
+    report = tmp_path / "proof.html"
+    got = cli("prove", "specs/2pc.spec", "--inv", "Consistent", "--format", "html",
+              "--report", report)
+    assert got.exit_code == 1, got.output
+    assert report.read_text() == got.stdout
+    p = parse(got.stdout)
+    assert not p.errors and not p.stack, (p.errors, p.stack)
+    text = "".join(p.text)
+    assert "Not proved: 3 counterexamples to induction" in text
+    assert "Sanity checks (against a vacuous proof):" in text      # the whole report
+    ids = [a.get("id") for _, a in p.tags if a.get("id")]
+    assert len(ids) == len(set(ids))
+    assert {"cti-1", "cti-2", "cti-3", "states-1", "diagram-3"} <= set(ids)
+    assert [t for t, _ in p.tags].count("svg") == 3
+    assert "CTI 1: Consistent is not preserved by" in text
+    rows = [t for t in p.text if t in ("pre-state", "initial state")]
+    assert set(rows) == {"pre-state"} and len(rows) >= 3     # (a CTI starts anywhere: its
+    # first state is no initial state, in the tables and the diagrams)
+
+
+def test_prove_writes_its_ctis_as_itf():
+    got = cli("prove", "specs/2pc.spec", "--inv", "Consistent", "--format", "itf")
+    assert got.exit_code == 1, got.output
+    docs = json.loads(got.stdout)
+    assert len(docs) == 3 and all(k.startswith("CTI ") for k in docs)
+    for title, doc in docs.items():
+        assert doc["#meta"]["format"] == "ITF" and title in doc["#meta"]["description"]
+        pre, post = doc["states"]
+        assert pre["RM"] == {"#set": ["r1", "r2", "r3"]}       # the constants, in state 0
+        assert post["mbt::actionTaken"] in title
+        # the post-state breaks Consistent: one RM committed, another aborted
+        assert {"committed", "aborted"} <= {x for _, x in post["rmState"]["#map"]}
+    proved = cli("prove", "specs/2pc.spec", "--format", "itf")
+    assert proved.exit_code == 0 and proved.stdout == ""
+    assert "no counterexample to induction to write as ITF (status ok)" in proved.stderr
+    unbounded = cli("prove", "specs/2pc.spec", "--unbounded", "--format", "itf")
+    assert unbounded.exit_code == 2 and "prove without --unbounded" in unbounded.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["simulate", "specs/buggy/2pc_early_commit.spec"],
+    ["bmc", "specs/buggy/2pc_early_commit.spec", "--depth", "6"],
+    ["prove", "specs/2pc.spec", "--inv", "Consistent"]])
+def test_report_is_written_by_every_engine(command, tmp_path):
+    # (--report was check's only: "No such option: --report")
+    report = tmp_path / "r.html"
+    got = cli(*command, "--report", report)
+    assert got.exit_code == 1, got.output
+    p = parse(report.read_text())
+    assert not p.errors and not p.stack
+    assert [t for t, _ in p.tags].count("svg") >= 1
+    refused = cli(*command, "--report", tmp_path / "no" / "r.html")
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("error: --report: cannot write the report")
+
+
+def test_resume_has_every_format_and_the_report(tmp_path):
+    # (resume printed text or json only, while the check it continues had itf and html)
+    ck = tmp_path / "ck"
+    spec = "specs/buggy/paxos_no_ballot_check.spec"
+    assert cli(spec, "--checkpoint", ck, "--max-states", 2000).exit_code == 3
+    report = tmp_path / "r.html"
+    got = cli("resume", ck, "--max-states", 0, "--format", "itf", "--report", report)
+    assert got.exit_code == 1, got.output
+    doc = json.loads(got.stdout)
+    assert len(doc["states"]) == 13          # the shortest counterexample: 12 steps
+    text = "".join(parse(report.read_text()).text)
+    assert "Invariant Agreement is violated." in text
 
 
 def test_svg_is_well_formed_xml():

@@ -322,11 +322,13 @@ def _conjuncts(e: ir.Expr) -> list[ir.Expr]:
 
 
 def sequence_diagram(compiled: CompiledSpec, trace: Sequence[TraceStep], *,
-                     last_note: str | None = None) -> SequenceDiagram:
-    """Who sent what to whom, step by step, in a trace (no drawing yet)."""
+                     last_note: str | None = None,
+                     first: str = "initial state") -> SequenceDiagram:
+    """Who sent what to whom, step by step, in a trace (no drawing yet). ``first`` names
+    its first state (a counterexample to induction starts from a pre-state)."""
     an = _Analysis(compiled, trace)
     an.node_lifelines()
-    steps = ["initial state"] + [s.label or "" for s in trace[1:]]
+    steps = [first] + [s.label or "" for s in trace[1:]]
     events: list[Event] = []
     arrows: list[Arrow] = []
     sent_at: dict[Value, tuple[str, int]] = {}

@@ -9,6 +9,7 @@ mailed, attached to a CI run or opened offline and looks the same.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from ..compile import CompiledSpec
@@ -46,6 +47,16 @@ td.last { border-bottom: 2px solid #c0392b; }
 .stats td:first-child { color: #56606d; }
 footer { color: #8a94a3; font-size: 12px; padding: 0 28px 20px; }
 """
+
+
+def with_ids_suffixed(body: str, suffix: str) -> str:
+    """``body`` with each id ``X`` made ``X-suffix``, and the references to it (the
+    diagram's arrowheads), so that a page with several results has every id once."""
+    for name in set(re.findall(r' id="([^"]+)"', body)):
+        body = (body.replace(f' id="{name}"', f' id="{name}-{suffix}"')
+                .replace(f"url(#{name})", f"url(#{name}-{suffix})")
+                .replace(f'href="#{name}"', f'href="#{name}-{suffix}"'))
+    return body
 
 
 def _verdict_class(status: Status) -> str:
@@ -112,8 +123,8 @@ def result_sections(result: Result, compiled: CompiledSpec | None, *,
         parts.append(f"<p>{escape(v.message)}</p>")
     if v is not None and v.trace:
         if compiled is not None:
-            parts.append(_diagram(compiled, v.trace, result.spec, _last_note(v)))
-        parts.append(_table(v.trace, v.kind))
+            parts.append(diagram_section(compiled, v.trace, result.spec, _last_note(v)))
+        parts.append(states_table(v.trace, v.kind))
     if stats:
         parts.append(_stats(result))
     return parts
@@ -144,12 +155,12 @@ def _last_note(v) -> str | None:
     return None
 
 
-def _diagram(compiled: CompiledSpec, trace: tuple[TraceStep, ...], name: str,
-             last_note: str | None) -> str:
+def diagram_section(compiled: CompiledSpec, trace: tuple[TraceStep, ...], name: str,
+                    last_note: str | None, first: str = "initial state") -> str:
     from .diagram import render_svg, sequence_diagram
 
     try:
-        d = sequence_diagram(compiled, trace, last_note=last_note)
+        d = sequence_diagram(compiled, trace, last_note=last_note, first=first)
         svg = render_svg(d, title=f"{name}: message sequence diagram")
     except Exception as err:  # noqa: BLE001 (the rest of the page is still worth having)
         return (f'<section id="diagram"><h2>Sequence diagram</h2><p class="notes">'
@@ -162,7 +173,9 @@ def _diagram(compiled: CompiledSpec, trace: tuple[TraceStep, ...], name: str,
             f'<ul class="notes"><li>{legend}</li>{notes}</ul></section>')
 
 
-def _table(trace: tuple[TraceStep, ...], kind: str) -> str:
+def states_table(trace: tuple[TraceStep, ...], kind: str,
+                 first: str = "initial state") -> str:
+    """The states, one row each; ``first`` names the first (a CTI's is a pre-state)."""
     names: list[str] = []
     for step in trace:
         names.extend(n for n in step.state if n not in names)
@@ -189,7 +202,7 @@ def _table(trace: tuple[TraceStep, ...], kind: str) -> str:
                 cls.append("last")
             extra = f'<span class="delta">{escape(delta)}</span>' if delta else ""
             cells.append(f'<td class="{" ".join(cls)}">{escape(full)}{extra}</td>')
-        label = "initial state" if step.label is None else step.label
+        label = first if step.label is None else step.label
         rows.append(f"<tr><td>{i}</td><td>{escape(label)}</td>{''.join(cells)}</tr>")
         previous = step.state
     return (f'<section id="states"><h2>States</h2><p class="notes">{n} state'

@@ -7,14 +7,13 @@ Like ``checker.render.html``, which it builds on, it reads only the Results."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from html import escape
 
 from ..compile import CompiledSpec
 from ..result import Result
 from ..source import SpecError
-from .html import page, result_sections, verdict_badge
+from .html import page, result_sections, verdict_badge, with_ids_suffixed
 from .trace_report import REPORT_PREFIX, render_trace_text, verdict_line
 
 Outcome = Result | SpecError
@@ -80,17 +79,8 @@ def _section(k: int, label: str, outcome: Outcome, compiled: CompiledSpec | None
         body = "\n".join(result_sections(outcome, compiled, why=report.rstrip("\n"),
                                                  stats=False))
         if several:
-            body = _suffixed_ids(body, k)
+            body = with_ids_suffixed(body, str(k))
         parts.append(body)
     parts.append("</section>")
     return "\n".join(parts)
 
-
-def _suffixed_ids(body: str, k: int) -> str:
-    """``body`` with each id (and each reference to it: the diagram's arrowheads) made
-    ``ID-k``, so that a page of several traces has every id once (why-1, why-2, ...)."""
-    for name in set(re.findall(r' id="([^"]+)"', body)):
-        body = (body.replace(f' id="{name}"', f' id="{name}-{k}"')
-                .replace(f"url(#{name})", f"url(#{name}-{k})")
-                .replace(f'href="#{name}"', f'href="#{name}-{k}"'))
-    return body
