@@ -60,12 +60,19 @@ class Diagnostic:
             out = [f"{name}:{self.span.line}:{self.span.column}: {self.severity}: {self.message}"]
             if source is not None:
                 line = source.line_text(self.span.line).replace("\t", " ")
-                shown = line if len(line) <= 200 else line[:200] + " ..."
+                col = self.span.column
+                # A long line is shown as a window of it around the column.
+                start = 0 if len(line) <= 200 or col <= 150 else col - 100
+                shown = line[start:start + 200]
+                if start:
+                    shown, col = "... " + shown, col - start + 4
+                if start + 200 < len(line):
+                    shown += " ..."
                 out.append(f"    {shown}")
                 width = 1
                 if self.span.end_line == self.span.line and self.span.end_column:
                     width = max(1, self.span.end_column - self.span.column)
-                col = min(self.span.column, len(shown) + 1)
+                col = min(col, len(shown) + 1)
                 out.append("    " + " " * (col - 1) + "^" * min(width, 80))
         if self.expected:
             out.append("  expected: " + ", ".join(self.expected))

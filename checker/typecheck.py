@@ -23,6 +23,9 @@ from .universe import Universe, UniverseError, iter_bits
 KNOWN_OPTIONS = {"deadlock": T.BOOL, "max_faults": T.IntT(0, 1 << 30)}
 BUILTINS = {"size", "subsets", "union", "min", "max", "len", "append", "head", "tail", "last",
             "put", "take", "count", "enabled"}
+# The booleans and `none` as other languages spell them.
+_OTHER_LITERALS = {"true": "true", "false": "false", "none": "none", "null": "none",
+                   "nil": "none"}
 TYPE_WORDS = {"bool", "int", "set", "map", "seq", "bag", "Message", "quiescent"}
 
 
@@ -514,26 +517,30 @@ class Checker:
             raise self.error(f"`{n}` is not a type (it is not a constant set)", e.span)
         if isinstance(d, S.VarDecl):
             raise self.error(f"`{n}` is a variable, not a type", e.span)
+        if n in ("Nat", "Int", "Integer", "nat", "integer", "Natural"):
+            raise self.error(f"unknown type `{n}`: every variable needs a finite type", e.span,
+                             notes=("use a range such as 0..N",))
         raise self.error(f"unknown type `{n}`", e.span,
                          notes=self._suggest(n, [*self.enums, *self.sym_types, *self.records,
                                                  *self.defs, "bool"]))
 
     def _set_as_type(self, name: str, mask: int, elem: T.Type, span: Span) -> T.Type:
+        what = f"`{name}`" if name.isidentifier() else name
         members = [self.univ.at_bit(elem, b) for b in iter_bits(mask)]
         if isinstance(elem, T.IntT):
             if not members:
-                raise self.error(f"`{name}` is empty, so it cannot be a type", span)
+                raise self.error(f"{what} is empty, so it cannot be a type", span)
             lo, hi = min(members), max(members)
             if len(members) != hi - lo + 1:
-                raise self.error(f"`{name}` is not a contiguous range, so it cannot be a type",
+                raise self.error(f"{what} is not a contiguous range, so it cannot be a type",
                                  span)
             return T.IntT(lo, hi)
         if isinstance(elem, (T.EnumT, T.SymT, T.BoolT)):
             if len(members) == self.univ.size(elem):
                 return elem
-            raise self.error(f"`{name}` is a proper subset of {elem}; only whole sets can "
+            raise self.error(f"{what} is a proper subset of {elem}; only whole sets can "
                              "be types", span)
-        raise self.error(f"`{name}` cannot be used as a type", span)
+        raise self.error(f"{what} cannot be used as a type", span)
 
     def _record_type(self, name: str) -> T.RecordT:
         if name in self.records:
@@ -630,6 +637,13 @@ class Checker:
         if isinstance(st, S.Skip):
             return ir.Require(ir.Const(True, T.BOOL), st.span), scope, assigned
         if isinstance(st, S.Let):
+            if st.name in self.vars or st.name in self.consts:
+                # (as a bound name: a let that hid a variable made `count = ...` after it
+                # an error and `count` a different value than the state's)
+                raise self.error(f"`let {st.name}` hides a "
+                                 f"{'variable' if st.name in self.vars else 'constant'} of "
+                                 "the same name", st.span,
+                                 notes=("choose another name for the local value",))
             try:
                 v = self.expr(st.value, scope)
             except (_Fail, _Ambiguous) as failure:
@@ -851,6 +865,9 @@ class Checker:
             return ir.Unop("not", self._enabled(
                 [a.name for a in self._action_decls() if not a.fault], e.span, scope), T.BOOL,
                 e.span)
+        if n.lower() in _OTHER_LITERALS:
+            raise self.error(f"unknown name `{n}`", e.span,
+                             notes=(f"did you mean `{_OTHER_LITERALS[n.lower()]}`?",))
         raise self.error(f"unknown name `{n}`", e.span,
                          notes=self._suggest(n, [*scope.locals, *self.vars, *self.consts,
                                                  *self.defs, *self.symbols,
@@ -1148,7 +1165,8 @@ class Checker:
         if not self._is_constant(dom):
             raise self.error("a map comprehension must range over a constant set (maps are "
                              "total over their key type)", dom.span)
-        key_t = self._set_as_type("the domain", self.evaluate(dom), dom.t.elem, dom.span)
+        key_t = self._set_as_type("the domain of a map comprehension", self.evaluate(dom),
+                                  dom.t.elem, dom.span)
         if isinstance(expected, T.MapT) and expected.key != key_t:
             raise self.error(f"this map's keys are {key_t}, but {expected.key} is expected",
                              dom.span)

@@ -230,7 +230,7 @@ def test_several_consts(spec_file):
 @pytest.mark.parametrize(("args", "message"), [
     (["--const", "RM"], "--const expects NAME=VALUE, got 'RM'"),
     (["--const", "=3"], "--const expects NAME=VALUE, got '=3'"),
-    (["--const", "RM={r1,r2"], "--const RM:1:5: error: unexpected end of file"),
+    (["--const", "RM={r1,r2"], "--const RM:1:7: error: unexpected end of file"),
     (["--const", "Foo=1"], "--const Foo: the spec declares no constant Foo"),
     (["--const", "RMs={r1}"], "did you mean `RM`?"),
     (["--inv", "Nope"], "--inv Nope: no such invariant"),

@@ -380,3 +380,170 @@ def test_files_over_the_size_limit_are_refused(tmp_path):
     with pytest.raises(SpecError) as info:
         load_spec(str(path))
     assert "spec file too large" in info.value.render()
+
+
+# ------------------------------------------------------- what a new user runs into
+COUNTER = """\
+spec Counter
+const N = 3
+const Procs = {p1, p2}
+var count: 0..N
+var done: set[Procs]
+init:
+    count = 0
+    done = {}
+action Increment(p in Procs):
+    require p not in done and count < N
+    count = count + 1
+    done = done | {p}
+invariant Bounded: count == size(done)
+"""
+
+
+def counter_with(old: str, new: str) -> str:
+    assert old in COUNTER
+    return COUNTER.replace(old, new, 1)
+
+
+def test_keywords_are_whole_words():
+    # `in` may follow an expression where a name may not: `x inS` was read as `x in S`,
+    # `Prepared(r) notinmsgs` as `not in msgs`, and an unclosed `{` before `invariant`
+    # as `... in variant`.
+    for text in ("x inS", "a orb", "p andq", "m isP"):
+        with pytest.raises(SpecError) as info:
+            e(text)
+        assert "unexpected" in info.value.render()
+    err = syntax_error(counter_with("done | {p}", "done | {p"))
+    assert err.splitlines()[0] == "t.spec:13:1: error: unexpected 'invariant'"
+    assert "note: the '{' at line 12, column 19 is still open here" in err
+    assert e("x in inS") == S.Binary("in", S.Name("x"), S.Name("inS"))
+    assert e("notx or orx") == S.Binary("or", S.Name("notx"), S.Name("orx"))
+
+
+def test_notin_is_not_in():
+    assert e("x notin S") == e("x not in S") == S.Binary("notin", S.Name("x"), S.Name("S"))
+
+
+def test_reserved_words_are_not_names():
+    err = syntax_error(counter_with("var count: 0..N", "var in: 0..N"))
+    assert err.splitlines()[0] == ("t.spec:4:5: error: `in` is a keyword and cannot be used "
+                                   "as a name")
+    err = syntax_error(counter_with("    count = count + 1", "    let skip = 1"))
+    assert "`skip` is a keyword" in err
+    # Words that only start declarations stay usable as names (2pc.spec's `init` state).
+    spec = p("spec A\nenum TMState = init | done\nvar init2: TMState\n")
+    assert spec.decls[0].members == ("init", "done")
+
+
+def test_byte_order_mark(tmp_path):
+    spec = p("\ufeff" + COUNTER)
+    assert spec == p(COUNTER)
+    path = tmp_path / "bom.spec"
+    path.write_bytes(b"\xef\xbb\xbf" + COUNTER.encode())
+    source = read_source(str(path))
+    assert source.text == COUNTER
+    load_spec(str(path))
+    err = syntax_error("\ufeffspec A\nvar x 0..3\n")
+    assert err.splitlines()[0] == "t.spec:2:7: error: unexpected '0'"
+
+
+def test_tabs_and_spaces():
+    # A file indented with tabs only is fine; a tab where the block used spaces was read
+    # as 8 columns (an "unexpected indent" somewhere else): Python's rule now.
+    assert p(COUNTER.replace("    ", "\t")) == p(COUNTER)
+    err = syntax_error(counter_with("    done = done | {p}", "\tdone = done | {p}"))
+    assert err.splitlines()[0] == ("t.spec:12:1: error: inconsistent use of tabs and spaces "
+                                   "in indentation: indent with spaces only (or tabs only)")
+    err = syntax_error(COUNTER.replace("    count = 0", "        count = 0").replace(
+        "    done = {}", "\tdone = {}"))
+    assert "inconsistent use of tabs and spaces" in err
+
+
+def test_end_of_file_points_after_the_last_token():
+    err = syntax_error("spec A\ninvariant B: size(done")
+    assert err.splitlines()[0] == "t.spec:2:23: error: unexpected end of file"
+    assert err.splitlines()[2] == "    " + " " * 22 + "^"
+    err = syntax_error("spec A\ninvariant B: x == \\\n")
+    assert err.splitlines()[0] == "t.spec:2:18: error: unexpected end of file"
+
+
+def test_a_long_line_shows_the_text_at_the_caret():
+    text = counter_with("count == size(done)", "count == size(done)" + " and true" * 3000
+                        + " and $")
+    lines = syntax_error(text).splitlines()
+    assert lines[0] == "t.spec:13:27044: error: unexpected character '$'"
+    assert lines[1].startswith("    ... ") and lines[1].endswith("and true and $")
+    assert lines[2].index("^") == lines[1].index("$")
+
+
+def test_expected_is_said_in_words():
+    for text in (counter_with("count + 1", "count + "), counter_with("= 0", "= 0 $"),
+                 counter_with("count < N", "count <"), counter_with("{p}", "{p,}")):
+        err = syntax_error(text)
+        expected = next(x for x in err.splitlines() if x.startswith("  expected: "))
+        assert not re.search(r"[A-Z]{3}|_NL|\batom\b|\bexpr\b|__", expected), expected
+
+
+@pytest.mark.parametrize(("old", "new", "note"), [
+    ("and count < N", "/\\ count < N", "`/\\` is TLA+'s conjunction: write `and`"),
+    ("p in Procs)", "p \\in Procs)", "write `in` for TLA+'s `\\in`"),
+    ("p not in done", "p \\notin done", "write `not in` for TLA+'s `\\notin`"),
+    ("and count < N", "\\/ count < N", "`\\/` is TLA+'s disjunction: write `or`"),
+    ("    done = done | {p}", "    UNCHANGED <<done>>", "there is no UNCHANGED"),
+    ("require p not in done", "require count = 0 and p not in done",
+     "to compare, write `==`"),
+    ("invariant Bounded: count ==", "invariant Bounded: count =", "to compare, write `==`"),
+    ("count < N", "count /= N", "`/=` is TLA+'s not-equal: write `!=`"),
+    ("count = count + 1", "count += 1", "there is no `+=`"),
+    ("count = count + 1", "count := count + 1", "assignment is `x = e` (no `:=`)"),
+    ("and count < N", "&& count < N", "write `and` for `&&`"),
+    ("require p not in done", "require !(p in done)", "write `not` for negation"),
+    ("count = count + 1", "count = count + 1;", "remove the `;`"),
+    ("const N = 3", 'const N = "3"', "there are no strings"),
+    ("const N = 3", "const N = 3.5", "numbers are integers"),
+    ("const N = 3", "val N = 3", "a named value is `def NAME = expr`"),
+    ("invariant Bounded", "pure def F(x) = x\ninvariant Bounded", "write `def NAME(x)"),
+    ("spec Counter", "---- MODULE Counter ----", "a spec starts with `spec Name`"),
+    ("spec Counter", "Spec Counter", "keywords are lower case: `spec`"),
+    ("action Increment", "acton Increment", "did you mean `action`?"),
+    ("    require p", "    requre p", "did you mean `require`?"),
+    ("invariant Bounded", "invarient Bounded", "did you mean `invariant`?"),
+    ("init:", "Init:", "the initial states are given by an `init:` block"),
+    ("    count = count + 1", "    if count < 2:\n        skip\n    else if count == 2:\n"
+     "        skip", "write `elif` for `else if`"),
+    ("    count = count + 1", "    elif count < 2:\n        skip",
+     "`elif` must follow an `if` block"),
+    ("    count = count + 1", "    count == count + 1", "a line of an action or init is a "
+     "statement"),
+    ("{p1, p2}", "{p1, p2,}", "remove the `,` before the closing bracket"),
+    ("var count: 0..N", "var zähler: 0..N", "ASCII letters, digits and `_`"),
+    ("and count < N", "\u2227 count < N", "write `and`"),
+    ("invariant Bounded: count == size(done)",
+     "invariant Bounded: count == size(done) and\n    count <= N", "end this line with `\\`"),
+])
+def test_habits_from_other_languages_get_a_hint(old, new, note):
+    err = syntax_error(counter_with(old, new))
+    assert LOCATED.search(err), err
+    notes = [x for x in err.splitlines() if x.startswith("  note: ")]
+    assert any(note in x for x in notes), err
+
+
+def test_a_backslash_is_shown_as_itself():
+    err = syntax_error(counter_with("and count < N", "/\\ count < N"))
+    assert err.splitlines()[0] == "t.spec:10:28: error: unexpected character '\\'"
+
+
+def test_declaration_words_are_names_after_a_block():
+    # After an `either`/`if` block the parser still waits to reduce, and that state
+    # listed `init` as a keyword: a statement `init = 1` there was "unexpected 'init'".
+    spec = p("spec A\nenum TM = init | done\nvar tm: TM\nvar init: 0..1\n"
+             "action var:\n    either:\n        skip\n    or:\n        require true\n"
+             "    init = 1\n    if true:\n        tm = init\n    init = 0\n")
+    action = spec.decls[3]
+    assert action.name == "var"
+    assert action.body[1] == S.Assign(S.Name("init"), S.IntLit(1))
+    assert action.body[2].branches[0][1] == (S.Assign(S.Name("tm"), S.Name("init")),)
+    assert action.body[3] == S.Assign(S.Name("init"), S.IntLit(0))
+    fault = p("spec A\nfault(crash) action C:\n    skip\ndurable var x: 0..1\n"
+              "transition invariant T: true\n")
+    assert [type(d).__name__ for d in fault.decls] == ["ActionDecl", "VarDecl", "InvariantDecl"]

@@ -187,6 +187,13 @@ TYPE_ERRORS = {
     "tc_unknown_fault_kind": BASE + INIT + "fault(crahs) action Crash:\n    count = 0\n",
     "tc_crash_changes_durable": BASE.replace("var count", "durable var count") + INIT
                                 + "fault(crash) action Crash:\n    count = 0\n",
+    # A let that hid a variable was accepted, and `count` after it was the local value.
+    "tc_let_hides_variable": BASE + INIT + "action A:\n    let count = 1\n    require count > 0\n",
+    "tc_let_hides_constant": BASE + INIT + "action A:\n    let N = 1\n    count = N\n",
+    "tc_python_true": BASE + INIT + "action A:\n    require True\n",
+    "tc_unbounded_nat": "spec Bad\nvar total: Nat\ninit:\n    skip\n",
+    "tc_map_comprehension_domain": "spec Bad\nconst RM = {r1, r2}\nvar m: map[RM, bool]\n"
+                                   "init:\n    m = {r: true for r in {r1}}\n",
 }
 
 
