@@ -41,8 +41,8 @@ def test_2pc_explanation_names_the_witnesses_and_their_values():
     compiled, result = run("specs/buggy/2pc_early_commit.spec")
     assert result.violation.explanation == (
         "Consistent is false in state 6:",
-        "  forall r1, r2 in RM: not (rmState[r1] == aborted and rmState[r2] == committed)",
-        "  is false for r1 = r2, r2 = r1:",
+        "  forall rm1, rm2 in RM: not (rmState[rm1] == aborted and rmState[rm2] == committed)",
+        "  is false for rm1 = r2, rm2 = r1:",
         "    not (rmState[r2] == aborted and rmState[r1] == committed) is false, since both "
         "hold:",
         "      rmState[r2] == aborted is true (rmState[r2] = aborted)",

@@ -85,7 +85,7 @@ def test_page_is_self_contained_and_complete():
     assert csp and "default-src 'none'" in csp[0]["content"]
     text = "".join(p.text)
     assert "Invariant Consistent is violated." in text
-    assert "is false for r1 = r2, r2 = r1:" in text            # the explanation
+    assert "is false for rm1 = r2, rm2 = r1:" in text            # the explanation
     assert "rmState[r2] = aborted" in text
     assert tags.count("svg") == 1                               # the diagram
     ids = {a.get("id") for _, a in p.tags}

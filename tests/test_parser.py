@@ -74,7 +74,7 @@ def test_2pc_tree():
     consistent = next(d for d in spec.decls if d.name == "Consistent")
     assert isinstance(consistent, S.InvariantDecl) and not consistent.transition
     assert consistent.body == e(
-        "forall r1, r2 in RM: not (rmState[r1] == aborted and rmState[r2] == committed)")
+        "forall rm1, rm2 in RM: not (rmState[rm1] == aborted and rmState[rm2] == committed)")
 
 
 def test_paxos_negative_range_and_option_type():

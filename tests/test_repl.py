@@ -88,7 +88,7 @@ def test_check_jump_and_why():
     assert "State 6 (after RMRcvCommitMsg(r1)):" in b[3]
     assert "  ! invariant Consistent is false here" in b[3]
     assert "RMPrepare(r3)   (leads to a state where Consistent is false)" in b[3]
-    assert "is false for r1 = r2, r2 = r1:" in b[4]
+    assert "is false for rm1 = r2, rm2 = r1:" in b[4]
     assert "rmState[r2] == aborted is true (rmState[r2] = aborted)" in b[4]
     assert "State 4 (after TMCommit):" in b[5]
     assert b[6].splitlines() == [

@@ -56,8 +56,8 @@ def test_printed_2pc_reads_like_the_source():
             "    rmState[r] = prepared\n") in text
     assert "durable var rmState: map[RM, RMState]\n" in text
     assert "fault(crash) action TMCrash:\n" in text
-    assert ("invariant Consistent: forall r1, r2 in RM: "
-            "not (rmState[r1] == aborted and rmState[r2] == committed)\n") in text
+    assert ("invariant Consistent: forall rm1, rm2 in RM: "
+            "not (rmState[rm1] == aborted and rmState[rm2] == committed)\n") in text
 
 
 # ---------------------------------------------------------- minimal parentheses
