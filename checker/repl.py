@@ -287,20 +287,47 @@ class Repl:
         return True
 
     def load(self, path: str) -> None:
-        """Load the counterexample of a JSON result file (raises ExploreError)."""
+        """Load the counterexample of a JSON result file, or an ITF trace (ours, or one
+        Apalache or Quint wrote); raises ExploreError."""
         try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
+            with open(path, encoding="utf-8-sig") as fh:
+                text = fh.read()
+            data = json.loads(text)
         except OSError as err:
             raise ExploreError(f"cannot read {path}: {err.strerror}") from None
-        except json.JSONDecodeError as err:
+        except (UnicodeDecodeError, ValueError) as err:
             raise ExploreError(f"{path} is not JSON: {err}") from None
+        if isinstance(data, dict) and isinstance(data.get("states"), list) and \
+                "violation" not in data:
+            self._load_trace(self._read_itf(path, text), path)
+            return
         violation = data.get("violation") if isinstance(data, dict) else None
         trace = violation.get("trace") if isinstance(violation, dict) else None
         if not isinstance(trace, list) or not trace:
             raise ExploreError(f"{path} has no counterexample (no violation.trace)")
         steps = [self._read_step(i, s) for i, s in enumerate(trace, start=1)]
         self._load_trace(steps, path)
+
+    def _read_itf(self, path: str, text: str) -> list[TraceStep]:
+        from .itf import read_itf
+        from .source import SpecError
+
+        try:
+            states = read_itf(path, self.compiled, text)
+        except SpecError as err:
+            raise ExploreError(err.render()) from None
+        if not states:
+            raise ExploreError(f"{path} has no states")
+        steps = []
+        for st in states:
+            missing = [v.name for v in self.compiled.typed.variables if v.name not in st.values]
+            if missing:
+                raise ExploreError(f"state {st.index} of {path} does not give "
+                                   f"{', '.join(missing)}: only a trace of whole states can "
+                                   "be stepped through (`modelcheck trace` checks partial "
+                                   "ones)")
+            steps.append(TraceStep(st.action if st.index else None, (), st.values))
+        return steps
 
     def _read_step(self, i: int, s: Any) -> TraceStep:
         from .trace.jsonvalues import read_value

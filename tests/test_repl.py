@@ -112,6 +112,30 @@ def test_load_a_json_result_and_jump(tmp_path):
                                     "    3. TMRcvPrepared(r1)", "    4. TMCommit"]
 
 
+def test_load_an_itf_trace_and_jump(tmp_path):
+    # (only JSON results were read: "has no counterexample (no violation.trace)" for
+    # the ITF that `--format itf`, Apalache and Quint write)
+    from checker.itf import write_itf
+
+    compiled = load_spec(TWO_PC)
+    result = explore(compiled.model)
+    path = tmp_path / "ce.itf.json"
+    path.write_text(write_itf(result, compiled, as_text=True))
+    out, _ = session(f"load {path}\ntrace\njump 5\n")
+    b = blocks(out)
+    assert f"Loaded {path} (6 states)" in b[1]
+    assert "    5. RMChooseToAbort(r2)" in b[2]
+    assert "State 5 (after RMChooseToAbort(r2)):" in b[3]
+    # a trace of some variables only cannot be stepped through
+    doc = json.loads(path.read_text())
+    for st in doc["states"]:
+        del st["msgs"]
+    partial = tmp_path / "partial.itf.json"
+    partial.write_text(json.dumps(doc))
+    out, _ = session(f"load {partial}\n")
+    assert "state 0 of " in out and "does not give msgs" in out
+
+
 def test_load_rejects_bad_files(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
