@@ -94,6 +94,13 @@ def _report_option(what: str = "verdict, explanation, sequence diagram, states, 
 
 def _fail_input(err: SpecError) -> None:
     click.echo(err.render(), err=True)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.params.get("fmt") == "json":
+        # (a script reading standard output gets a document, not nothing)
+        import json
+
+        click.echo(json.dumps({"engine": ctx.info_name, "status": "error",
+                               "error": err.to_json()}, indent=2, ensure_ascii=False))
     sys.exit(EXIT_INPUT)
 
 
@@ -1042,7 +1049,8 @@ def _symmetry(compiled, spec_path: str):
               help="Look for violations within K steps of an initial state.")
 @_const_option
 @click.option("--inv", multiple=True, metavar="NAME",
-              help="Check only this invariant (repeatable; default: all).")
+              help="Check only this invariant (repeatable; default: all but the lemmas).")
+@click.option("--lemmas", is_flag=True, help="Also check the spec's lemmas.")
 @click.option("--deadlock", is_flag=True, help="Also look for reachable deadlocks.")
 @click.option("--solver-timeout", type=SECONDS, default=None,
               metavar="SECONDS", help="Give up on a query after this long (exit 3).")
@@ -1052,20 +1060,22 @@ def _symmetry(compiled, spec_path: str):
 @_format_option(("text", "json", "itf", "html"))
 @_report_option()
 @click.option("--color/--no-color", default=None, help="Colour the text output.")
-def bmc_cmd(spec, depth, consts, inv, deadlock, solver_timeout, smt2, faults, max_faults,
-            fmt, report, color):
+def bmc_cmd(spec, depth, consts, inv, lemmas, deadlock, solver_timeout, smt2, faults,
+            max_faults, fmt, report, color):
     """Bounded model checking with Z3: is a property violated within K steps? The
     shortest violation is printed like the explicit engine's counterexamples."""
     from .symbolic import bmc
 
     _check_report_path(report)
     compiled = _load(spec, consts, faults, None, max_faults)
+    model = _select_invariants(compiled, inv, lemmas)     # (as check: lemmas when asked)
     try:
-        result = bmc(compiled, depth, invariants=list(inv) or None, check_deadlock=deadlock,
+        result = bmc(compiled, depth, invariants=[i.name for i in (
+            *model.invariants, *model.transition_invariants)], check_deadlock=deadlock,
                      timeout_s=solver_timeout, smt2_dir=smt2)
     except SpecError as err:
         _fail_input(err)
-    header = _header(spec, compiled, compiled.model, deadlock)
+    header = _header(spec, compiled, model, deadlock)
     header[0] = f"Bounded model checking {compiled.model.name} ({spec}) to depth {depth}"
     _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled,
           report=report)
@@ -1126,7 +1136,7 @@ def prove_cmd(spec, consts, inv, k, solver_timeout, smt2, symmetry, unbounded, f
     lines = [f"Proving {compiled.model.name} ({spec})" + (f" by {k}-induction" if k > 1
                                                           else "")
              + (" for any number of nodes" if unbounded else "")]
-    lines += _header(spec, compiled, compiled.model, False)[1:]
+    lines += _header(spec, compiled, _select_invariants(compiled, inv), False)[1:]
     if unbounded:
         lines += proof.header_lines()
         if compiled.faults and compiled.max_faults is not None:
@@ -1295,7 +1305,8 @@ def graph_cmd(spec, consts, faults, max_faults, fmt, max_states, deadlock, outpu
 @_faults_option
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False), default=None,
               metavar="FILE.json", help="Load the counterexample of a JSON result "
-              "(modelcheck SPEC --format json > FILE.json); `jump N` goes to its state N.")
+              "(modelcheck SPEC --format json > FILE.json) or an ITF trace (--format itf, "
+              "or Apalache's, Quint's); `jump N` goes to its state N.")
 @click.option("--check", "run_check", is_flag=True,
               help="Run the checker first and load its counterexample.")
 def explore_cmd(spec, consts, faults, max_faults, trace_file, run_check):

@@ -484,3 +484,22 @@ def test_random_states_cover_errors():
         agree.check(tuple(random_value(agree.compiled.universe, t, rng)
                           for t in agree.system.types))
     assert agree.seen_errors > 0
+
+
+def test_bmc_command_checks_lemmas_only_when_asked_as_check_does():
+    # With crashes, 2PC's first violation is NotBlocked (5 states), as `modelcheck
+    # specs/2pc.spec --faults all` says; bmc used to report the lemma NoCrash (2 states).
+    from click.testing import CliRunner
+
+    from checker.cli import main
+
+    args = ["bmc", str(SPECS / "2pc.spec"), "--faults", "all", "--depth", "5",
+            "--no-color"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 1, out.output
+    assert "Invariant NotBlocked is violated." in out.output
+    assert "lemmas:     9 not checked (--lemmas checks them too)" in out.output
+    out = CliRunner().invoke(main, [*args, "--lemmas"])
+    assert "Invariant NoCrash is violated." in out.output
+    out = CliRunner().invoke(main, [*args, "--inv", "NoCrash"])
+    assert "Invariant NoCrash is violated." in out.output

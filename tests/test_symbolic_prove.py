@@ -361,3 +361,160 @@ def test_tutorial_tables_match_the_prover(args, shown):
         assert rows == [line for line in text.split("\n") if _ROW.match(line)]
     verdict = shown.strip().split("\n")[-1].split(" (")[0]
     assert text.strip().split("\n")[-1].split(" (")[0] == verdict
+
+
+# ------------------------------------------------- a generous solver timeout
+def test_a_solver_timeout_that_is_not_reached_changes_nothing():
+    # A SAT model was checked against the solver's preprocessed clauses, over constants
+    # the model leaves out: every CTI and sanity check came out "solver timeout".
+    compiled = load("2pc.spec")
+    report = prove_report(compiled, ["Consistent"], timeout_s=600)
+    assert report.result.status is Status.VIOLATION and len(report.ctis) == 3
+    assert all(s.status == "ok" for s in report.sanity)
+    r = bmc(load_spec(str(SPECS / "buggy" / "2pc_early_commit.spec")), 6, timeout_s=600)
+    assert r.status is Status.VIOLATION and r.stats.depth == 5
+
+
+# ------------------------------------------------------------------ Ctrl-C
+def _interrupt_after(monkeypatch, n: int) -> None:
+    """Z3 answers the (n+1)-th query "interrupted from keyboard", as on a Ctrl-C."""
+    from checker.symbolic import common
+
+    original = common.Solver.check
+    calls = [0]
+
+    def check(self):
+        calls[0] += 1
+        if calls[0] > n:
+            common.raise_if_interrupted("interrupted from keyboard")
+        return original(self)
+
+    monkeypatch.setattr(common.Solver, "check", check)
+
+
+def test_ctrl_c_stops_the_proof_with_what_it_checked(monkeypatch):
+    compiled = load("2pc.spec")
+    _interrupt_after(monkeypatch, 14)
+    report = prove_report(compiled, ["Consistent", "PreparedMsg"])
+    result = report.result
+    assert result.status is Status.LIMIT and result.exit_code == 3
+    assert "interrupted (Ctrl-C) after" in result.limit_reason
+    assert 0 < len(report.obligations) < 16
+    assert f"after {len(report.obligations)} of 16 obligations" in result.limit_reason
+    assert "Inconclusive: interrupted" in render_proof(report)
+    assert json.loads(render_proof_json(report))["status"] == "limit"
+
+
+def test_ctrl_c_while_a_cti_is_classified_keeps_the_cti(monkeypatch):
+    from checker.symbolic.reach import Reachability
+
+    def interrupted(self, state):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Reachability, "reachable", interrupted)
+    report = prove_report(load("2pc.spec"), ["Consistent"])
+    assert report.result.status is Status.LIMIT
+    (o,) = report.ctis
+    assert o.reachable is None and "interrupted" in o.detail
+    assert len(report.obligations) < 8
+
+
+def test_ctrl_c_in_bmc_says_how_deep_it_checked(monkeypatch):
+    compiled = load("2pc.spec")
+    _interrupt_after(monkeypatch, 6)
+    r = bmc(compiled, 10)
+    assert r.status is Status.LIMIT and r.exit_code == 3
+    assert r.limit_reason == "interrupted (Ctrl-C) at depth 6; no violation up to depth 5"
+    assert r.stats.depth == 5
+
+
+def test_ctrl_c_inside_a_z3_call_from_python_is_an_interrupt(monkeypatch):
+    # Python raises KeyboardInterrupt where the signal finds it; inside ctypes' argument
+    # conversion of a Z3 call, ctypes hands it on as an ArgumentError ("internal error").
+    import ctypes
+
+    from checker.symbolic import system
+
+    def step(*args, **kwargs):
+        raise ctypes.ArgumentError("argument 1: KeyboardInterrupt: ")
+
+    compiled = load("2pc.spec")
+    monkeypatch.setattr(system.System, "step", step)
+    r = bmc(compiled, 3)
+    assert r.status is Status.LIMIT
+    assert r.limit_reason == "interrupted (Ctrl-C) at depth 1; no violation up to depth 0"
+
+
+def test_a_real_ctrl_c_during_a_query_stops_bmc():
+    import os
+    import signal
+    import threading
+
+    from checker.interrupts import first_interrupt_only
+
+    compiled = load("paxos.spec")
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    with first_interrupt_only():
+        timer.start()
+        try:
+            r = bmc(compiled, 40)
+        finally:
+            timer.cancel()
+    assert r.status is Status.LIMIT and "interrupted (Ctrl-C) at depth" in r.limit_reason
+
+
+def test_prove_header_lists_the_conjuncts_it_was_given():
+    # The header listed every property of the spec whatever --inv chose.
+    from click.testing import CliRunner
+
+    from checker.cli import main
+
+    out = CliRunner().invoke(main, ["prove", str(SPECS / "2pc.spec"), "--inv", "Consistent",
+                                    "--inv", "RMCommitted", "--no-color"])
+    assert out.exit_code == 1, out.output
+    head = out.output.split("\n\n")[0]
+    assert "  properties: Consistent\n" in head and "NotBlocked" not in head
+    assert "  lemmas:     RMCommitted" in head
+
+
+def test_a_cti_whose_pre_state_the_explicit_engine_cannot_evaluate_is_reported():
+    # EveryRequestServed reads `quiescent`, which tries every step; in an unreachable
+    # pre-state a Timeout step overflows `waiting`. That was an internal error
+    # ("SymbolicMismatchError: a CTI pre-state should satisfy EveryRequestServed").
+    report = prove_report(load("loadbalancing/health_checked_lb.spec"))
+    assert report.result.status is Status.VIOLATION
+    assert any("cannot evaluate EveryRequestServed" in o.detail for o in report.ctis)
+    assert all(o.reachable is False for o in report.ctis)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["prove", "loadbalancing/dns.spec"], "error: nothing to prove: the spec's invariants"),
+    (["prove", "2pc.spec", "--inv", "Nope"], "error: --inv Nope: no such invariant"),
+    (["prove", "2pc.spec", "--inv", "DecisionsDurable"],
+     "error: --inv DecisionsDurable: a transition invariant"),
+])
+def test_prove_usage_errors_read_like_the_other_commands(args, message):
+    # They began "<input>: error:", as if the spec file were somewhere called <input>.
+    from click.testing import CliRunner
+
+    from checker.cli import main
+
+    out = CliRunner().invoke(main, [args[0], str(SPECS / args[1]), *args[2:]])
+    assert out.exit_code == 2
+    assert out.output.startswith(message), out.output
+    assert "<input>" not in out.output
+
+
+def test_ctrl_c_while_the_spec_is_encoded_is_reported(monkeypatch):
+    from checker.symbolic import system
+
+    def encode(self, compiled):
+        raise KeyboardInterrupt
+
+    compiled = load("2pc.spec")
+    monkeypatch.setattr(system.System, "__init__", encode)
+    report = prove_report(compiled, ["Consistent"])
+    assert report.result.status is Status.LIMIT and report.obligations == ()
+    assert "while the spec was being encoded" in report.result.limit_reason
+    r = bmc(compiled, 3)
+    assert r.status is Status.LIMIT and "while the spec was being encoded" in r.limit_reason

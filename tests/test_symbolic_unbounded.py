@@ -291,3 +291,25 @@ def test_same_formula_ignores_bound_names_only():
     assert not U._same_formula(z3.ForAll(a, p(a)), z3.Exists(b, p(b)))
     q = z3.Function("q", s, z3.BoolSort())
     assert not U._same_formula(z3.ForAll(a, p(a)), z3.ForAll(a, q(a)))
+
+
+# ------------------------------------------------------------------ Ctrl-C
+def test_ctrl_c_stops_the_unbounded_proof_with_what_it_checked(monkeypatch):
+    # Z3 takes a Ctrl-C during a query itself and answers unknown; the prover went on
+    # with the next query, and the next, as if nothing had been asked.
+    from checker.symbolic.common import raise_if_interrupted
+
+    original = U._Solver.check
+    calls = [0]
+
+    def check(self):
+        calls[0] += 1
+        if calls[0] > 20:
+            raise_if_interrupted("interrupted from keyboard")
+        return original(self)
+
+    monkeypatch.setattr(U._Solver, "check", check)
+    result = CliRunner().invoke(main, ["prove", str(TWO_PC), "--unbounded"])
+    assert result.exit_code == 3, result.output
+    assert "Inconclusive: interrupted (Ctrl-C) after" in result.output
+    assert "of 88 obligations" in result.output

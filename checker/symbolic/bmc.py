@@ -11,6 +11,7 @@ that the violation is real.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 from time import perf_counter
 
@@ -18,12 +19,15 @@ import z3
 
 from ..compile import CompiledSpec
 from ..explore import MODEL_ERRORS
+from ..interrupts import finishing
 from ..result import Result, Stats, Status, Violation
 from . import terms as Z
 from .common import (
+    INTERRUPTED,
     QueryDump,
     SymbolicMismatchError,
     encoding_error,
+    keyboard_interrupt,
     label_path,
     select_invariants,
     solver,
@@ -52,6 +56,25 @@ def bmc(compiled: CompiledSpec, depth: int, invariants: Sequence[str] | None = N
     base = dict(engine="bmc", spec=model.name, constants=dict(model.constants),
                 properties=properties)
 
+    reached = [-1]      # the depth being checked (-1: the spec is still being encoded)
+    try:
+        return _bmc(compiled, depth, state_invs, trans_invs, check_deadlock, timeout_s,
+                    smt2_dir, start, base, reached)
+    except (KeyboardInterrupt, ctypes.ArgumentError) as err:
+        if not keyboard_interrupt(err):
+            raise
+        k = reached[0]
+        stats = Stats(depth=max(k - 1, 0), elapsed_s=perf_counter() - start)
+        reason = (f"{INTERRUPTED} at depth {k}; no violation up to depth {k - 1}" if k > 0
+                  else f"{INTERRUPTED} at depth 0" if k == 0 else
+                  f"{INTERRUPTED} while the spec was being encoded, before any depth was "
+                  "checked")
+        return Result(status=Status.LIMIT, stats=stats, limit_reason=reason, **base)
+
+
+def _bmc(compiled, depth, state_invs, trans_invs, check_deadlock, timeout_s, smt2_dir,
+         start, base, reached: list[int]) -> Result:
+    """The search; ``reached[0]`` says which depth it is at (for a Ctrl-C's report)."""
     try:
         system = System(compiled)
         inv_f = [(i.name, system.invariant(i)) for i in state_invs]
@@ -67,6 +90,7 @@ def bmc(compiled: CompiledSpec, depth: int, invariants: Sequence[str] | None = N
         sol.add(Z.zbool(c))
     states = [s0]
     for k in range(depth + 1):
+        reached[0] = k
         if k > 0:
             post, step = system.step(states[-1], str(k))
             sol.add(Z.zbool(step))
@@ -89,6 +113,7 @@ def bmc(compiled: CompiledSpec, depth: int, invariants: Sequence[str] | None = N
             sol.add(Z.zbool(bad))
             answer = sol.check()
             if answer == z3.sat:
+                finishing()     # (only decoding and replaying are left: keep the result)
                 found = [system.decode(sol.model(), s) for s in states]
                 sol.pop()
                 stats = Stats(depth=k, elapsed_s=perf_counter() - start)

@@ -3,6 +3,7 @@ properties, input errors, and turning solver models into explicit-engine traces.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 
 import z3
@@ -22,6 +23,31 @@ class SymbolicMismatchError(RuntimeError):
     one of them (never a property of the spec). The message says what was compared."""
 
 
+INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+def keyboard_interrupt(err: BaseException) -> bool:
+    """Whether ``err`` is a Ctrl-C (or SIGTERM, which the command line handles alike):
+    a KeyboardInterrupt, or one that Python raised while ctypes was converting an
+    argument of a Z3 call, which ctypes hands on as an ArgumentError."""
+    if isinstance(err, KeyboardInterrupt):
+        return True
+    return isinstance(err, ctypes.ArgumentError) and "KeyboardInterrupt" in str(err)
+
+
+def raise_if_interrupted(reason: str) -> None:
+    """Z3 answers ``unknown`` ("interrupted from keyboard") when a Ctrl-C arrives during
+    a query: it takes the signal itself, so Python never sees it. Turn that answer into
+    the KeyboardInterrupt the Ctrl-C is, so that the engine stops and reports what it has
+    instead of going on with the next query (and later ones are ignored, as during the
+    explicit engine's report)."""
+    if "interrupted" in reason:
+        from ..interrupts import interrupt_seen
+
+        interrupt_seen()
+        raise KeyboardInterrupt
+
+
 class Solver:
     """An incremental solver for finite-domain queries (Booleans and bit-vectors): Z3's
     SAT-based solver, which keeps what it learned across push and pop; fixed seed.
@@ -30,6 +56,8 @@ class Solver:
     model that satisfies nothing in particular. So a ``sat`` answer under a timeout is
     trusted only once the model has been checked against every assertion; a model that
     fails the check makes the answer ``unknown`` (a timeout), never a counterexample.
+    A Ctrl-C interrupts a query the same way (with or without a timeout): it raises
+    KeyboardInterrupt, for the engine to report what it has (``raise_if_interrupted``).
     """
 
     def __init__(self, timeout_s: float | None, dump: QueryDump | None = None):
@@ -40,26 +68,40 @@ class Solver:
             self.z3.set("timeout", max(1, int(timeout_s * 1000)))
         self._interrupted = False
         self.dump = dump
+        # What was asserted, to check a model against: after a check, the SAT solver's
+        # own assertions() are its preprocessed clauses, over auxiliary constants that
+        # its models leave out (every model would fail a check against them).
+        self._asserted: list = []
+        self._marks: list[int] = []
 
     def add(self, formula) -> None:
         if formula is not True:
-            self.z3.add(Z.zbool(formula))
+            f = Z.zbool(formula)
+            self.z3.add(f)
+            self._asserted.append(f)
 
     def push(self) -> None:
         self.z3.push()
+        self._marks.append(len(self._asserted))
 
     def pop(self) -> None:
         self.z3.pop()
+        del self._asserted[self._marks.pop():]
 
     def check(self) -> z3.CheckSatResult:
         self._interrupted = False
         if self.dump is not None:
             self.dump.write(self.z3)
         answer = self.z3.check()
-        if answer == z3.sat and self.timeout_s is not None:
+        if answer == z3.unknown:
+            raise_if_interrupted(self.z3.reason_unknown())
+        if answer == z3.sat:
+            # (also without a timeout: a Ctrl-C interrupts the search as a timeout does)
             m = self.z3.model()
-            for a in self.z3.assertions():
+            for a in self._asserted:
                 if not z3.is_true(m.eval(a, model_completion=True)):
+                    if self.timeout_s is None:
+                        raise_if_interrupted("interrupted")
                     self._interrupted = True
                     return z3.unknown
         return answer
@@ -108,9 +150,17 @@ def check(s: Solver, *formulas) -> z3.CheckSatResult:
         s.pop()
 
 
+class _InputError(SpecError):
+    """Rendered ``error: message`` (and its notes), as the command line's other usage
+    errors are: it is about the command, not a place in a file (no ``<input>:``)."""
+
+    def render(self) -> str:
+        return super().render().removeprefix("<input>: ")
+
+
 def input_error(message: str, notes: tuple[str, ...] = ()) -> SpecError:
     """A problem with what the user asked for (rendered by the CLI, exit status 2)."""
-    return SpecError([Diagnostic(message, Span.unknown(), notes=notes)], None)
+    return _InputError([Diagnostic(message, Span.unknown(), notes=notes)], None)
 
 
 def encoding_error(err: EncodingError) -> SpecError:

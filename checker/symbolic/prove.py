@@ -25,6 +25,7 @@ be able to fire from some state satisfying it.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -38,12 +39,14 @@ from ..explore import MODEL_ERRORS
 from ..result import Result, Stats, Status, TraceStep, Violation
 from . import terms as Z
 from .common import (
+    INTERRUPTED,
     QueryDump,
     Solver,
     SymbolicMismatchError,
     encoding_error,
     find_step,
     input_error,
+    keyboard_interrupt,
     label_path,
     solver,
 )
@@ -144,22 +147,33 @@ def prove_report(compiled: CompiledSpec, invariants: Sequence[str] | None = None
     if k < 1:
         raise input_error(f"--k must be 1 or more, not {k}")
     conjuncts, skipped = _conjuncts(compiled, invariants)
+    prover = None
+    actions: list[ActionEnc] | None = None
+    interrupted = False
     try:
         system = System(compiled)
-        actions = system.actions
-    except EncodingError as err:
-        raise encoding_error(err) from None
-    try:
+        actions = list(system.actions)
         dump = QueryDump(smt2_dir, "prove") if smt2_dir else None
         prover = _Prover(compiled, system, conjuncts, k, timeout_s, minimize,
                          Reachability(compiled, reach_max_states, reach_time_s, symmetry),
                          dump)
-        sanity = prover.sanity()
-        obligations = prover.base_case() + prover.consecution()
+        prover.sanity()
+        prover.base_case()
+        prover.consecution()
     except EncodingError as err:
         raise encoding_error(err) from None
+    except (KeyboardInterrupt, ctypes.ArgumentError) as err:
+        if not keyboard_interrupt(err):
+            raise
+        interrupted = True
+    sanity = prover.sanity_done if prover is not None else []
+    obligations = prover.obligations() if prover is not None else []
     elapsed = perf_counter() - start
-    result = _result(compiled, conjuncts, obligations, sanity, skipped, k, elapsed)
+    # (a Ctrl-C while the spec was being encoded: the number of actions is not known)
+    total = len(conjuncts) * (len(actions) + 1) if actions is not None else None
+    actions = actions or []
+    result = _result(compiled, conjuncts, obligations, sanity, skipped, k, elapsed,
+                     interrupted=(len(obligations), total) if interrupted else None)
     return ProofReport(spec=compiled.model.name, constants=dict(compiled.model.constants),
                        conjuncts=tuple(c.name for c in conjuncts),
                        actions=tuple(a.name for a in actions), k=k,
@@ -213,15 +227,25 @@ class _Prover:
         self.timeout_s = timeout_s
         self.minimize_ctis = minimize
         self.reach = reach
+        self.interrupted = False    # a Ctrl-C came while a CTI was minimized or classified
+        # What is done so far (a Ctrl-C reports it): sanity checks, obligations.
+        self.sanity_done: list[SanityCheck] = []
+        self.done: list[Obligation] = []
         self.cf = {c.name: system.invariant(c) for c in conjuncts}  # over the base pre-state
         self.inv = Z.and_(self.cf.values())
         init = compiled.model.initial_states()
         self.defaults = system.const_flat(init[0]) if init else None
 
     # -------------------------------------------------------------- sanity
+    def obligations(self) -> list[Obligation]:
+        """The obligations checked so far, in table order (conjunct, then action)."""
+        order = {c.name: i for i, c in enumerate(self.conjuncts)}
+        acts = {INIT: -1, **{a.name: i for i, a in enumerate(self.system.actions)}}
+        return sorted(self.done, key=lambda o: (order[o.conjunct], acts[o.action]))
+
     def sanity(self) -> list[SanityCheck]:
         system = self.system
-        out = []
+        out = self.sanity_done
         pre = system.pre_flat
         sol = solver(self.timeout_s, self.dump)
         sol.add(Z.zbool(system.type_ok(pre)))
@@ -289,8 +313,10 @@ class _Prover:
             # Within the base case, what held so far is a fact for the deeper queries.
             sol.add(Z.zbool(Z.and_(system.instantiate(self.cf[c.name], states[-1])
                                    for c in self.conjuncts if c.name not in done)))
-        return [done.get(c.name) or Obligation(c.name, INIT, "ok", seconds=pending[c.name])
-                for c in self.conjuncts]
+        out = [done.get(c.name) or Obligation(c.name, INIT, "ok", seconds=pending[c.name])
+               for c in self.conjuncts]
+        self.done.extend(out)
+        return out
 
     # --------------------------------------------------------- consecution
     def consecution(self) -> list[Obligation]:
@@ -302,6 +328,13 @@ class _Prover:
         acts = {a.name: i for i, a in enumerate(system.actions)}
         out.sort(key=lambda o: (order[o.conjunct], acts[o.action]))
         return out
+
+    def _found(self, out: list[Obligation], ob: Obligation) -> None:
+        """Record an obligation; then stop if a Ctrl-C came while its CTI was classified."""
+        out.append(ob)
+        self.done.append(ob)
+        if self.interrupted:
+            raise KeyboardInterrupt
 
     def _consecution(self, a: ActionEnc) -> list[Obligation]:
         system = self.system
@@ -329,8 +362,8 @@ class _Prover:
             after = system.instantiate(self.cf[c.name], last)
             if Z.same(before, after):
                 # The action writes nothing the conjunct reads.
-                out.append(Obligation(c.name, a.name, "ok", seconds=perf_counter() - t,
-                                      detail="the action does not change what it reads"))
+                self._found(out, Obligation(c.name, a.name, "ok", seconds=perf_counter() - t,
+                                            detail="the action does not change what it reads"))
                 continue
             sol.push()
             sol.add(Z.zbool(Z.not_(after)))
@@ -343,7 +376,7 @@ class _Prover:
             else:
                 ob = Obligation(c.name, a.name, "ok", seconds=perf_counter() - t)
             sol.pop()
-            out.append(ob)
+            self._found(out, ob)
         return out
 
     def _cti(self, sol: Solver, a: ActionEnc, c: ir.Invariant, states, t0: float) -> Obligation:
@@ -377,7 +410,7 @@ class _Prover:
                     f"CTI for {c.name} after {a.name}: the step from {model.decode(pre)} to "
                     f"{model.decode(post)} is not a step of the explicit model")
             args = step.args
-        self._confirm_holds(packed[:-1], c.name)
+        notes += self._confirm_holds(packed[:-1], c.name)
         self._confirm_fails(post, c.name)
         trace = [TraceStep(None, (), model.decode(packed[0]))]
         for i in range(1, len(packed) - 1):
@@ -387,10 +420,23 @@ class _Prover:
                                        "explicit model")
             trace.append(TraceStep(found.action, found.args, model.decode(packed[i])))
         trace.append(TraceStep(a.name, args or (), model.decode(post)))
-        reachable = self.reach.reachable(packed[0])
-        witness = self.reach.path(packed[0]) if reachable else None
-        if reachable is None:
-            notes.append(f"the search for it stopped after {self.reach.stopped}")
+        reachable = witness = None
+        if self.interrupted:
+            notes.append(f"not searched for: {INTERRUPTED}")
+        else:
+            try:
+                reachable = self.reach.reachable(packed[0])
+                witness = self.reach.path(packed[0]) if reachable else None
+            except (KeyboardInterrupt, ctypes.ArgumentError) as err:
+                if not keyboard_interrupt(err):
+                    raise
+                # (the CTI is found: report it, unclassified, and stop there)
+                self.interrupted = True
+                reachable = witness = None
+                notes.append(f"the search for it was {INTERRUPTED}")
+            else:
+                if reachable is None:
+                    notes.append(f"the search for it stopped after {self.reach.stopped}")
         return Obligation(c.name, a.name, "cti",
                           Violation(kind="invariant", property=c.name, trace=tuple(trace)),
                           reachable=reachable, witness=witness, detail="; ".join(notes),
@@ -422,23 +468,36 @@ class _Prover:
                     break
                 m = sol.model()
                 best = cost(m)
+        except (KeyboardInterrupt, ctypes.ArgumentError) as err:
+            if not keyboard_interrupt(err):
+                raise
+            self.interrupted = True     # (the CTI found so far is reported, then it stops)
         finally:
             sol.pop()
         return m
 
     # -------------------------------------------------------- cross-checks
-    def _confirm_holds(self, states, skip: str | None = None) -> None:
+    def _confirm_holds(self, states, skip: str | None = None) -> list[str]:
+        """Check that every state satisfies every conjunct, as the explicit model says;
+        a conjunct the explicit model cannot evaluate there is a note, not a mismatch:
+        `quiescent` and `enabled(...)` try every step, and in an unreachable pre-state a
+        step may be a run-time error (a value out of its range), which the symbolic
+        engines count as no step at all (the operation's condition)."""
         checks = {i.name: i.holds for i in self.compiled.model.invariants}
+        notes = []
         for s in states:
             for c in self.conjuncts:
                 try:
                     ok = checks[c.name](s)
-                except MODEL_ERRORS:
-                    ok = False
+                except MODEL_ERRORS as err:
+                    notes.append(f"the explicit engine cannot evaluate {c.name} in this "
+                                 f"(pre-)state: {getattr(err, 'message', None) or err}")
+                    continue
                 if not ok:
                     raise SymbolicMismatchError(
                         f"a CTI pre-state should satisfy {c.name}, but the explicit model "
                         f"says it does not: {self.compiled.model.decode(s)}")
+        return notes
 
     def _confirm_fails(self, state, name: str) -> None:
         holds = {i.name: i.holds for i in self.compiled.model.invariants}[name]
@@ -468,7 +527,9 @@ def _unknown(sol: Solver) -> str:
 # ------------------------------------------------------------------ the result
 def _result(compiled: CompiledSpec, conjuncts, obligations: list[Obligation],
             sanity: list[SanityCheck], skipped: tuple[str, ...], k: int,
-            elapsed: float) -> Result:
+            elapsed: float, interrupted: tuple[int, int | None] | None = None) -> Result:
+    """The proof's verdict. ``interrupted``: (obligations checked, obligations in all)
+    when a Ctrl-C stopped it: inconclusive, whatever was found (exit status 3)."""
     model = compiled.model
     names = tuple(c.name for c in conjuncts)
     base: dict[str, Any] = dict(engine="prove", spec=model.name,
@@ -478,6 +539,14 @@ def _result(compiled: CompiledSpec, conjuncts, obligations: list[Obligation],
     ctis = [o for o in obligations if o.status == "cti"]
     unknown = [o for o in obligations if o.status == "unknown"]
     vacuous = [s for s in sanity if s.status == "failed" and not s.what.startswith("action")]
+    if interrupted is not None:
+        checked, total = interrupted
+        found = f", {len(ctis)} with a counterexample to induction" if ctis else ""
+        return Result(status=Status.LIMIT, limit_reason=(
+            f"{INTERRUPTED} after {checked} of {total} obligations{found} (the others, "
+            "marked -, were not checked); inconclusive, not proved" if total is not None
+            else f"{INTERRUPTED} while the spec was being encoded, before any obligation "
+                 "was checked; inconclusive, not proved"), notes=tuple(notes), **base)
     if ctis:
         first = ctis[0]
         return Result(status=Status.VIOLATION, violation=first.cti, notes=tuple(notes), **base)

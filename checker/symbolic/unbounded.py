@@ -19,6 +19,7 @@ check it with bounded constants.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from ..result import TraceStep, Violation
 from ..source import Source
 from ..values import MapValue, RecordValue, SetValue, Value
 from . import fol as F
-from .common import SEED, input_error
+from .common import SEED, input_error, keyboard_interrupt, raise_if_interrupted
 from .fol import MsgSet, MsgV, Opt, SortFun, SortSet
 from .fragment import FragmentCheck, FragmentReport, edges_of, function_edges
 from .lower import Lowerer, Path, QuorumRef
@@ -114,7 +115,10 @@ class _Solver:
                 f.write(f"(set-option :random-seed {SEED})\n")
                 f.write(self.z3.sexpr())
                 f.write("(check-sat)\n")
-        return self.z3.check()
+        answer = self.z3.check()
+        if answer == z3.unknown:
+            raise_if_interrupted(self.z3.reason_unknown())
+        return answer
 
     def push(self) -> None:
         self.z3.push()
@@ -150,12 +154,29 @@ def prove_unbounded_report(compiled: CompiledSpec, source: Source | None,
         os.makedirs(smt2_dir, exist_ok=True)
     try:
         prover = _Prover(compiled, source, sp, conjuncts, timeout_s, smt2_dir, minimize)
-        sanity = prover.sanity()
-        obligations = prover.initiation() + prover.consecution()
     except LoweringError as err:
         raise err.spec_error(source) from None
+    except (KeyboardInterrupt, ctypes.ArgumentError) as err:
+        if not keyboard_interrupt(err):
+            raise
+        raise KeyboardInterrupt from None   # (nothing checked yet: the command line says
+    interrupted = False                     # "interrupted after ..." and exits 3)
+    try:
+        prover.sanity()
+        prover.initiation()
+        prover.consecution()
+    except LoweringError as err:
+        raise err.spec_error(source) from None
+    except (KeyboardInterrupt, ctypes.ArgumentError) as err:
+        if not keyboard_interrupt(err):
+            raise
+        interrupted = True
+    sanity = prover.sanity_done
+    obligations = prover.obligations()
     elapsed = perf_counter() - start
-    result = _result(compiled, conjuncts, obligations, sanity, skipped, 1, elapsed)
+    total = len(conjuncts) * (len(prover.actions) + 1)
+    result = _result(compiled, conjuncts, obligations, sanity, skipped, 1, elapsed,
+                     interrupted=(len(obligations), total) if interrupted else None)
     return UnboundedProofReport(
         spec=compiled.model.name, constants=dict(compiled.model.constants),
         conjuncts=tuple(c.name for c in conjuncts),
@@ -186,6 +207,16 @@ class _Prover:
         base += function_edges(low.symbols, self.sorted_names)
         self.fragment = FragmentCheck(base)
         self.reads = {c.name: _reads(c.body, self.typed) for c in conjuncts}
+        # What is done so far (a Ctrl-C reports it): sanity checks, obligations.
+        self.sanity_done: list[SanityCheck] = []
+        self.done: list[Obligation] = []
+        self.interrupted = False    # a Ctrl-C came while a CTI was minimized
+
+    def obligations(self) -> list[Obligation]:
+        """The obligations checked so far, in table order (conjunct, then action)."""
+        order = {c.name: i for i, c in enumerate(self.conjuncts)}
+        acts = {INIT: -1, **{a.name: i for i, a in enumerate(self.actions)}}
+        return sorted(self.done, key=lambda o: (order[o.conjunct], acts[o.action]))
 
     def solver(self) -> _Solver:
         s = _Solver(self.timeout_s, self.smt2_dir, self.counter)
@@ -195,7 +226,7 @@ class _Prover:
 
     # -------------------------------------------------------------- sanity
     def sanity(self) -> list[SanityCheck]:
-        out = []
+        out = self.sanity_done
         sol = self.solver()
         r = _check(sol, F.or_(F.and_(p.guard) for p in self.inits))
         out.append(SanityCheck("there is an initial state", _status(r),
@@ -244,6 +275,9 @@ class _Prover:
                 ob = UnboundedObligation(c.name, INIT, "unknown" if unknown else "ok",
                                          detail=unknown or "", seconds=perf_counter() - t)
             out.append(ob)
+            self.done.append(ob)
+            if self.interrupted:
+                raise KeyboardInterrupt     # (after recording the CTI being minimized)
         return out
 
     # --------------------------------------------------------- consecution
@@ -271,6 +305,7 @@ class _Prover:
                 out.append(UnboundedObligation(c.name, a.name, "ok", seconds=perf_counter() - t,
                                                detail="the action does not change what it "
                                                       "reads"))
+                self.done.append(out[-1])
                 continue
             ob = None
             unknown = None
@@ -297,6 +332,9 @@ class _Prover:
                 ob = UnboundedObligation(c.name, a.name, "unknown" if unknown else "ok",
                                          detail=unknown or "", seconds=perf_counter() - t)
             out.append(ob)
+            self.done.append(ob)
+            if self.interrupted:
+                raise KeyboardInterrupt     # (after recording the CTI being minimized)
         return out
 
     # --------------------------------------------------------------- CTIs
@@ -345,6 +383,10 @@ class _Prover:
                     if r == z3.sat:
                         sol.add(bound)
                         break
+        except (KeyboardInterrupt, ctypes.ArgumentError) as err:
+            if not keyboard_interrupt(err):
+                raise
+            self.interrupted = True     # (the smallest model so far is reported)
         finally:
             sol.pop()
         return m
