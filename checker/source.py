@@ -103,6 +103,17 @@ class SpecError(Exception):
             parts.append(f"{n} errors")
         return "\n".join(parts + self.extra)
 
+    def to_json(self) -> dict:
+        """The error as plain JSON data, for ``--format json``: its text as printed, and
+        each diagnostic's place (line and column 0 when it has none) and words."""
+        def place(d: Diagnostic) -> dict:
+            source = d.source or self.source
+            return {"file": source.name if source else None, "line": d.span.line,
+                    "column": d.span.column, "severity": d.severity, "message": d.message,
+                    "expected": list(d.expected), "notes": list(d.notes)}
+
+        return {"message": self.render(), "diagnostics": [place(d) for d in self.diagnostics]}
+
 
 def error_at(message: str, span: Span | None, source: Source | None = None,
              expected: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> SpecError:

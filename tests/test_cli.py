@@ -628,3 +628,25 @@ def test_numbered_symbols_spelled_short_in_const_as_sweep_takes_them():
     assert code == 0 and doc["constants"]["RM"] == ["r1", "r2", "r3"]
     bad = cli(TWO_PC, "--const", "RM={r4..r1}")
     assert bad.exit_code == 2 and "--const RM: cannot expand '{r4..r1}'" in bad.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["check"], ["simulate"], ["bmc", "--depth", "2"], ["prove"], ["sweep", "--const", "N=1..2"],
+    ["trace", "TRACE"]])
+def test_a_spec_error_with_format_json_is_a_json_document_too(command, tmp_path):
+    # (standard output was empty: a script piping to jq got nothing to read)
+    spec = tmp_path / "bad.spec"
+    spec.write_text("spec X\nconst N = 1\nvar x: 0..3\ninit:\n    x = 0\naction A:\n    x = x +\n")
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"event": "A"}\n')
+    args = [str(trace) if a == "TRACE" else a for a in command]
+    got = CliRunner().invoke(main, [args[0], str(spec), *args[1:], "--format", "json"])
+    assert got.exit_code == 2, got.output
+    assert got.stderr.startswith(f"{spec}:7:12: error: unexpected end of line")
+    doc = json.loads(got.stdout)
+    assert doc["status"] == "error" and doc["engine"] == command[0]
+    assert doc["error"]["message"] == got.stderr.rstrip("\n")
+    (d,) = doc["error"]["diagnostics"]
+    assert (d["file"], d["line"], d["column"], d["message"]) == (
+        str(spec), 7, 12, "unexpected end of line")
+    assert d["expected"] == ["an expression"]

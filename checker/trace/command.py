@@ -77,6 +77,9 @@ def trace_command(spec: str, traces: Sequence[str], *, consts: Sequence[str] = (
         compiled = load_for_traces(spec, list(traces), consts, m, faults, max_faults)
     except SpecError as e:
         print(e.render(), file=err)
+        if fmt == "json":       # (as every command: a document on standard output)
+            print(json.dumps({"engine": "trace", "status": "error", "error": e.to_json()},
+                             indent=2, ensure_ascii=False), file=out)
         return EXIT_INPUT
     want_itf = fmt == "itf"
     labels: list[str]
@@ -114,7 +117,7 @@ def trace_command(spec: str, traces: Sequence[str], *, consts: Sequence[str] = (
         for label, o in zip(labels, outcomes):
             if isinstance(o, SpecError):
                 items.append({"file": label, "status": "malformed", "error": o.render(),
-                              "diagnostics": [_diag(d, o) for d in o.diagnostics]})
+                              "diagnostics": o.to_json()["diagnostics"]})
             else:
                 items.append({"file": label, **json.loads(render_trace_json(o))})
         print(json.dumps(items[0] if len(items) == 1 else items, indent=2,
@@ -153,7 +156,3 @@ def trace_command(spec: str, traces: Sequence[str], *, consts: Sequence[str] = (
             print(f"\n{len(outcomes)} traces: {summary}", file=out)
     return exit_code(outcomes)
 
-
-def _diag(d, e: SpecError) -> dict[str, Any]:
-    return {"file": e.source.name if e.source else None, "line": d.span.line,
-            "column": d.span.column, "message": d.message}
