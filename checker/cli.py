@@ -1076,7 +1076,8 @@ def bmc_cmd(spec, depth, consts, inv, lemmas, deadlock, solver_timeout, smt2, fa
     except SpecError as err:
         _fail_input(err)
     header = _header(spec, compiled, model, deadlock)
-    header[0] = f"Bounded model checking {compiled.model.name} ({spec}) to depth {depth}"
+    header[0] = (f"Bounded model checking {compiled.model.name} ({spec}) within {depth} "
+                 f"step{'s' if depth != 1 else ''}")
     _emit(_explained(spec, compiled, result), fmt, color, header, compiled=compiled,
           report=report)
 

@@ -230,7 +230,7 @@ def test_k_induction_proves_what_induction_cannot():
     report = prove_report(compiled, ["Small"], k=5)
     base = report.obligation("Small", INIT)
     assert base.status == "cti" and len(base.cti.trace) == 5  # x = 4 after 4 steps
-    assert bmc(compiled, 6).stats.depth == 4
+    assert bmc(compiled, 6).stats.depth == 5
 
 
 # ------------------------------------------------------------ sanity checks
@@ -372,7 +372,7 @@ def test_a_solver_timeout_that_is_not_reached_changes_nothing():
     assert report.result.status is Status.VIOLATION and len(report.ctis) == 3
     assert all(s.status == "ok" for s in report.sanity)
     r = bmc(load_spec(str(SPECS / "buggy" / "2pc_early_commit.spec")), 6, timeout_s=600)
-    assert r.status is Status.VIOLATION and r.stats.depth == 5
+    assert r.status is Status.VIOLATION and r.stats.depth == 6
 
 
 # ------------------------------------------------------------------ Ctrl-C
@@ -424,8 +424,8 @@ def test_ctrl_c_in_bmc_says_how_deep_it_checked(monkeypatch):
     _interrupt_after(monkeypatch, 6)
     r = bmc(compiled, 10)
     assert r.status is Status.LIMIT and r.exit_code == 3
-    assert r.limit_reason == "interrupted (Ctrl-C) at depth 6; no violation up to depth 5"
-    assert r.stats.depth == 5
+    assert r.limit_reason == "interrupted (Ctrl-C) at step 6; no violation within 5 steps"
+    assert r.stats.depth == 6
 
 
 def test_ctrl_c_inside_a_z3_call_from_python_is_an_interrupt(monkeypatch):
@@ -442,7 +442,8 @@ def test_ctrl_c_inside_a_z3_call_from_python_is_an_interrupt(monkeypatch):
     monkeypatch.setattr(system.System, "step", step)
     r = bmc(compiled, 3)
     assert r.status is Status.LIMIT
-    assert r.limit_reason == "interrupted (Ctrl-C) at depth 1; no violation up to depth 0"
+    assert r.limit_reason == ("interrupted (Ctrl-C) at step 1; no violation in the initial "
+                              "states")
 
 
 def test_a_real_ctrl_c_during_a_query_stops_bmc():
@@ -460,7 +461,7 @@ def test_a_real_ctrl_c_during_a_query_stops_bmc():
             r = bmc(compiled, 40)
         finally:
             timer.cancel()
-    assert r.status is Status.LIMIT and "interrupted (Ctrl-C) at depth" in r.limit_reason
+    assert r.status is Status.LIMIT and "interrupted (Ctrl-C) " in r.limit_reason
 
 
 def test_prove_header_lists_the_conjuncts_it_was_given():

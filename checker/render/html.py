@@ -16,7 +16,7 @@ from ..compile import CompiledSpec
 from ..output_file import OutputFileError, check_writable, write_atomically
 from ..result import Result, Stats, Status, TraceStep
 from ..values import format_value
-from .text import change_text, verdict_line
+from .text import SYMBOLIC_ENGINES, change_text, verdict_line
 
 _CSS = """
 :root { color-scheme: light; }
@@ -213,6 +213,7 @@ def states_table(trace: tuple[TraceStep, ...], kind: str,
 
 def _stats(result: Result) -> str:
     s: Stats = result.stats
+    symbolic = result.engine in SYMBOLIC_ENGINES    # (the solver counts no states)
     rows = [
         ("status", result.status.value),
         ("distinct states", f"{s.distinct_states:,}"
@@ -223,13 +224,15 @@ def _stats(result: Result) -> str:
         ("states per second", f"{s.states_per_s:,.0f}"),
         ("peak memory", f"{s.peak_memory_bytes / 2**20:.1f} MiB"),
     ]
+    if symbolic:
+        rows = [r for r in rows if r[0] in ("status", "depth", "time")]
     if result.symmetry:
         rows.append(("symmetry", f"{', '.join(result.symmetry)}: one state per orbit "
                                  "(--no-symmetry for the full state space)"))
     if result.limit_reason:
         rows.append(("stopped by", result.limit_reason))
-    if result.status is Status.LIMIT and result.engine != "simulate":   # (no queue)
-        rows.append(("states left in queue", f"{s.queue_left:,}"))
+    if result.status is Status.LIMIT and result.engine != "simulate" and not symbolic:
+        rows.append(("states left in queue", f"{s.queue_left:,}"))    # (a search's queue)
     body = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows)
     return f'<section id="stats"><h2>Statistics</h2><table class="stats">{body}</table></section>'
 

@@ -215,7 +215,8 @@ def _stats_lines(result: Result, paint) -> list[str]:
             ("states per second", f"{s.states_per_s:.0f}"),
             ("peak memory", f"{s.peak_memory_bytes / 2**20:.1f} MiB"),
         ]
-    if result.status is Status.LIMIT and result.engine != "simulate":   # (no queue)
+    if result.status is Status.LIMIT and result.engine not in ("simulate",
+                                                               *SYMBOLIC_ENGINES):  # (no queue)
         rows.append(("states left in queue", str(s.queue_left)))
     width = max(len(label) for label, _ in rows) + 1
     lines = [paint("Statistics:", "head")]

@@ -64,10 +64,9 @@ def bmc(compiled: CompiledSpec, depth: int, invariants: Sequence[str] | None = N
         if not keyboard_interrupt(err):
             raise
         k = reached[0]
-        stats = Stats(depth=max(k - 1, 0), elapsed_s=perf_counter() - start)
-        reason = (f"{INTERRUPTED} at depth {k}; no violation up to depth {k - 1}" if k > 0
-                  else f"{INTERRUPTED} at depth 0" if k == 0 else
-                  f"{INTERRUPTED} while the spec was being encoded, before any depth was "
+        stats = Stats(depth=max(k, 0), elapsed_s=perf_counter() - start)
+        reason = (f"{INTERRUPTED} {_at_step(k)}" if k >= 0 else
+                  f"{INTERRUPTED} while the spec was being encoded, before any step was "
                   "checked")
         return Result(status=Status.LIMIT, stats=stats, limit_reason=reason, **base)
 
@@ -116,25 +115,39 @@ def _bmc(compiled, depth, state_invs, trans_invs, check_deadlock, timeout_s, smt
                 finishing()     # (only decoding and replaying are left: keep the result)
                 found = [system.decode(sol.model(), s) for s in states]
                 sol.pop()
-                stats = Stats(depth=k, elapsed_s=perf_counter() - start)
+                # (the depth counts states, as the explicit engine's: k steps, k + 1)
+                stats = Stats(depth=k + 1, elapsed_s=perf_counter() - start)
                 return _counterexample(compiled, found, state_invs, trans_invs,
                                        check_deadlock, stats, base)
             sol.pop()
             if answer == z3.unknown:
                 reason = sol.reason_unknown()
-                stats = Stats(depth=max(k - 1, 0), elapsed_s=perf_counter() - start)
+                stats = Stats(depth=k, elapsed_s=perf_counter() - start)
                 what = "solver timeout" if "timeout" in reason or "canceled" in reason \
                     else f"solver gave up ({reason})"
-                return Result(status=Status.LIMIT, stats=stats, limit_reason=(
-                    f"{what} at depth {k}; no violation up to depth {k - 1}" if k else
-                    f"{what} at depth 0"), **base)
+                return Result(status=Status.LIMIT, stats=stats,
+                              limit_reason=f"{what} {_at_step(k)}", **base)
         # No violation at depth k: what held there is a fact for the deeper queries.
         for f in fine:
             if f is not True:
                 sol.add(Z.zbool(f))
-    stats = Stats(depth=depth, elapsed_s=perf_counter() - start)
-    return Result(status=Status.OK, stats=stats,
-                  notes=(f"no violation up to depth {depth}",), **base)
+    stats = Stats(depth=depth + 1, elapsed_s=perf_counter() - start)
+    return Result(status=Status.OK, stats=stats, notes=(
+        f"{_within(depth)} (depth {depth + 1}: the depth counts states, as check's "
+        "does)",), **base)
+
+
+def _within(steps: int) -> str:
+    if steps == 0:
+        return "no violation in the initial states"
+    return f"no violation within {steps} step{'s' if steps != 1 else ''}"
+
+
+def _at_step(k: int) -> str:
+    """Where a search stopped while checking the states k steps from the initial ones."""
+    if k == 0:
+        return "while checking the initial states"
+    return f"at step {k}; {_within(k - 1)}"
 
 
 def _counterexample(compiled: CompiledSpec, states: list[tuple], state_invs, trans_invs,
