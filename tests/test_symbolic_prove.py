@@ -519,3 +519,19 @@ def test_ctrl_c_while_the_spec_is_encoded_is_reported(monkeypatch):
     assert "while the spec was being encoded" in report.result.limit_reason
     r = bmc(compiled, 3)
     assert r.status is Status.LIMIT and "while the spec was being encoded" in r.limit_reason
+
+
+def test_prove_json_has_every_engines_keys():
+    # (it had its own shape: no properties, violation or depth, and a CTI step's
+    # "action" was the action's name where every other trace has its label)
+    from checker.render.json import result_to_json
+
+    report = prove_report(load("2pc.spec"), ["Consistent"])
+    data = json.loads(render_proof_json(report))
+    assert list(data)[:16] == list(result_to_json(report.result))
+    assert data["properties"] == ["Consistent"] and data["status"] == "violation"
+    assert data["depth"] == 2                         # a CTI's two states
+    first = next(o for o in data["obligations"] if o["status"] == "cti")
+    assert data["violation"]["trace"] == [{k: s[k] for k in ("action", "state")}
+                                          for s in first["cti"]]
+    assert first["cti"][1]["action"] == f"{first['action']}({first['cti'][1]['args'][0]})"

@@ -204,20 +204,22 @@ def _verdict(report: Any, paint) -> str:
 
 # ---------------------------------------------------------------------- JSON
 def proof_to_json(report: Any) -> dict:
-    """The report as plain JSON data."""
+    """The report as plain JSON data: the keys every engine's result has (``render.json``:
+    spec, engine, constants, properties, status, depth, notes, violation: the first CTI,
+    ...), then the proof's own: its obligations, each CTI's states, the sanity checks."""
+    from .json import result_to_json
 
     def trace(steps):
         if steps is None:
             return None
-        return [{"action": s.action, "args": [to_json(a) for a in s.args],
+        # (as every trace's steps: "action" the step's label, "RMPrepare(r1)"; and its
+        # arguments as values)
+        return [{"action": s.label, "args": [to_json(a) for a in s.args],
                  "state": {k: to_json(v) for k, v in s.state.items()}} for s in steps]
 
-    out = {
-        "engine": "prove",
-        "spec": report.spec,
-        "status": report.result.status.value,
+    out = result_to_json(report.result)
+    out.update({
         "k": report.k,
-        "constants": {k: to_json(v) for k, v in report.constants.items()},
         "conjuncts": list(report.conjuncts),
         "actions": list(report.actions),
         "obligations": [{
@@ -230,9 +232,8 @@ def proof_to_json(report: Any) -> dict:
         } for o in report.obligations],
         "sanity": [{"check": s.what, "status": s.status, "detail": s.detail or None}
                    for s in report.sanity],
-        "limit_reason": report.result.limit_reason,
         "elapsed_s": round(report.elapsed_s, 4),
-    }
+    })
     fragment = getattr(report, "fragment", None)
     if fragment is not None:
         out["unbounded"] = {

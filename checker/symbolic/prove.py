@@ -534,7 +534,9 @@ def _result(compiled: CompiledSpec, conjuncts, obligations: list[Obligation],
     names = tuple(c.name for c in conjuncts)
     base: dict[str, Any] = dict(engine="prove", spec=model.name,
                                 constants=dict(model.constants), properties=names,
-                                stats=Stats(depth=k, elapsed_s=elapsed))
+                                # (the states of a CTI's path: the depth counts
+                                # states, in every engine)
+                                stats=Stats(depth=k + 1, elapsed_s=elapsed))
     notes = summary_lines(obligations, sanity, skipped, k)
     ctis = [o for o in obligations if o.status == "cti"]
     unknown = [o for o in obligations if o.status == "unknown"]
