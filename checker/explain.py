@@ -39,6 +39,7 @@ MAX_DEPTH = 10          # nested levels of "because"
 MAX_COMBOS = 100_000    # bindings tried when looking for a witness
 VALUE_WIDTH = 100       # longer values are shortened
 FEW = 4                 # up to this many parameter choices are listed one by one
+NAMED_WIDTH = 24        # a bound value longer than this (or a record) is shown by its name
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ class Printer:
                 return f"{self.show(e.left, 2)} implies {self.show(e.right, 1)}", p
             if e.op == "iff":
                 return f"{self.show(e.left, 2)} iff {self.show(e.right, 2)}", p
+            if e.op == "range":     # written 1..N, without spaces
+                return f"{self.show(e.left, p + 1)}..{self.show(e.right, p + 1)}", p
             return f"{self.show(e.left, p)} {sym} {self.show(e.right, p + 1)}", p
         if isinstance(e, ir.IsTag):
             assert isinstance(e.arg.t, T.VariantT)
@@ -310,8 +313,18 @@ class Evaluator:
         first, rest = bindings[0], bindings[1:]
         dom = ir.substitute(first.domain, mapping)
         for x in self.members(dom, pre, post):
-            m = {**mapping, first.local.uid: ir.Const(x, first.local.t)}
+            m = {**mapping, first.local.uid: self.bound(first.local, x)}
             yield from self.bindings(rest, pre, post, m)
+
+    def bound(self, local: ir.Local, x: Any) -> ir.Const:
+        """The constant that stands for the bound name ``local`` with the runtime value
+        ``x``: shown as its value when that is short and flat (``r2``, ``3``,
+        ``{a1, a2}``), else as the name (a message or record, ``m.dst``, a long set), whose
+        value the witness line gives."""
+        text = format_value(self.univ.decode(local.t, x))
+        if len(text) > NAMED_WIDTH or "=" in text:
+            return NamedConst(x, local.t, name=local.name)
+        return ir.Const(x, local.t)
 
 
 def packed_states(compiled: CompiledSpec, trace: Sequence[TraceStep]) -> list[tuple]:
@@ -343,16 +356,19 @@ class Why:
     how: str = ""                                   # ", since both hold", " for x = 1"
     parts: list[tuple[str, str]] = field(default_factory=list)  # (sub-expression, value)
     children: list[Why] = field(default_factory=list)
+    label: str = ""                                 # "b = n1: " (one choice of several)
 
     def lines(self, indent: int = 1, width: int = 96) -> list[str]:
-        pad = "  " * indent
+        pad = "  " * indent + self.label
         detail = ""
         if self.parts:
             detail = " (" + ", ".join(f"{a} = {b}" for a, b in self.parts) + ")"
         head = f"{self.text} is {self.value}{self.how}{detail}"
         colon = ":" if self.children else ""
-        if len(pad) + len(head) > width and self.how.startswith(" for"):
-            out = [f"{pad}{self.text}", f"{pad}is {self.value}{self.how}{detail}{colon}"]
+        if len(pad) + len(head) > width and self.how and len(self.text) > width // 2:
+            # A long formula: what follows it goes on a line of its own.
+            out = [f"{pad}{self.text}",
+                   f"{' ' * len(pad)}is {self.value}{self.how}{detail}{colon}"]
         else:
             out = [f"{pad}{head}{colon}"]
         for c in self.children:
@@ -429,6 +445,10 @@ class Explainer:
         d = depth + 1
         if isinstance(e, ir.Convert):
             return self.why(e.arg, value, pre, post, depth)
+        if isinstance(e, ir.Enabled) or (isinstance(e, ir.Unop) and e.op == "not"
+                                         and isinstance(e.arg, ir.Enabled)):
+            return Why(text, v, self._enabled_how(e if isinstance(e, ir.Enabled) else e.arg,
+                                                  pre))
         if isinstance(e, ir.Unop) and e.op == "not":
             inner = e.arg
             if not isinstance(inner, _COMPOUND) or (isinstance(inner, ir.Binop)
@@ -490,6 +510,29 @@ class Explainer:
                     return Why(text, v, ", since", children=[sub])
         return self._leaf(e, value, pre, post, text, v)
 
+    def _enabled_how(self, e: ir.Enabled, state) -> str:
+        """Which of the actions of ``enabled(...)`` (or ``quiescent``) can take a step:
+        ``(RMRcvCommitMsg(r1) can take a step)``, or that none can."""
+        actions = self.compiled.typed.actions
+        names = {actions[i].name for i in e.actions}
+        try:
+            steps = [st for st in self.compiled.model.steps(state) if st.action in names]
+        except Exception as err:  # noqa: BLE001 (a spec's run-time error)
+            raise ExplainError(str(err) or type(err).__name__) from None
+        labels = list(dict.fromkeys(st.label for st in steps))
+        if not labels:
+            if e.actions == self.pr.nonfault:
+                faults = any(a.fault for a in actions)
+                return " (no action" + (" other than a fault" if faults else "") + \
+                    " can take a step)"
+            return f" ({next(iter(names))} cannot take a step)" if len(names) == 1 else \
+                " (none of these actions can take a step)"
+        if len(labels) == 1:
+            return f" ({labels[0]} can take a step)"
+        if len(labels) == 2:
+            return f" ({labels[0]} and {labels[1]} can take a step)"
+        return f" ({labels[0]}, {labels[1]} and {len(labels) - 2} more can take a step)"
+
     def _quant(self, e: ir.Quant, value, pre, post, depth, text, v) -> Why:
         want = e.kind == "exists"   # the body value that decides: exists-true, forall-false
         decisive = (e.kind == "exists") == value
@@ -512,7 +555,14 @@ class Explainer:
                 return Why(text, v, f" (for the one choice of {names})")
             return Why(text, v, f" (for each of the {tried} choices of {names})")
         n = f"{tried} choice" + ("" if tried == 1 else "s")
-        return Why(text, v, f": no choice of {names} makes it true ({n} tried)")
+        kids = []
+        for m in itertools.islice(self.ev.bindings(e.bindings, pre, post), FEW):
+            kid = self.why(ir.substitute(e.body, m), False, pre, post, depth + 1)
+            kid.label = f"{self.binding_text(e.bindings, m)}: "
+            kids.append(kid)
+        shown = f", the first {FEW} shown" if tried > FEW else ""
+        return Why(text, v, f", since no choice of {names} makes it true ({n}{shown})",
+                   children=kids)
 
     def _leaf(self, e: ir.Expr, value, pre, post, text, v) -> Why:
         parts: list[tuple[str, str]] = []
@@ -536,6 +586,9 @@ class Explainer:
             sides = [e.arg]
         elif isinstance(e, ir.Builtin):
             sides = list(e.args)
+        elif isinstance(e, ir.GetIndex) and not _atomic(e):
+            for a in _atoms(e):     # `up[primary]`: the key's value (primary = n2)
+                add(a)
         elif isinstance(e, (ir.Var, ir.GetIndex, ir.CallDef)):
             sides = []
         tag = None
@@ -723,16 +776,30 @@ def _atomic(e: ir.Expr) -> bool:
 
 def _atoms(e: ir.Expr) -> list[ir.Expr]:
     """The maximal state-reading atoms (``x``, ``m[k]``, ``r.f``) inside ``e``."""
-    out: list[ir.Expr] = []
     if isinstance(e, (ir.Quant, ir.SetFilter, ir.SetMap, ir.MapComp)):
-        return out   # names bound inside: their atoms are not closed
+        # Names are bound inside: only the atoms that do not use them are closed
+        # (`net` in `{m in net where m is Req}`).
+        return [a for a in _inner_atoms(e) if not any(isinstance(x, ir.Local)
+                                                      for x in ir.ir_nodes(a))]
+    if isinstance(e, ir.CallDef):   # its value, then its arguments': twice(count), count
+        return [e] + [a for x in e.args for a in _atoms(x)]
     if isinstance(e, NamedConst) or (_atomic(e) and not isinstance(e, (ir.Const, ir.Local))):
         return [e]
+    return _inner_atoms(e)
+
+
+def _inner_atoms(e: ir.Expr) -> list[ir.Expr]:
+    out: list[ir.Expr] = []
+    if isinstance(e, ir.GetIndex):
+        # The key first: in `phase[m.dst]`, `m.dst = n3` says more than the whole map.
+        return _atoms(e.key) + _atoms(e.arg)
     for f in dataclasses.fields(e):
         if f.name in ("t", "span"):
             continue
         x = getattr(e, f.name)
         for y in (x if isinstance(x, tuple) else (x,)):
+            if isinstance(y, ir.Binding):
+                y = y.domain
             if isinstance(y, ir.Expr):
                 out.extend(_atoms(y))
     return out

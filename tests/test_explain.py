@@ -377,3 +377,126 @@ def test_a_change_of_thousands_of_elements_is_listed_in_part():
     assert delta.startswith("(+ 0, + 1, ") and delta.endswith(", + 19, and 14,981 more)")
     _, small = change_text(SetValue((1, 2)), SetValue((2, 3)))
     assert small == "(+ 3, - 1)"
+
+
+# ------------------------------------------------- the audit's own small specs
+OWN = """\
+spec Own
+const Nodes = {n1, n2, n3}
+enum Phase = idle | busy | done
+message Req(src: Nodes, dst: Nodes, n: 0..3)
+var phase: map[Nodes, Phase]
+var leader: Nodes?
+var count: 0..3
+var net: set[Message]
+var seen: map[Nodes, set[Nodes]]
+var up: map[Nodes, bool]
+def Quorums = {q in subsets(Nodes) where 2 * size(q) > size(Nodes)}
+def busyNodes = {n in Nodes where phase[n] == busy}
+def twice(k) = 2 * k
+init:
+    phase = {n: idle for n in Nodes}
+    leader = none
+    count = 0
+    net = {}
+    seen = {n: {} for n in Nodes}
+    up = {n: n != n3 for n in Nodes}
+action Start(n in Nodes):
+    require phase[n] == idle and count < 3
+    phase[n] = busy
+    count = count + 1
+    net = net | {Req(n, m, count) for m in Nodes where m != n}
+action Recv(m in net):
+    require m is Req and phase[m.dst] != done
+    seen[m.dst] = seen[m.dst] | {m.src}
+    net = net - {m}
+action Finish(n in Nodes):
+    require phase[n] == busy and size(seen[n]) >= 1
+    phase[n] = done
+    leader = n
+"""
+
+
+def own(invariant: str, **kw):
+    return run(text=OWN + invariant + "\n", **kw)[1]
+
+
+def test_a_bound_message_is_shown_by_its_name_with_its_fields_values():
+    # (was: `Req(src=n2, dst=n1, n=2).n < 2 is false`, with no value for the field)
+    result = own("invariant MsgF: forall m in net: m.n < 2")
+    assert result.violation.explanation[1:] == (
+        "  forall m in net: m.n < 2 is false for m = Req(src=n2, dst=n1, n=2):",
+        "    m.n < 2 is false (m.n = 2)",
+    )
+
+
+def test_a_deadlocked_message_handler_names_the_message_and_the_key_first():
+    result = own("invariant T: true")
+    assert result.status is Status.DEADLOCK
+    lines = result.violation.explanation
+    recv = [ln for ln in lines if ln.startswith("    m = ")]
+    assert recv and all(": phase[m.dst] != done is false (phase[m.dst] = done, m.dst = n"
+                        in ln for ln in recv), recv
+    assert not any("Req(src" in ln.split(": ", 1)[1] for ln in recv)
+
+
+def test_quiescent_and_enabled_say_which_actions_can_step():
+    # (was: `quiescent is true (enabled(Start, Recv, Finish) = false)`)
+    result = own("invariant Q: not quiescent")
+    assert result.violation.explanation[-1] == \
+        "    quiescent is true (no action can take a step)"
+    result = own("invariant E: count < 1 or not enabled(Start)")
+    assert "    not enabled(Start) is false (Start(n2) and Start(n3) can take a step)" \
+        in result.violation.explanation
+    result = own("invariant E: count < 3 or enabled(Start)")
+    assert "    enabled(Start) is false (Start cannot take a step)" \
+        in result.violation.explanation
+
+
+def test_an_index_by_a_variable_shows_the_key():
+    # (was: `phase[leader] == busy is true` with no value of leader)
+    result = own("invariant L: leader == none or phase[leader] != done")
+    assert "    phase[leader] != done is false (phase[leader] = done, leader = n2, " \
+        "phase = {n1: busy, n2: done, n3: idle})" in result.violation.explanation
+    result = own("invariant U: leader != none and up[leader] implies count < 2")
+    assert "      up[leader] is true (leader = n2, up = {n1: true, n2: true, n3: false})" \
+        in result.violation.explanation
+
+
+def test_a_false_exists_shows_why_each_choice_fails():
+    # (was only: `no choice of q makes it true (4 choices tried)`)
+    result = own("invariant W: count == 0 or exists q in Quorums: forall x in q: "
+                 "phase[x] == done")
+    assert result.violation.explanation == (
+        "W is false in state 2:",
+        "  count == 0 or (exists q in Quorums: forall x in q: phase[x] == done)",
+        "  is false, since neither holds:",
+        "    count == 0 is false (count = 1)",
+        "    exists q in Quorums: forall x in q: phase[x] == done",
+        "    is false, since no choice of q makes it true (4 choices):",
+        "      q = {n1, n2}: forall x in {n1, n2}: phase[x] == done is false for x = n1:",
+        "        phase[n1] == done is false (phase[n1] = busy)",
+        "      q = {n1, n3}: forall x in {n1, n3}: phase[x] == done is false for x = n1:",
+        "        phase[n1] == done is false (phase[n1] = busy)",
+        "      q = {n2, n3}: forall x in {n2, n3}: phase[x] == done is false for x = n2:",
+        "        phase[n2] == done is false (phase[n2] = idle)",
+        "      q = {n1, n2, n3}: forall x in {n1, n2, n3}: phase[x] == done is false for "
+        "x = n1:",
+        "        phase[n1] == done is false (phase[n1] = busy)",
+    )
+
+
+def test_values_of_defs_comprehensions_and_ranges():
+    result = own("invariant A: twice(count) + 1 < 5")
+    assert result.violation.explanation[1] == \
+        "  twice(count) + 1 < 5 is false (twice(count) + 1 = 5, twice(count) = 4, count = 2)"
+    result = own("invariant B: size(busyNodes) < 2")
+    assert result.violation.explanation[1] == \
+        "  size(busyNodes) < 2 is false (size(busyNodes) = 2, busyNodes = {n1, n2})"
+    result = own("invariant C: size({m in net where m.dst == n1}) < 1")
+    assert result.violation.explanation[1].startswith(
+        "  size({m in net where m.dst == n1}) < 1 is false (size({m in net where m.dst == n1})"
+        " = 1, net = {Req(src=n2, dst=n1, n=1)")
+    result = own("invariant D: forall i in 1..3: i > count")
+    assert result.violation.explanation[1] == \
+        "  forall i in 1..3: i > count is false for i = 1:"

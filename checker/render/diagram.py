@@ -9,7 +9,7 @@ and their limits):
 * **Nodes** are the values of the types that actions are parameterised by: symbol sets
   (``RM``, ``Acceptors``) and integer ranges. When several such types exist, the ones
   named in ``symmetry`` win, then those used as ``src``/``dst``-like message fields, then
-  those that key the most state maps (``map[Acceptors, ...]``), then those that message
+  those that key state maps (``map[Acceptors, ...]``), then those that message
   fields carry most. Actions whose names start with a shared acronym that is not a node
   type (``TMCommit``, ``TMAbort``, ``TMRcvPrepared``) get one lifeline of their own
   (``TM``), and so do actions sharing a first word none of which has a node parameter
@@ -20,8 +20,12 @@ and their limits):
   ``Message`` (also such collections inside a map). A message that appears in a step is
   sent by that step's node (or by its ``src``-like field); a message that is an action
   argument (``m in msgs``), is tested with ``require X in msgs``, or disappears in a
-  step, is received by that step's node (or its ``dst``-like field). A message that a
-  fault step removes is drawn as lost.
+  step, is received by that step's node (or its ``dst``-like field). A
+  message that a fault step removes is drawn as lost; a copy a fault step makes of a
+  message in flight (duplication) is the same message: each receipt is drawn from the
+  step that sent it. Actions that share a first word but take a message with a
+  ``dst``-like field (``HandleRequestVote(m)``, ``HandleAppend(m)``) are no role: each
+  step belongs to the message's ``dst``.
 """
 
 from __future__ import annotations
@@ -127,11 +131,11 @@ def node_types(typed: ir.TypedSpec) -> tuple[list[T.Type], str]:
     if addressed:
         return addressed, "the types of the messages' src/dst fields"
     keys = Counter(v.t.key for v in typed.variables if isinstance(v.t, T.MapT))
-    counts = {t: keys.get(t, 0) for t in params}
-    best = max(counts.values())
-    if best > 0:
-        chosen = [t for t in params if counts[t] == best]
-        return chosen, "the action parameter types that key the most state maps (" + \
+    chosen = [t for t in params if keys.get(t, 0) > 0]
+    if chosen:
+        # Every such type, not only the one keying the most maps: proposers and
+        # acceptors are both nodes, however many maps each has.
+        return chosen, "the action parameter types that key state maps (" + \
             ", ".join(_type_label(t) for t in chosen) + ")"
     carried = Counter(ft for _, ft in fields if ft in params)
     if carried:
@@ -197,12 +201,23 @@ class _Analysis:
             if w is not None and a.name not in self.roles:
                 words.setdefault(w, []).append(a)
         for w, acts in words.items():
+            # (HandleRequestVote(m), HandleAppend(m): each step is the node the message
+            # is addressed to, not a "Handle" role.)
+            acts = [a for a in acts if not self._takes_addressed(a)]
             if len(acts) >= 2 and not any(b.local.t in self.types for a in acts
                                           for b in a.params) and not _names_type(w, names):
                 for a in acts:
                     self.roles[a.name] = w
         self.lifelines: dict[str, Lifeline] = {}
         self.evaluator = None
+
+    def _takes_addressed(self, a: ir.Action) -> bool:
+        """Whether ``a`` takes a message of a kind that has a dst-like node field."""
+        mt = self.mt
+        if not isinstance(mt, T.VariantT) or not any(b.local.t == mt for b in a.params):
+            return False
+        return any(name in DST_FIELDS and ft in self.types
+                   for c in mt.cases for name, ft in c.fields)
 
     # ---- lifelines
     def _node_key(self, t: T.Type, v: Value) -> str:
@@ -352,6 +367,10 @@ def sequence_diagram(compiled: CompiledSpec, trace: Sequence[TraceStep], *,
                 if b.local.t == an.mt:
                     received.append(x)
         received.extend(an.tested(i))
+        if fault:
+            # A fault receives nothing: it loses what it removes (a message it only
+            # copies, `Duplicate(m)`, is still in flight, to be received later).
+            received = []
         received.extend(m for m in removed if m not in received)
         drawn = False
         for m in dict.fromkeys(received):
@@ -363,6 +382,10 @@ def sequence_diagram(compiled: CompiledSpec, trace: Sequence[TraceStep], *,
             arrows.append(Arrow(format_value(m), src, at, dst, i, lost))
             pending.pop(m, None)
             drawn = True
+        if fault:
+            # Copies a fault makes of messages already sent (duplication) are the same
+            # message, sent by the same step: each later receipt is drawn from there.
+            added = Counter({m: n for m, n in added.items() if m not in sent_at})
         for m in added:
             src = an._addressed(m, SRC_FIELDS) or actor
             sent_at[m] = (src, i)
