@@ -38,22 +38,44 @@ def describe_faults(typed: ir.TypedSpec) -> str:
 
 
 def select_faults(typed: ir.TypedSpec, requested: tuple[str, ...]) -> FaultSelection:
-    """Which fault actions to switch on: by name, by kind, or ``all``."""
+    """Which fault actions to switch on: by name, by kind, or ``all``.
+
+    Every word is checked, ``all`` included: ``--faults all,crsh`` is as much an error as
+    ``--faults crsh``. A kind that no fault action of the spec has is reported as not
+    modelled (with ``all``, on a spec that has no fault action, every kind is)."""
     faults = spec_faults(typed)
-    words = [w for w in requested if w]
-    if "all" in words:
-        return FaultSelection(tuple(a.name for a in faults))
+    words = list(dict.fromkeys(w for w in requested if w))
     names = {a.name for a in faults}
     kinds = {a.fault_kind for a in faults if a.fault_kind}
-    unknown = [w for w in words if w not in names and w not in FAULT_KINDS]
+    unknown = [w for w in words if w != "all" and w not in names and w not in FAULT_KINDS]
     if unknown:
-        raise FaultSelectionError(
-            f"unknown fault {', '.join(unknown)} (this spec's faults: {describe_faults(typed)}; "
-            f"kinds: {', '.join(FAULT_KINDS)}; or all)")
-    chosen = tuple(a.name for a in faults if a.name in words or a.fault_kind in words)
-    unmodelled = tuple(w for w in dict.fromkeys(words) if w in FAULT_KINDS and w not in kinds
-                       and w not in names)
+        raise FaultSelectionError(_unknown_message(typed, unknown))
+    if "all" in words:
+        chosen = tuple(a.name for a in faults)
+        asked = FAULT_KINDS if not faults else tuple(w for w in words if w in FAULT_KINDS)
+    else:
+        chosen = tuple(a.name for a in faults if a.name in words or a.fault_kind in words)
+        asked = tuple(w for w in words if w in FAULT_KINDS)
+    unmodelled = tuple(k for k in asked if k not in kinds and k not in names)
     return FaultSelection(chosen, unmodelled)
+
+
+def _unknown_message(typed: ir.TypedSpec, unknown: list[str]) -> str:
+    """Says what each unknown word is near: a non-fault action of the spec, or a kind or
+    a fault action's name written in another case."""
+    faults = spec_faults(typed)
+    by_lower = {k: k for k in FAULT_KINDS} | {a.name.lower(): a.name for a in faults}
+    plain = {a.name for a in typed.actions if not a.fault}
+    notes = []
+    for w in unknown:
+        if w in plain:
+            notes.append(f"{w} is an action of this spec but not a fault action "
+                         "(only actions declared `fault` can be switched on)")
+        elif w.lower() in by_lower:
+            notes.append(f"did you mean {by_lower[w.lower()]}? (names and kinds are "
+                         "case-sensitive)")
+    return (f"unknown fault {', '.join(unknown)} (this spec's faults: {describe_faults(typed)}; "
+            f"kinds: {', '.join(FAULT_KINDS)}; or all)" + "".join(f"; {n}" for n in notes))
 
 
 def describe_switched_on(typed: ir.TypedSpec, names: tuple[str, ...]) -> str:

@@ -293,3 +293,92 @@ def test_every_spec_has_a_header_and_a_section(path):
     assert "ault" in header            # its fault assumptions (Faults: ... / No faults ...)
     rel = path.relative_to(ROOT / "specs").as_posix()
     assert rel in (ROOT / "docs/protocols.md").read_text(), rel
+
+
+def test_library_table_names_each_specs_fault_kinds():
+    """The library table says which fault kinds 2PC and Paxos model: 2PC has no loss fault
+    (its set of messages already covers loss), Paxos has one."""
+    def kinds(spec):
+        typed = load_spec(str(ROOT / spec)).typed
+        return {a.fault_kind for a in typed.actions if a.fault}
+
+    assert kinds("specs/2pc.spec") == {"crash", "restart"}
+    assert kinds("specs/paxos.spec") == {"crash", "restart", "loss"}
+    assert "two-phase commit with crash and restart faults; Paxos with crash, restart and " \
+        "loss faults" in (ROOT / "docs/protocols.md").read_text()
+
+
+# Fault-free counts quoted in the prose of docs/protocols.md: (spec, sentence, distinct).
+PROSE_COUNTS = [
+    ("specs/replication/primary_backup_lazy.spec", "It holds without faults ({} states)", 10),
+    ("specs/loadbalancing/dns.spec", "Without them it holds ({} states)", 25),
+    ("specs/replication/primary_backup.spec", "Without faults: {} states", 1158),
+    ("specs/replication/multi_master.spec", "Without faults: {} states", 901),
+]
+
+
+@pytest.mark.parametrize(("spec", "sentence", "distinct"), PROSE_COUNTS,
+                         ids=[Path(s).stem for s, _, _ in PROSE_COUNTS])
+def test_fault_free_counts_in_the_prose(spec, sentence, distinct):
+    result = check(spec)
+    assert result.status is Status.OK
+    assert result.stats.distinct_states == distinct
+    assert sentence.format(f"{distinct:,}") in (ROOT / "docs/protocols.md").read_text()
+
+
+# ---------------------------------------------------------------- --faults selection
+def _faults_error(spec: str, faults: tuple[str, ...]) -> str:
+    from checker.source import SpecError
+
+    with pytest.raises(SpecError) as err:
+        load_spec(str(ROOT / spec), faults=faults)
+    return err.value.render()
+
+
+def test_all_does_not_hide_a_misspelt_fault():
+    """`--faults all,crsh` is refused like `--faults crsh`, instead of running with every
+    fault on and the typo ignored."""
+    assert "unknown fault crsh" in _faults_error("specs/2pc.spec", ("all", "crsh"))
+    assert "unknown fault Lsoe" in _faults_error("specs/paxos.spec", ("Lsoe", "all"))
+
+
+def test_unknown_fault_says_what_the_word_is():
+    message = _faults_error("specs/2pc.spec", ("TMRcvPrepared",))
+    assert "TMRcvPrepared is an action of this spec but not a fault action" in message
+    assert "did you mean crash?" in _faults_error("specs/2pc.spec", ("Crash",))
+    assert "did you mean Lose?" in _faults_error("specs/paxos.spec", ("lose",))
+
+
+def test_all_reports_unmodelled_kinds():
+    """`--faults all` on a spec without fault actions runs the protocol as it is and says
+    that no fault is modelled; a kind named next to `all` that the spec lacks is listed."""
+    from checker.faults import FAULT_KINDS
+
+    bare = load_spec(str(ROOT / "specs/seed/master_master.spec"), faults=("all",))
+    assert bare.faults == () and bare.unmodelled_faults == FAULT_KINDS
+    paxos = load_spec(str(ROOT / "specs/paxos.spec"), faults=("all", "duplication"),
+                      consts=("MaxBallot=0",))
+    assert paxos.faults == ("Crash", "Restart", "Lose")
+    assert paxos.unmodelled_faults == ("duplication",)
+
+
+def test_budget_zero_and_no_budget():
+    """`--max-faults 0` switches the faults on and lets none happen (TwoPhase's 80 orbits);
+    a spec without `option max_faults` leaves fault steps unbounded, as docs/language.md
+    says."""
+    zero = check("specs/2pc.spec", faults=("all",), max_faults=0)
+    assert (zero.status, zero.stats.distinct_states) == (Status.OK, 80)
+    assert load_spec(str(ROOT / "specs/seed/master_slave.spec"), faults=("all",)).max_faults \
+        is None
+    text = (ROOT / "docs/language.md").read_text()
+    assert "With neither, fault\nsteps are not bounded; `--max-faults 0`" in text
+
+
+def test_primary_backup_lazy_summary_row():
+    """The summary table's count for the lazy primary-backup run (one worker, which stops
+    at the violation): 18 distinct states, 31 generated."""
+    result = check("specs/replication/primary_backup_lazy.spec", faults=("Crash",))
+    assert (result.stats.distinct_states, result.stats.generated_states) == (18, 31)
+    text = (ROOT / "docs/protocols.md").read_text()
+    assert "| `replication/primary_backup_lazy.spec` | Crash (1) | NoAckedWriteLost violated, " \
+        "4 states | 18 |" in text
