@@ -441,8 +441,7 @@ class Shrinker:
         try:
             steps = self.model.steps(s)
         except MODEL_ERRORS as e:
-            if f.kind == "error" and f.where == "successors" and \
-                    _error_message(self.model, s, e, "successors") == f.message:
+            if self._same_error(s, e):
                 return True
             return []        # an error the original did not end with: a dead end
         if not steps:
@@ -464,6 +463,12 @@ class Shrinker:
             if t not in out:
                 out.append(t)
         return out
+
+    def _same_error(self, s, err: Exception) -> bool:
+        """Whether computing the successors of ``s`` failed as the original did."""
+        f = self.failure
+        return f.kind == "error" and f.where == "successors" and \
+            _error_message(self.model, s, err, "successors") == f.message
 
     def _same(self, got: _Failure) -> bool:
         f = self.failure
@@ -570,8 +575,7 @@ class Shrinker:
                 try:
                     succs = self.model.successors(s)
                 except MODEL_ERRORS as e:
-                    if f.kind == "error" and f.where == "successors" and \
-                            _error_message(self.model, s, e, "successors") == f.message:
+                    if self._same_error(s, e):
                         return path_to(s), room
                     continue
                 if not succs:
