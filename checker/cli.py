@@ -1275,13 +1275,14 @@ def _emit(result, fmt: str, color: bool | None, header: list[str], compiled=None
 def graph_cmd(spec, consts, faults, max_faults, fmt, max_states, deadlock, output):
     """Draw the reachable state graph of a small SPEC, the shortest path to a violation
     highlighted."""
-    from .graph import GraphError, state_graph
-    from .render.html import ReportError, check_report_path, write_report
+    from .graph import GraphError, check_output_name, state_graph
+    from .output_file import OutputFileError, check_writable, write_atomically
 
     if output is not None:
         try:
-            check_report_path(output)
-        except ReportError as err:
+            check_output_name(output, fmt)
+            check_writable(output, "graph")
+        except (OutputFileError, GraphError) as err:
             click.echo(f"error: --output: {err}", err=True)
             sys.exit(EXIT_INPUT)
     compiled = _load(spec, consts, faults, deadlock, max_faults)
@@ -1294,8 +1295,8 @@ def graph_cmd(spec, consts, faults, max_faults, fmt, max_states, deadlock, outpu
         click.echo(text, nl=False)
         return
     try:
-        write_report(output, text)
-    except ReportError as err:
+        write_atomically(output, text, "graph")
+    except OutputFileError as err:
         click.echo(f"error: --output: {err}", err=True)
         sys.exit(EXIT_INPUT)
 

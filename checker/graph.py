@@ -12,10 +12,11 @@ raise.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .compile import CompiledSpec
 from .explore import MODEL_ERRORS
@@ -23,6 +24,20 @@ from .model import Model, State
 from .values import format_value
 
 DEFAULT_MAX_STATES = 500
+
+
+def without_lemmas(compiled: CompiledSpec) -> Model:
+    """The model with the properties ``check`` checks by default: every invariant and
+    transition invariant but the lemmas (proof helpers, checked only with ``--lemmas``).
+    Drawing or exploring with the lemmas marked states where only a helper is false as
+    violations (NoCrash in 2pc with faults) and stopped expanding them there."""
+    model = compiled.model
+    lemmas = {i.name for i in compiled.typed.invariants if i.lemma}
+    if not lemmas:
+        return model
+    return model.select_invariants(
+        [i.name for i in (*model.invariants, *model.transition_invariants)
+         if i.name not in lemmas])
 
 
 class GraphError(ValueError):
@@ -46,6 +61,9 @@ class StateGraph:
     bad_edges: dict[tuple[int, int, str], str]       # transition invariant violations
     path: list[int]                                  # shortest path to the first violation
     variables: tuple[str, ...]
+    # the action of each step of ``path`` (two actions that lead from one state to the
+    # same next state were both drawn red, as if the path took both)
+    path_labels: list[str] = field(default_factory=list)
 
 
 def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
@@ -58,18 +76,21 @@ def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
     ids: dict[State, int] = {}
     states: list[State] = []
     parent: dict[int, int | None] = {}
+    via: dict[int, str] = {}                   # the action of the step that found a node
     edges: list[tuple[int, int, str]] = []
     bad: dict[int, str] = {}
     bad_edges: dict[tuple[int, int, str], str] = {}
-    first: list[tuple[int, int | None]] = []   # the first violation: (node, None) or edge
+    # the first violation: (node, None, "") or an edge (from, to, action)
+    first: list[tuple[int, int | None, str]] = []
 
     def too_large() -> GraphTooLargeError:
         return GraphTooLargeError(
-            f"the reachable state graph of {model.name} has more than {max_states} states, "
+            f"the reachable state graph of {model.name} has more than {max_states} "
+            f"state{'s' if max_states != 1 else ''}, "
             "too many to draw readably; raise the limit with --max-states "
             f"(e.g. --max-states {max_states * 4}) or make the model smaller with --const")
 
-    def add(s: State, par: int | None) -> int:
+    def add(s: State, par: int | None, label: str = "") -> int:
         if s in ids:
             return ids[s]
         if len(states) >= max_states:
@@ -78,6 +99,7 @@ def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
         ids[s] = i
         states.append(s)
         parent[i] = par
+        via[i] = label
         for inv in model.invariants:
             try:
                 ok = inv.holds(s)
@@ -88,7 +110,7 @@ def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
                 bad[i] = f"{inv.name} is false"
                 break
         if i in bad and not first:
-            first.append((i, None))
+            first.append((i, None, ""))
         return i
 
     try:
@@ -105,17 +127,18 @@ def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
         try:
             steps = model.steps(s)
         except MODEL_ERRORS as err:
-            bad[i] = f"error: {err}"
+            diag = model.diagnose(s) if model.diagnose else None
+            bad[i] = f"error: {diag.message if diag else err}"
             if not first:
-                first.append((i, None))
+                first.append((i, None, ""))
             continue
         if not steps and deadlock and i not in bad:
             bad[i] = "deadlock"
             if not first:
-                first.append((i, None))
+                first.append((i, None, ""))
         for st in steps:
             new = st.state not in ids
-            j = add(st.state, i)
+            j = add(st.state, i, st.label)
             edges.append((i, j, st.label))
             for tinv in model.transition_invariants:
                 try:
@@ -125,7 +148,7 @@ def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
                 if not ok:
                     bad_edges[(i, j, st.label)] = f"{tinv.name} is false"
                     if not first:
-                        first.append((i, j))
+                        first.append((i, j, st.label))
             if new:
                 queue.append(j)
     path: list[int] = []
@@ -134,9 +157,30 @@ def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
         path.append(end)
         end = parent[end]
     path.reverse()
+    labels = [via[k] for k in path[1:]]
     if first and first[0][1] is not None:
         path.append(first[0][1])
-    return StateGraph(states, edges, initial, bad, bad_edges, path, model.variables)
+        labels.append(first[0][2])
+    return StateGraph(states, edges, initial, bad, bad_edges, path, model.variables, labels)
+
+
+_OTHER_FORMATS = (".png", ".pdf", ".jpg", ".jpeg", ".gif", ".ps", ".eps", ".html", ".htm")
+
+
+def check_output_name(path: str, fmt: str) -> None:
+    """Refuse an output name that promises another format than the one written (``-o
+    graph.svg`` without ``--format svg`` wrote dot text into graph.svg, exit status 0)."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".svg" and fmt != "svg":
+        raise GraphError(f"{path} names an SVG file, but --format is {fmt}: add --format svg "
+                         "(or name the file .dot)")
+    if suffix in (".dot", ".gv") and fmt != "dot":
+        raise GraphError(f"{path} names a Graphviz dot file, but --format is {fmt}: name it "
+                         ".svg, or use --format dot")
+    if suffix in _OTHER_FORMATS:
+        raise GraphError(f"{path}: the graph is written as Graphviz dot text (--format dot) "
+                         f"or SVG (--format svg), not {suffix[1:]}; for {suffix[1:]}, write "
+                         f"dot and run Graphviz: dot -T{suffix[1:]} FILE.dot -o {path}")
 
 
 def _quote(text: str) -> str:
@@ -145,7 +189,7 @@ def _quote(text: str) -> str:
 
 def to_dot(g: StateGraph, model: Model, *, name: str | None = None) -> str:
     """The graph as Graphviz dot text (deterministic: nodes in BFS order)."""
-    on_path = set(zip(g.path, g.path[1:]))
+    on_path = set(zip(g.path, g.path[1:], g.path_labels))
     lines = [
         f"digraph {_quote(name or model.name)} {{",
         '  graph [rankdir=TB, fontname="Helvetica", fontsize=10, '
@@ -174,7 +218,7 @@ def to_dot(g: StateGraph, model: Model, *, name: str | None = None) -> str:
         lines.append(f"  start -> s{i}{style};")
     for (a, b, label) in g.edges:
         attrs = [f"label={_quote(label)}"]
-        if (a, b) in on_path:
+        if (a, b, label) in on_path:
             attrs.append('color="#c0392b", fontcolor="#c0392b", penwidth=2.5')
         if (a, b, label) in g.bad_edges:
             attrs.append(f'style=dashed, color="#c0392b", '
@@ -186,7 +230,8 @@ def to_dot(g: StateGraph, model: Model, *, name: str | None = None) -> str:
 
 def _summary(g: StateGraph) -> str:
     n = len(g.states)
-    text = f"{n} state{'s' if n != 1 else ''}, {len(g.edges)} transitions"
+    m = len(g.edges)
+    text = f"{n} state{'s' if n != 1 else ''}, {m} transition{'s' if m != 1 else ''}"
     if g.bad or g.bad_edges:
         text += "; the shortest path to a violation is highlighted"
     return text
@@ -217,7 +262,7 @@ def state_graph(compiled: CompiledSpec | Model, *, max_states: int = DEFAULT_MAX
     Graphviz, ``GraphError`` for an unknown format."""
     if fmt not in ("dot", "svg"):
         raise GraphError(f"unknown graph format {fmt!r} (choose dot or svg)")
-    model = compiled.model if isinstance(compiled, CompiledSpec) else compiled
+    model = without_lemmas(compiled) if isinstance(compiled, CompiledSpec) else compiled
     if fmt == "svg" and shutil.which("dot") is None:
         dot_to_svg("")  # raises GraphvizMissingError before any exploring
     g = build_graph(model, max_states=max_states, check_deadlock=check_deadlock)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -54,8 +56,11 @@ class Repl:
                  input: IO[str] | None = None, output: IO[str] | None = None,  # noqa: A002
                  counterexample: Result | Sequence[TraceStep] | None = None,
                  max_listed: int = 40, prompt: str = "> ", echo: bool = False):
+        from .graph import without_lemmas
+
         self.compiled = compiled
-        self.model = compiled.model
+        # the properties `check` checks by default (not the lemmas, which are proof helpers)
+        self.model = without_lemmas(compiled)
         self.source = source
         self.consts = consts
         self.input = input if input is not None else sys.stdin
@@ -69,6 +74,7 @@ class Repl:
         self.path: list[tuple[State, str | None]] = [(self.inits[0], None)]
         self.cex: list[tuple[State, str | None]] = []
         self.cex_what = ""
+        self.cex_note = ""    # why a loaded trace stops early (it departs from the spec)
         self._checker = None
         self._steps_cache: tuple[State, list] | None = None
         if counterexample is not None:
@@ -100,18 +106,37 @@ class Repl:
         if self.cex:
             self.say(f"Loaded {self.cex_what} ({len(self.cex)} states); `jump N` goes to "
                      "its state N.")
+            if self.cex_note:
+                self.say(f"warning: {self.cex_note}")
         self.show()
-        while True:
-            self.output.write(self.prompt)
-            self.output.flush()
-            line = self.input.readline()
-            if not line:
-                self.say()
-                return 0
-            if self.echo:
-                self.say(line.rstrip("\n"))
-            if not self.execute(line):
-                return 0
+        # Ctrl-C abandons the command being typed or run, as in Python's prompt (the
+        # command line's handler would end the session, "interrupted", exit status 3,
+        # and ignore every later Ctrl-C); Ctrl-D, `quit` or end of input leaves.
+        own = threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None)
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler) if own else None
+        try:
+            while True:
+                try:
+                    self.output.write(self.prompt)
+                    self.output.flush()
+                    line = self.input.readline()
+                except KeyboardInterrupt:
+                    self.say("\n(interrupted: `quit` or Ctrl-D leaves)")
+                    continue
+                if not line:
+                    self.say()
+                    return 0
+                if self.echo:
+                    self.say(line.rstrip("\n"))
+                try:
+                    if not self.execute(line):
+                        return 0
+                except KeyboardInterrupt:
+                    self.say("\ninterrupted")
+        finally:
+            if own:
+                signal.signal(signal.SIGINT, previous)
 
     def execute(self, line: str) -> bool:
         """Run one command; False when the session should end."""
@@ -121,14 +146,15 @@ class Repl:
         word, _, rest = line.partition(" ")
         rest = rest.strip()
         try:
-            if word.isdigit():
+            if word.isdecimal():
                 self.take(int(word))
             elif word in ("quit", "exit", "q"):
                 return False
             elif word in ("help", "?", "h"):
                 self.say(HELP.format(limit=self.max_listed))
             elif word == "back":
-                self.back(int(rest) if rest else 1)
+                self.back(_count(rest, "back [K] (K a number of steps, at least 1)")
+                          if rest else 1)
             elif word in ("state", "show"):
                 self.show()
             elif word == "actions":
@@ -136,7 +162,8 @@ class Repl:
             elif word == "path":
                 self.show_path()
             elif word == "init":
-                self.init(int(rest) if rest else None)
+                self.init(_count(rest, "init [N] (N an initial state's number)")
+                          if rest else None)
             elif word == "check":
                 if self.check():
                     self.say(f"Loaded it ({len(self.cex)} states); `jump N` goes to state N, "
@@ -145,8 +172,10 @@ class Repl:
                 path = _one_arg(rest, "load FILE")
                 self.load(path)
                 self.say(f"Loaded {path} ({len(self.cex)} states); `jump N` goes to state N.")
+                if self.cex_note:
+                    self.say(f"warning: {self.cex_note}")
             elif word == "jump":
-                self.jump(int(rest) if rest.isdigit() else _bad("jump N (a state number)"))
+                self.jump(_count(rest, "jump N (a state number)"))
             elif word == "trace":
                 self.show_trace()
             elif word == "eval":
@@ -194,6 +223,14 @@ class Repl:
             changed = before is not None and (before[name] != value or format_value(
                 before[name]) != format_value(value))
             self.say(f"  {'*' if changed else ' '} {name} = {format_value(value)}")
+        if len(self.state) > len(self.model.variables):
+            # the fault budget's hidden counter: without it, a state looked the same as
+            # one with fewer faults taken, yet listed no fault action once it was spent
+            taken = self.state[len(self.model.variables)]
+            mark = "*" if n > 1 and self.path[-2][0][len(self.model.variables)] != taken \
+                else " "
+            self.say(f"  {mark} (fault steps taken: {taken} of at most "
+                     f"{self.compiled.max_faults})")
         for name in self._violated(self.state):
             self.say(f"  ! invariant {name} is false here (`why` says why)")
         self.list_actions(limit=self.max_listed)
@@ -223,7 +260,8 @@ class Repl:
             marks = []
             bad = self._violated(st.state)
             if bad:
-                marks.append("leads to a state where " + ", ".join(bad) + " is false")
+                marks.append("leads to a state where " + ", ".join(bad)
+                             + (" is false" if len(bad) == 1 else " are false"))
             for tinv in self.model.transition_invariants:
                 try:
                     ok = tinv.holds(self.state, st.state)
@@ -248,6 +286,8 @@ class Repl:
         self.show()
 
     def back(self, k: int = 1) -> None:
+        if k < 1:
+            raise ExploreError("usage: back [K] (K a number of steps, at least 1)")
         if len(self.path) == 1:
             raise ExploreError("already at the initial state")
         k = min(k, len(self.path) - 1)
@@ -359,17 +399,22 @@ class Repl:
         if first is None:
             raise ExploreError("the trace's first state is not an initial state of the spec")
         path: list[tuple[State, str | None]] = [(first, None)]
+        note = ""
         for i, step in enumerate(trace[1:], start=2):
             candidates = [st for st in self.model.steps(path[-1][0])
                           if decode(st.state) == step.state]
             if not candidates:
-                self.cex, self.cex_what = path, what
-                raise ExploreError(f"state {i} of the trace cannot follow state {i - 1} in "
-                                   f"this spec; loaded the first {i - 1} states")
+                # (loaded up to here, as documented: this was an error, and
+                # `explore --trace` exited with status 2 saying it had loaded them)
+                after = f" ({step.label})" if step.label else ""
+                note = (f"state {i}{after} of the trace cannot follow state {i - 1} in this "
+                        f"spec (other --const or --faults?); loaded the first {i - 1} "
+                        "states")
+                break
             label = step.label
             best = next((st for st in candidates if st.label == label), candidates[0])
             path.append((best.state, best.label))
-        self.cex, self.cex_what = path, what
+        self.cex, self.cex_what, self.cex_note = path, what, note
 
     def jump(self, n: int) -> None:
         if not self.cex:
@@ -441,7 +486,8 @@ class Repl:
         from .explain import Evaluator, Explainer, ExplainError, why_lines
 
         if not text:
-            invs = [i for i in self.compiled.typed.invariants if not i.transition]
+            invs = [i for i in self.compiled.typed.invariants
+                    if not i.transition and not i.lemma]
             try:
                 if not self.steps():
                     self.say("No action is enabled here:")
@@ -478,6 +524,14 @@ class Repl:
 
 def _bad(usage: str):
     raise ExploreError(f"usage: {usage}")
+
+
+def _count(rest: str, usage: str) -> int:
+    """A positive whole number argument (`back 0` emptied the path and crashed, `back -1`
+    went back to the start, `back x` showed Python's int() message)."""
+    if not (rest.isascii() and rest.isdigit()) or int(rest) < 1:
+        _bad(usage)
+    return int(rest)
 
 
 def _one_arg(rest: str, usage: str) -> str:

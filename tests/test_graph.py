@@ -123,3 +123,83 @@ def test_states_that_differ_in_faults_taken_have_different_labels():
     assert any("(fault steps taken = 1)" in x for x in labels)
     plain = G.state_graph(load_spec(str(ROOT / "specs" / "2pc.spec"), ["RM={r1,r2}"]))
     assert "fault steps taken" not in plain
+
+
+def test_lemmas_are_not_drawn_as_violations():
+    # (2pc's lemma NoCrash, a proof helper that `check` leaves out, was drawn false after
+    # every crash, those states not expanded, and the real violation of NotBlocked hidden
+    # behind it)
+    compiled = load_spec(str(ROOT / "specs" / "2pc.spec"), ["RM={r1}"], faults=("all",))
+    g = G.build_graph(G.without_lemmas(compiled))
+    assert not any("NoCrash" in why for why in g.bad.values())
+    dot = G.state_graph(compiled)
+    assert "NoCrash" not in dot and 'xlabel="NotBlocked is false"' in dot
+    trace = explore(G.without_lemmas(compiled)).violation.trace
+    assert len(G.build_graph(G.without_lemmas(compiled)).path) == len(trace) == 3
+
+
+def test_error_state_names_the_action_and_counts_are_singular():
+    text = """\
+spec Err
+var x: 0..3
+init:
+    x = 0
+action Inc:
+    require x == 0
+    x = x + 1
+action Div:
+    require x == 1
+    x = 6 / (x - 1)
+"""
+    compiled = load_spec("err.spec", text=text)
+    dot = G.state_graph(compiled)
+    assert 'xlabel="error: in action Div: division by zero"' in dot   # (was: no action)
+    assert "Err: 2 states, 1 transition;" in dot                        # (1 transitions)
+    with pytest.raises(G.GraphTooLargeError, match="more than 1 state, too many"):
+        G.state_graph(compiled, max_states=1)
+
+
+def test_only_the_step_the_path_takes_is_red():
+    # (two actions from one state to the same next state were both drawn red, as if the
+    # highlighted path took both)
+    text = """\
+spec Two
+var x: 0..3
+init:
+    x = 0
+action A:
+    require x == 0
+    x = 1
+action B:
+    require x == 0
+    x = 1
+action C:
+    require x == 1
+    x = 2
+invariant Small: x < 2
+"""
+    dot = G.state_graph(load_spec("two.spec", text=text))
+    red = [e for e in _edges(dot) if "#c0392b" in e]
+    assert [e.split(" [")[0] for e in red] == ["s0 -> s1", "s1 -> s2"]
+    assert 's0 -> s1 [label="B"];' in dot
+
+
+def test_output_name_must_match_the_format(tmp_path):
+    # (`graph SPEC -o graph.svg` wrote dot text into graph.svg, exit status 0)
+    from click.testing import CliRunner
+
+    from checker.cli import main
+
+    spec = tmp_path / "counter.spec"
+    spec.write_text(COUNTER)
+    res = CliRunner().invoke(main, ["graph", str(spec), "-o", str(tmp_path / "g.svg")])
+    assert res.exit_code == 2 and "add --format svg" in res.output
+    assert not (tmp_path / "g.svg").exists()
+    with pytest.raises(G.GraphError, match="dot -Tpng"):
+        G.check_output_name("g.png", "dot")
+    with pytest.raises(G.GraphError, match="name it .svg"):
+        G.check_output_name("g.gv", "svg")
+    G.check_output_name("g.dot", "dot")
+    G.check_output_name("graph", "svg")
+    res = CliRunner().invoke(main, ["graph", str(spec), "-o", str(tmp_path / "g.dot")])
+    assert res.exit_code == 0 and (tmp_path / "g.dot").read_text().startswith("digraph")

@@ -213,3 +213,102 @@ def test_no_initial_state_is_an_error(tmp_path):
         return
     with pytest.raises(ExploreError, match="no initial state"):
         Repl(compiled, input=io.StringIO(""), output=io.StringIO())
+
+
+TWO_PC_FIXED = str(ROOT / "specs/2pc.spec")
+
+
+def test_lemmas_are_not_treated_as_properties():
+    # (the lemma NoCrash, a proof helper that `check` leaves out, marked every crash as
+    # "leads to a state where NoCrash is false", and `check` found it instead of the
+    # NotBlocked violation `modelcheck --faults all` reports)
+    out, _ = session("why\ncheck\n", path=TWO_PC_FIXED, consts=["RM={r1,r2}"],
+                     faults=("all",))
+    b = blocks(out)
+    assert "RMCrash(r1)\n" in b[0] and "NoCrash" not in b[0]
+    assert "NotBlocked:" in b[1] and "NoCrash" not in b[1] and "CommitMsg" not in b[1]
+    assert "Invariant NotBlocked is violated." in b[2]
+
+
+def test_number_arguments_are_checked():
+    # (`back 0` emptied the path: "internal error: IndexError"; `back -1` went back to
+    # the start; `back x` and `init x` showed Python's "invalid literal for int()")
+    out, code = session("2\n1\nback 0\nback -1\nback x\ninit x\ninit 0\njump 0\nstate\n")
+    b = blocks(out)
+    assert "error: usage: back [K]" in b[3] and "error: usage: back [K]" in b[4]
+    assert "error: usage: back [K]" in b[5] and "invalid literal" not in out
+    assert "error: usage: init [N]" in b[6] and "error: usage: init [N]" in b[7]
+    assert "error: usage: jump N" in b[8]
+    assert "State 3 (after TMRcvPrepared(r1)):" in b[9]
+    assert code == 0
+
+
+class _Interrupting(io.StringIO):
+    """Input whose first readline is a Ctrl-C at the prompt."""
+
+    def __init__(self, text, signal_it=False):
+        super().__init__(text)
+        self.interrupts = 2 if signal_it else 1
+        self.signal_it = signal_it
+
+    def readline(self, *a):
+        if self.interrupts:
+            self.interrupts -= 1
+            if self.signal_it:
+                import os
+                import signal
+                os.kill(os.getpid(), signal.SIGINT)
+            raise KeyboardInterrupt if not self.signal_it else AssertionError("no signal")
+        return super().readline(*a)
+
+
+def test_ctrl_c_at_the_prompt_keeps_the_session():
+    # (Ctrl-C at the prompt ended the session: "interrupted after 6.1s", exit status 3)
+    def run(repl):
+        try:
+            return repl.run()
+        except KeyboardInterrupt:   # (not out of the test: it would end the whole run)
+            pytest.fail("Ctrl-C at the prompt ended the session")
+
+    out = io.StringIO()
+    repl = Repl.from_file(TWO_PC, input=_Interrupting("2\nquit\n"), output=out)
+    assert run(repl) == 0
+    assert "(interrupted: `quit` or Ctrl-D leaves)" in out.getvalue()
+    assert "State 2 (after RMPrepare(r1)):" in out.getvalue()
+    # under the command line's handler, which ignores every Ctrl-C after the first,
+    # each Ctrl-C at the prompt is still caught
+    from checker.interrupts import first_interrupt_only
+
+    out = io.StringIO()
+    repl = Repl.from_file(TWO_PC, input=_Interrupting("2\nquit\n", signal_it=True),
+                          output=out)
+    with first_interrupt_only():
+        assert run(repl) == 0
+    assert out.getvalue().count("(interrupted: `quit` or Ctrl-D leaves)") == 2
+
+
+def test_a_trace_that_departs_is_loaded_up_to_there(tmp_path):
+    # (`explore --trace` of a run with faults, without --faults: "error: ... loaded the
+    # first 4 states" and exit status 2, no session)
+    from click.testing import CliRunner
+
+    from checker.cli import main
+    from checker.graph import without_lemmas
+
+    compiled = load_spec(TWO_PC_FIXED, ["RM={r1,r2}"], faults=("all",))
+    path = tmp_path / "f.json"
+    path.write_text(render_json(explore(without_lemmas(compiled))))
+    res = CliRunner().invoke(main, ["explore", TWO_PC_FIXED, "--const", "RM={r1,r2}",
+                                    "--trace", str(path)], input="trace\n")
+    assert res.exit_code == 0, res.output
+    assert "Loaded " in res.output and "warning: state 4 (TMCrash) of the trace cannot " \
+        "follow state 3" in res.output and "    3. RMPrepare(r2)" in res.output
+
+
+def test_fault_budget_is_shown():
+    out, _ = session("8\n", path=TWO_PC_FIXED, faults=("all",))
+    b = blocks(out)
+    assert "    (fault steps taken: 0 of at most 4)" in b[0]
+    assert "  * (fault steps taken: 1 of at most 4)" in b[1]
+    out, _ = session("quit\n", path=TWO_PC_FIXED)
+    assert "fault steps" not in out
