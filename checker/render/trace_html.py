@@ -30,8 +30,7 @@ def render_trace_html(outcomes: Sequence[tuple[str, Outcome]],
         label, outcome = outcomes[0]
         verdict = _verdict(outcome)
         title = f"{spec}: {verdict}"
-        header = (verdict_badge(outcome, verdict) if isinstance(outcome, Result)
-                  else f'<div class="verdict bad" id="verdict">{escape(verdict)}</div>')
+        header = _badge(outcome, "verdict")
         header += f'<div class="meta">trace: {escape(label)}{_meta(outcome)}</div>'
     else:
         counts: dict[str, int] = {}
@@ -44,6 +43,12 @@ def render_trace_html(outcomes: Sequence[tuple[str, Outcome]],
             "warn" if set(counts) <= {"ok", "limit"} else "bad")
         header = f'<div class="verdict {worst}" id="verdict">{escape(summary)}</div>'
     return page(title, spec, header, sections)
+
+
+def _badge(outcome: Outcome, ident: str) -> str:
+    if isinstance(outcome, Result):
+        return verdict_badge(outcome, _verdict(outcome), ident)
+    return f'<div class="verdict bad" id="{ident}">{escape(_verdict(outcome))}</div>'
 
 
 def _verdict(outcome: Outcome) -> str:
@@ -70,14 +75,13 @@ def _section(k: int, label: str, outcome: Outcome, compiled: CompiledSpec | None
     parts = [f'<section id="trace-{k}">']
     if several:
         parts.append(f"<h2>{escape(label)}</h2>")
-        if isinstance(outcome, Result):
-            parts.append(verdict_badge(outcome, _verdict(outcome), f"verdict-{k}"))
+        parts.append(_badge(outcome, f"verdict-{k}"))
     if isinstance(outcome, SpecError):
         parts.append(f'<pre class="why">{escape(outcome.render())}</pre>')
     else:
         report = render_trace_text(outcome, verbose=verbose)
-        body = "\n".join(result_sections(outcome, compiled, why=report.rstrip("\n"),
-                                                 stats=False))
+        sections = result_sections(outcome, compiled, why=report.rstrip("\n"), stats=False)
+        body = "\n".join(sections)
         if several:
             body = with_ids_suffixed(body, str(k))
         parts.append(body)
