@@ -67,7 +67,10 @@ def test_rejected_guard_is_explained(tmp_path):
     assert why["kind"] == "guard" and why["action"] == "TMCommit"
     assert why["conditions"][0]["condition"] == "tmPrepared == {r1, r2, r3}"
     assert why["conditions"][0]["values"] == {"tmPrepared": "{r1, r2}"}
-    assert why["line"] == 69
+    lines = (ROOT / "specs" / "2pc.spec").read_text().splitlines()
+    commit = lines.index("action TMCommit:")
+    assert lines[commit + 1].lstrip().startswith("require ")
+    assert why["line"] == commit + 2        # (the require's line, 1-based)
     # The witness matches events 1-5: six states, the last with tmPrepared = {r1, r2}.
     assert len(r.violation.trace) == 6
     assert r.violation.trace[-1].label == "TMRcvPrepared(r2)"
