@@ -208,15 +208,54 @@ def test_itf_with_bom_unserializable_and_loop(tmp_path):
     spec = load_spec(str(ROOT / "specs" / "2pc.spec"))
     doc = _quint_doc()
     doc["states"][3]["msgs"] = {"#unserializable": "a value Apalache could not write"}
-    doc["loop"] = 2
+    last = len(doc["states"]) - 1
+    doc["loop"] = last              # (the last state again: the lasso goes round stuttering)
     p = tmp_path / "t.itf.json"
     p.write_bytes(b"\xef\xbb\xbf" + json.dumps(doc, indent=1).encode())
     r = validate(spec, str(p))      # the BOM was "not valid JSON", #unserializable an error
     assert r.status is Status.OK
     notes = report_of(r)["notes"]
     assert any("msgs is #unserializable in state 3" in n for n in notes)
-    assert any('"loop": 2' in n and "not the step" in n for n in notes)
+    assert any(f'"loop": {last}' in n and "by stuttering" in n for n in notes)
     assert read_itf(str(p), spec)[3].unserializable == ("msgs",)
+
+
+RING = """\
+spec Ring
+var x: 0..2
+init:
+    x = 0
+action Next:
+    x = (x + 1) % 3
+action Reset:
+    require x == 1
+    x = 0
+"""
+
+
+def _ring_itf(tmp_path, xs, loop) -> str:
+    doc = {"vars": ["x"], "states": [{"#meta": {"index": i}, "x": x} for i, x in enumerate(xs)],
+           "loop": loop}
+    p = tmp_path / "ring.itf.json"
+    p.write_text(json.dumps(doc, indent=1))
+    return str(p)
+
+
+def test_itf_lasso_step_back_is_checked(tmp_path):
+    # ("loop" was only noted: a lasso whose last state cannot go back was accepted)
+    spec = load_spec("ring.spec", text=RING)
+    ok = validate(spec, _ring_itf(tmp_path, [0, 1, 2], 0))     # 2 -> 0: Next
+    assert ok.status is Status.OK
+    assert any("back to state 0 is checked as event 3" in n for n in report_of(ok)["notes"])
+    bad = validate(spec, _ring_itf(tmp_path, [0, 1, 2], 1))   # 2 -> 1: no action
+    assert bad.status is Status.REJECTED
+    assert "rejected at event 3 of 3" in bad.violation.message
+    assert report_of(bad)["event"]["raw"].startswith("(the lasso's step back: from state 2 "
+                                                    "to state 1")
+    # the last state is state 0 again: round by stuttering
+    assert validate(spec, _ring_itf(tmp_path, [0, 1, 0], 0)).status is Status.OK
+    with pytest.raises(SpecError, match='"loop" is 7: the index of the state'):
+        validate(spec, _ring_itf(tmp_path, [0, 1], 7))
 
 
 def test_itf_errors_have_a_column_and_long_integers(tmp_path):

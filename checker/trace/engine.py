@@ -13,6 +13,7 @@ every event so far (the witness) is rebuilt on demand.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -217,11 +218,35 @@ def _read_itf(compiled: CompiledSpec, path: str, text: str, builder: EventBuilde
         shown = ", ".join(map(str, at[:8])) + (", ..." if len(at) > 8 else "")
         trace.notes.append(f"{name} is #unserializable in state{'s' if len(at) > 1 else ''} "
                            f"{shown} of the ITF file: not observed there")
-    loop = doc.get("loop") if isinstance(doc, dict) else None
-    if isinstance(loop, int) and not isinstance(loop, bool):
-        trace.notes.append(f"the ITF trace is a lasso (\"loop\": {loop}): its states were "
-                           f"checked, not the step from its last state back to state {loop}")
+    loop = doc.get("loop", None) if isinstance(doc, dict) else None
+    if loop is not None:
+        _close_the_lasso(trace, states, loop, builder, path, text)
     return trace
+
+
+def _close_the_lasso(trace: Trace, states: list, loop: Any, builder: EventBuilder, path: str,
+                     text: str) -> None:
+    """ITF's ``"loop": i`` (ADR-015): the behaviour goes on from the last state to state i
+    and round again. The step back is checked as one more event, of any action, whose
+    state is state i; or, when the last state is state i again, it is a stutter."""
+    n = len(states)
+    if not isinstance(loop, int) or isinstance(loop, bool) or not 0 <= loop < n:
+        line = text.count("\n", 0, max(text.find('"loop"'), 0)) + 1
+        raise SpecError([Diagnostic(f"\"loop\" is {json.dumps(loop)}: the index of the state "
+                                    f"the lasso goes back to is expected (0 to {n - 1})",
+                                    Span(line, 1))], Source(path, text))
+    last, back = states[-1], states[loop]
+    if last.values == back.values:
+        trace.notes.append(f"the ITF trace is a lasso (\"loop\": {loop}): its last state is "
+                           f"state {loop} again, so it goes round by stuttering")
+        return
+    closing = dataclasses.replace(back, index=n, action=None, args=None)
+    ev = builder.itf_event(n, closing, path)
+    ev.raw = (f"(the lasso's step back: from state {n - 1} to state {loop}, as \"loop\": "
+              f"{loop} says)")
+    trace.events.append(ev)
+    trace.notes.append(f"the ITF trace is a lasso (\"loop\": {loop}): the step from its last "
+                       f"state back to state {loop} is checked as event {n}")
 
 
 # ------------------------------------------------------------------------ engine
