@@ -140,7 +140,7 @@ def _select_invariants(compiled, inv: tuple[str, ...], lemmas: bool = True):
 
 
 def _header(spec_path: str, compiled, model, deadlock: bool) -> list[str]:
-    from .faults import describe_switched_on
+    from .faults import describe_switched_on, restart_without_crash
     from .values import format_value
 
     lines = [f"Checking {model.name} ({spec_path})"]
@@ -161,6 +161,8 @@ def _header(spec_path: str, compiled, model, deadlock: bool) -> list[str]:
         budget = compiled.max_faults
         lines.append("  faults:     " + describe_switched_on(compiled.typed, compiled.faults)
                      + (f" (at most {budget} per behaviour)" if budget is not None else ""))
+        lines.extend(f"  note:       {n}" for n in restart_without_crash(compiled.typed,
+                                                                        compiled.faults))
     elif any(a.fault for a in compiled.typed.actions):
         lines.append("  faults:     none switched on (use --faults)")
     if compiled.unmodelled_faults:

@@ -9,6 +9,7 @@ is neither a kind nor one of the spec's fault actions is an error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import ir
@@ -86,3 +87,16 @@ def describe_switched_on(typed: ir.TypedSpec, names: tuple[str, ...]) -> str:
             groups.setdefault(a.fault_kind, []).append(a.name)
     parts = [f"{kind}: {', '.join(group)}" for kind, group in groups.items() if kind]
     return "; ".join(parts + [", ".join(groups[None])] if None in groups else parts)
+
+
+def restart_without_crash(typed: ir.TypedSpec, chosen: Sequence[str]) -> list[str]:
+    """A note when restart faults are on and none of the spec's crash faults is: nothing
+    goes down then (unless a node starts down), so the restarts never fire."""
+    on = [a for a in spec_faults(typed) if a.name in chosen]
+    off = [a for a in spec_faults(typed) if a.name not in chosen]
+    if any(a.fault_kind == "restart" for a in on) and \
+            not any(a.fault_kind == "crash" for a in on) and \
+            any(a.fault_kind == "crash" for a in off):
+        return ["restart is on but no crash fault is: a restart fires only for a node that "
+                "is down (--faults crash,restart)"]
+    return []

@@ -382,3 +382,18 @@ def test_primary_backup_lazy_summary_row():
     text = (ROOT / "docs/protocols.md").read_text()
     assert "| `replication/primary_backup_lazy.spec` | Crash (1) | NoAckedWriteLost violated, " \
         "4 states | 18 |" in text
+
+
+def test_restart_without_crash_is_noted():
+    # (`--faults restart` switched on restarts that nothing could trigger, silently)
+    from click.testing import CliRunner
+
+    from checker.cli import main
+
+    alone = CliRunner().invoke(main, ["specs/2pc.spec", "--faults", "restart"])
+    assert alone.exit_code == 0, alone.output
+    assert ("  note:       restart is on but no crash fault is: a restart fires only for a "
+            "node that is down (--faults crash,restart)") in alone.output
+    both = CliRunner().invoke(main, ["specs/2pc.spec", "--faults", "crash,restart",
+                                     "--max-states", "10"])
+    assert "restart is on but no crash" not in both.output
