@@ -10,6 +10,12 @@ import pytest
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
+# A suite started with Ctrl-C ignored (a background job of a non-interactive shell:
+# `pytest &` in a script) would pass that on to every process it starts, and the tests
+# of what Ctrl-C does would fail: deliver it, as a terminal does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture
 def golden():
