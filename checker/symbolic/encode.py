@@ -24,6 +24,7 @@ part of what the invariant says: an invariant that cannot be evaluated does not 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import fields as dc_fields
 from typing import Any
 
 from .. import ir
@@ -33,6 +34,7 @@ from . import terms as Z
 from .sv import UNKNOWN, EncodingError, Msg, Seq, Values
 
 MAX_PATHS = 50_000
+MEMO_SIZE = 500_000  # entries of Encoder._memo before it starts afresh
 
 
 class Frame:
@@ -81,6 +83,17 @@ class Encoder:
         self.V = values or Values(univ)
         self.defs = {d.uid: d for d in typed.defs}
         self.dead: list[ErrorCase] = []  # error cases of paths cut off by a false condition
+        # (element type, bound type) -> (packed element, symbolic element) per bit position
+        self._elements: dict[tuple[T.Type, T.Type], tuple[list, list]] = {}
+        # id(SetFilter) -> (the node, per bit position the part of the element its
+        # condition reads, or None where it reads the whole element)
+        self._filter_keys: dict[int, tuple[ir.SetFilter, list | None]] = {}
+        # Conjunctions and disjunctions of set members, by the identity of their operands:
+        # the paths of an action (one per message of a set, say) mostly combine the same
+        # pre-state members with the same conditions, and building a Z3 term costs far
+        # more than a look-up. Conditions are made identical objects through ``_canon``.
+        self._memo: dict[tuple[int, int, int], tuple] = {}  # op: 0 and, 1 or, 2 not
+        self._canon_terms: dict[int, Any] = {}
         # (action indices, state) -> can one of them take a step? (set by the system)
         self.enabled_hook = None
 
@@ -188,10 +201,11 @@ class Encoder:
             x = self.V.coerce(a, lt, t)
             y = self.V.coerce(b, rt, t)
             if op == "union":
-                return tuple(Z.or2(p, q) for p, q in zip(x, y))
+                return tuple(self._or2(p, q) for p, q in zip(x, y))
             if op == "inter":
-                return tuple(Z.and2(p, q) for p, q in zip(x, y))
-            return tuple(Z.and2(p, Z.not_(q)) for p, q in zip(x, y))
+                return tuple(self._and2(p, q) for p, q in zip(x, y))
+            return tuple(False if p is False else self._and2(p, self._not(q))
+                         for p, q in zip(x, y))
         if op in ("subseteq", "subset", "supseteq", "supset"):
             if op in ("supseteq", "supset"):
                 a, b, lt, rt = b, a, rt, lt
@@ -392,10 +406,11 @@ class Encoder:
             return
         uid = b.local.uid
         lt = b.local.t
+        _, consts = self.elements(elem, lt, len(dom))
         for pos, bit in enumerate(dom):
             if bit is False:
                 continue
-            fr.locals[uid] = self.V.const(lt, self.univ.at_bit(elem, pos))
+            fr.locals[uid] = consts[pos]
             if bit is True:
                 self._bind(bindings, i + 1, fr, guards, fn, results)
             else:
@@ -423,18 +438,119 @@ class Encoder:
             return dom
         out = []
         uid, lt = b.local.uid, b.local.t
+        _, consts = self.elements(elem, lt, len(dom))
+        keys = self._filter_keys_of(e, elem, lt, len(dom))
+        if keys is None:
+            for pos, bit in enumerate(dom):
+                if bit is False:
+                    out.append(False)
+                    continue
+                fr.locals[uid] = consts[pos]
+                fr.pc.append(bit)
+                try:
+                    c = self.expr(e.cond, fr)
+                finally:
+                    fr.pc.pop()
+                out.append(Z.and2(bit, c))
+            return tuple(out)
+        # The condition reads only some fields (and the kind) of the element: evaluate it
+        # once per distinct reading, not once per element. Its definedness conditions are
+        # recorded without the path condition, then stated for each element under its own.
+        seen: dict = {}
+        sub = Frame(fr.state, fr.primed, fr.locals)
         for pos, bit in enumerate(dom):
             if bit is False:
                 out.append(False)
                 continue
-            fr.locals[uid] = self.V.const(lt, self.univ.at_bit(elem, pos))
-            fr.pc.append(bit)
-            try:
-                c = self.expr(e.cond, fr)
-            finally:
-                fr.pc.pop()
-            out.append(Z.and2(bit, c))
+            key = keys[pos]
+            hit = seen.get(key)
+            if hit is None:
+                fr.locals[uid] = consts[pos]
+                sub.side = []
+                c = self._canon(self.expr(e.cond, sub))
+                hit = seen[key] = (c, sub.side)
+            c, side = hit
+            if side:
+                fr.pc.append(bit)
+                try:
+                    for cond, message in side:
+                        self._side(fr, cond, message)
+                finally:
+                    fr.pc.pop()
+            out.append(self._and2(bit, c))
         return tuple(out)
+
+    def _canon(self, x):
+        """One Python object per Z3 term (so that ``_and2``'s memo recognises it)."""
+        if type(x) is bool or type(x) is int:
+            return x
+        return self._canon_terms.setdefault(x.get_id(), x)
+
+    def _memo_get(self, a, b, op: int):
+        key = (id(a), id(b), op)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is a and hit[1] is b:
+            return key, hit[2]
+        return key, None
+
+    def _memo_put(self, key, a, b, r):
+        memo = self._memo
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+            self._canon_terms.clear()
+        memo[key] = (a, b, r)
+        return r
+
+    def _and2(self, a, b):
+        return self._shared(Z.and2, 0, a, b)
+
+    def _or2(self, a, b):
+        return self._shared(Z.or2, 1, a, b)
+
+    def _shared(self, build, code: int, a, b):
+        """``build(a, b)``, made once for the same operands (memoised by identity)."""
+        if type(a) is bool or type(b) is bool:
+            return build(a, b)
+        key, r = self._memo_get(a, b, code)
+        if r is not None:
+            return r
+        return self._memo_put(key, a, b, build(a, b))
+
+    def _not(self, a):
+        if type(a) is bool:
+            return not a
+        key, r = self._memo_get(a, a, 2)
+        if r is not None:
+            return r
+        return self._memo_put(key, a, a, Z.not_(a))
+
+    def elements(self, elem: T.Type, lt: T.Type, n: int) -> tuple[list, list]:
+        """The packed and the symbolic (as type ``lt``) element at each of the ``n`` bit
+        positions of a set of ``elem``."""
+        key = (elem, lt)
+        got = self._elements.get(key)
+        if got is None or len(got[0]) < n:
+            packed = [self.univ.at_bit(elem, i) for i in range(n)]
+            got = self._elements[key] = (packed, [self.V.const(lt, v) for v in packed])
+        return got
+
+    def _filter_keys_of(self, e: ir.SetFilter, elem: T.Type, lt: T.Type, n: int):
+        """Per bit position, what the filter's condition reads of that element (the kind
+        and the fields it names), or None where the condition reads the element whole."""
+        got = self._filter_keys.get(id(e))
+        if got is not None and got[0] is e and (got[1] is None or len(got[1]) >= n):
+            return got[1]
+        keys = None
+        fields = _projection(e.cond, e.binding.local.uid, self.defs)
+        if fields is not None and isinstance(lt, (T.RecordT, T.VariantT)):
+            _, consts = self.elements(elem, lt, n)
+            keys = [_project(v, lt, fields) for v in consts]
+            try:
+                hash(tuple(keys))
+            except TypeError:
+                keys = None
+        self._filter_keys[id(e)] = (e, keys)
+        return keys
 
     def _SetMap(self, e: ir.SetMap, fr: Frame):  # noqa: N802
         t = e.t
@@ -742,12 +858,13 @@ class Encoder:
                 if not alive or isinstance(elem, T.AnyT):
                     continue
                 dom = self.members(dom, b.domain.t)
+                packs, consts = self.elements(elem, b.local.t, len(dom))
                 for pos, bit in enumerate(dom):
                     if bit is False:
                         continue
                     r = q.copy()
-                    packed = self.univ.at_bit(elem, pos)
-                    r.locals[b.local.uid] = self.V.const(b.local.t, packed)
+                    packed = packs[pos]
+                    r.locals[b.local.uid] = consts[pos]
                     if record:
                         r.args = r.args + (packed,)
                     if bit is not True:
@@ -851,6 +968,7 @@ class Encoder:
 
 
 _NONE = object()
+_SKIP = frozenset(("t", "span"))  # no expressions below these
 _COUNTER_T = T.IntT(0, 1 << 30)
 
 
@@ -876,3 +994,47 @@ def _straight(stmts) -> bool:
         elif not isinstance(s, (ir.Assign, ir.Let)):
             return False
     return True
+
+
+def _projection(cond: ir.Expr, uid: int, defs: dict) -> tuple[str, ...] | None:
+    """The fields of local ``uid`` that ``cond`` reads, if it reads the local only through
+    ``.field`` and ``is Kind``; None if it reads it in any other way."""
+    fields: set[str] = set()
+    seen_defs: set[int] = set()
+    stack: list = [cond]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (ir.GetField, ir.IsTag)) and isinstance(x.arg, ir.Local) \
+                and x.arg.uid == uid:
+            if isinstance(x, ir.GetField):
+                fields.add(x.name)
+            continue
+        if isinstance(x, ir.Local):
+            if x.uid == uid:
+                return None
+            continue
+        if isinstance(x, ir.CallDef) and x.def_id not in seen_defs:
+            seen_defs.add(x.def_id)
+            d = defs.get(x.def_id)
+            if d is None:
+                return None
+            stack.append(d.body)
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif isinstance(x, (ir.Expr, ir.Binding)):
+            stack.extend(getattr(x, f.name) for f in dc_fields(x) if f.name not in _SKIP)
+    return tuple(sorted(fields))
+
+
+def _project(v, t: T.Type, fields: tuple[str, ...]):
+    """The part of the known value ``v`` (of type ``t``) that the fields and the kind
+    determine."""
+    if isinstance(t, T.RecordT):
+        return tuple(v[t.field_index(f)] for f in fields)
+    assert isinstance(t, T.VariantT)
+    case = t.cases[v.tag]
+    out = []
+    for f in fields:
+        i = case.field_index(f)
+        out.append(None if i is None else v.cases[v.tag][i])
+    return (v.tag, tuple(out))

@@ -207,9 +207,19 @@ class System:
             return self._rel_cache[key]
         post = self.post_base
         disjuncts = []
+        # Paths mostly share their values (the same objects): one equation per value.
+        eqs: dict[tuple[int, int], Any] = {}
         for a in acts:
             for guard, flat, _ in a.paths:
-                disjuncts.append(Z.and_([guard, *(Z.eq(post[i], flat[i]) for i in idx)]))
+                conj = [guard]
+                for i in idx:
+                    x = flat[i]
+                    at = (i, id(x))
+                    e = eqs.get(at)
+                    if e is None:
+                        e = eqs[at] = Z.eq(post[i], x)
+                    conj.append(e)
+                disjuncts.append(Z.and_(conj))
         out = self._rel_cache[key] = Z.or_(disjuncts)
         return out
 
