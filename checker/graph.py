@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .compile import CompiledSpec
 from .explore import MODEL_ERRORS
-from .model import Model, State
+from .model import Model, State, describe_error
 from .values import format_value
 
 DEFAULT_MAX_STATES = 500
@@ -104,8 +104,8 @@ def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
             try:
                 ok = inv.holds(s)
             except MODEL_ERRORS as err:
-                bad[i] = f"error evaluating {inv.name}: {err}"
-                ok = True
+                bad[i] = f"error evaluating {inv.name}: {describe_error(err)}"
+                break
             if not ok:
                 bad[i] = f"{inv.name} is false"
                 break
@@ -142,13 +142,14 @@ def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
             edges.append((i, j, st.label))
             for tinv in model.transition_invariants:
                 try:
-                    ok = tinv.holds(s, st.state)
-                except MODEL_ERRORS:
-                    ok = True
-                if not ok:
-                    bad_edges[(i, j, st.label)] = f"{tinv.name} is false"
+                    why = None if tinv.holds(s, st.state) else f"{tinv.name} is false"
+                except MODEL_ERRORS as err:    # (as check: the step is the error's)
+                    why = f"error evaluating {tinv.name}: {describe_error(err)}"
+                if why is not None:
+                    bad_edges[(i, j, st.label)] = why
                     if not first:
                         first.append((i, j, st.label))
+                    break
             if new:
                 queue.append(j)
     path: list[int] = []

@@ -203,3 +203,20 @@ def test_output_name_must_match_the_format(tmp_path):
     G.check_output_name("graph", "svg")
     res = CliRunner().invoke(main, ["graph", str(spec), "-o", str(tmp_path / "g.dot")])
     assert res.exit_code == 0 and (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_a_property_that_cannot_be_evaluated_is_marked_as_check_reports_it():
+    # (a transition invariant that raised was taken to hold: the edge was drawn plain,
+    # where check reports a run-time error; an invariant's error said "integer division
+    # or modulo by zero")
+    text = COUNTER.replace("invariant Below2: count < 2",
+                           "transition invariant Ratio: count' / (1 - count) >= 0")
+    compiled = load_spec("t.spec", text=text)
+    g = G.build_graph(compiled.model)
+    assert set(g.bad_edges.values()) == {"error evaluating Ratio: division by zero"}
+    assert explore(compiled.model).violation.kind == "error"
+    assert len(g.path) == 3             # 0 -> 1, then the step from count = 1 that fails
+    text = COUNTER.replace("invariant Below2: count < 2",
+                           "invariant Ratio: 2 / (1 - count) >= 0")
+    g = G.build_graph(load_spec("t.spec", text=text).model)
+    assert set(g.bad.values()) == {"error evaluating Ratio: division by zero"}
