@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from .compile import CompiledSpec
 from .explore import MODEL_ERRORS
 from .model import Model, State, describe_error
+from .output_file import OTHER_IMAGE_FORMATS
 from .values import format_value
 
 DEFAULT_MAX_STATES = 500
@@ -165,9 +166,6 @@ def build_graph(model: Model, *, max_states: int = DEFAULT_MAX_STATES,
     return StateGraph(states, edges, initial, bad, bad_edges, path, model.variables, labels)
 
 
-_OTHER_FORMATS = (".png", ".pdf", ".jpg", ".jpeg", ".gif", ".ps", ".eps", ".html", ".htm")
-
-
 def check_output_name(path: str, fmt: str) -> None:
     """Refuse an output name that promises another format than the one written (``-o
     graph.svg`` without ``--format svg`` wrote dot text into graph.svg, exit status 0)."""
@@ -178,7 +176,7 @@ def check_output_name(path: str, fmt: str) -> None:
     if suffix in (".dot", ".gv") and fmt != "dot":
         raise GraphError(f"{path} names a Graphviz dot file, but --format is {fmt}: name it "
                          ".svg, or use --format dot")
-    if suffix in _OTHER_FORMATS:
+    if suffix in OTHER_IMAGE_FORMATS:
         raise GraphError(f"{path}: the graph is written as Graphviz dot text (--format dot) "
                          f"or SVG (--format svg), not {suffix[1:]}; for {suffix[1:]}, write "
                          f"dot and run Graphviz: dot -T{suffix[1:]} FILE.dot -o {path}")

@@ -19,6 +19,12 @@ class OutputFileError(ValueError):
 _INPUTS: set[str] = set()       # the files this process reads (their real paths)
 
 
+# Suffixes of image and document formats: an output named so but written as SVG or dot
+# text would not open (the sweep's chart and `graph -o` refuse them).
+OTHER_IMAGE_FORMATS = frozenset((".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif",
+                                 ".tiff", ".pdf", ".eps", ".ps", ".html", ".htm"))
+
+
 def reading(path: str) -> None:
     """Records ``path`` as a file the run reads, which no output may replace."""
     _INPUTS.add(os.path.realpath(path))

@@ -42,7 +42,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 
-from .output_file import OutputFileError, check_writable, write_atomically
+from .output_file import (
+    OTHER_IMAGE_FORMATS,
+    OutputFileError,
+    check_writable,
+    write_atomically,
+)
 from .result import Result, Status
 from .source import BUG_NOTE
 
@@ -286,11 +291,6 @@ def split_consts(items: Sequence[str], plain: dict[str, str] | None = None
             name, sep, value = item.partition("=")
             fixed.append(f"{name}{sep}{expand_symbols(value)}")
     return swept[0], fixed
-
-
-# suffixes of image and document formats the chart is not written in
-OTHER_IMAGE_FORMATS = frozenset((".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif",
-                                 ".tiff", ".pdf", ".eps", ".ps", ".html", ".htm"))
 
 
 def check_chart_path(path: str) -> None:
