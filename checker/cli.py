@@ -99,8 +99,8 @@ def _fail_input(err: SpecError) -> None:
         # (a script reading standard output gets a document, not nothing)
         import json
 
-        click.echo(json.dumps({"engine": ctx.info_name, "status": "error",
-                               "error": err.to_json()}, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(err.json_document(ctx.info_name), indent=2,
+                              ensure_ascii=False))
     sys.exit(EXIT_INPUT)
 
 

@@ -114,6 +114,10 @@ class SpecError(Exception):
 
         return {"message": self.render(), "diagnostics": [place(d) for d in self.diagnostics]}
 
+    def json_document(self, engine: str) -> dict:
+        """What ``--format json`` prints for this error in place of a result."""
+        return {"engine": engine, "status": "error", "error": self.to_json()}
+
 
 def error_at(message: str, span: Span | None, source: Source | None = None,
              expected: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> SpecError:

@@ -78,8 +78,8 @@ def trace_command(spec: str, traces: Sequence[str], *, consts: Sequence[str] = (
     except SpecError as e:
         print(e.render(), file=err)
         if fmt == "json":       # (as every command: a document on standard output)
-            print(json.dumps({"engine": "trace", "status": "error", "error": e.to_json()},
-                             indent=2, ensure_ascii=False), file=out)
+            print(json.dumps(e.json_document("trace"), indent=2, ensure_ascii=False),
+                  file=out)
         return EXIT_INPUT
     want_itf = fmt == "itf"
     labels: list[str]
