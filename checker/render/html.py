@@ -69,7 +69,7 @@ def render_html(result: Result, compiled: CompiledSpec | None = None, *,
     sequence diagram; without it the page has everything else."""
     verdict = verdict_line(result)
     return page(title or f"{result.spec}: {verdict}", result.spec,
-                verdict_badge(result, verdict) + f'<div class="meta">{_meta(result)}</div>',
+                verdict_badge(result, verdict) + f'<div class="meta">{meta_line(result)}</div>',
                 result_sections(result, compiled))
 
 
@@ -130,7 +130,8 @@ def result_sections(result: Result, compiled: CompiledSpec | None, *,
     return parts
 
 
-def _meta(result: Result) -> str:
+def meta_line(result: Result) -> str:
+    """The engine, constants, properties and notes, one line of HTML."""
     bits = [f"engine: {escape(result.engine)}"]
     if result.constants:
         bits.append("constants: " + escape(", ".join(

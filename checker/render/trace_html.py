@@ -7,13 +7,14 @@ Like ``checker.render.html``, which it builds on, it reads only the Results."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from html import escape
 
 from ..compile import CompiledSpec
 from ..result import Result
 from ..source import SpecError
-from .html import page, result_sections, verdict_badge, with_ids_suffixed
+from .html import meta_line, page, result_sections, verdict_badge, with_ids_suffixed
 from .trace_report import REPORT_PREFIX, render_trace_text, verdict_line
 
 Outcome = Result | SpecError
@@ -60,14 +61,9 @@ def _verdict(outcome: Outcome) -> str:
 def _meta(outcome: Outcome) -> str:
     if not isinstance(outcome, Result):
         return ""
-    bits = []
-    if outcome.constants:
-        from ..values import format_value
-
-        bits.append("constants: " + ", ".join(f"{k} = {format_value(x)}"
-                                              for k, x in outcome.constants.items()))
-    bits.extend(f"note: {n}" for n in outcome.notes if not n.startswith(REPORT_PREFIX))
-    return "".join(f" &middot; {escape(b)}" for b in bits)
+    # (the report's own note is the report shown below)
+    notes = tuple(n for n in outcome.notes if not n.startswith(REPORT_PREFIX))
+    return " &middot; " + meta_line(dataclasses.replace(outcome, notes=notes))
 
 
 def _section(k: int, label: str, outcome: Outcome, compiled: CompiledSpec | None,
