@@ -10,7 +10,8 @@ are the same on every run. For each case this runs, under cachegrind:
 - ``baseline``: Python starts, the spec is compiled; no search;
 - ``one``: the same, then ``checker.explore`` (one worker);
 - ``workers``: the same, then the CLI's default engine with N workers (one process
-  until a level has ``HANDOVER_AT`` new states, then N forked workers).
+  until a level has ``HANDOVER_AT`` new states, then N forked workers sharing one seen
+  set; with ``--exact``, the partitioned search).
 
 and reports, in instructions (G = 10^9):
 
@@ -53,7 +54,7 @@ from bench_scale import CASES, recipe_for  # noqa: E402
 G = 1e9
 
 
-def child(case: str, mode: str, workers: int) -> None:
+def child(case: str, mode: str, workers: int, exact: bool = False) -> None:
     """Runs under Valgrind: compiles the case and searches it as ``mode`` says; prints
     the pids whose counts the parent needs, as JSON."""
     recipe = recipe_for(case, symmetry=False)
@@ -81,7 +82,8 @@ def child(case: str, mode: str, workers: int) -> None:
 
         parallel._ProcessWorker.__init__ = start_worker
         result = parallel.explore_parallel(recipe, workers=workers,
-                                           handover_at=parallel.HANDOVER_AT)
+                                           handover_at=parallel.HANDOVER_AT,
+                                           shared=not exact)
         pids["notes"] = list(result.notes)
     print(json.dumps(pids))
 
@@ -95,12 +97,13 @@ def instructions(directory: str, pid: int) -> int:
     raise SystemExit(f"no summary in cachegrind's output for pid {pid}")
 
 
-def start(case: str, mode: str, workers: int, directory: str) -> subprocess.Popen:
+def start(case: str, mode: str, workers: int, directory: str, exact: bool
+          ) -> subprocess.Popen:
     out = os.path.join(directory, mode)
     os.makedirs(out)
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
            f"--cachegrind-out-file={out}/cg.%p", sys.executable, __file__,
-           "--child", case, mode, str(workers)]
+           "--child", case, mode, str(workers)] + (["--exact"] if exact else [])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -111,17 +114,17 @@ def finish(proc: subprocess.Popen, mode: str, directory: str) -> tuple[dict, str
     return json.loads(stdout.strip().splitlines()[-1]), os.path.join(directory, mode)
 
 
-def measure(case: str, workers: int, keep: str | None = None) -> dict:
+def measure(case: str, workers: int, keep: str | None = None, exact: bool = False) -> dict:
     if keep is not None:
         directory = os.path.join(keep, f"{case}-{workers}")
         os.makedirs(directory)
-        return _measure(case, workers, directory)
+        return _measure(case, workers, directory, exact)
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as directory:
-        return _measure(case, workers, directory)
+        return _measure(case, workers, directory, exact)
 
 
-def _measure(case: str, workers: int, directory: str) -> dict:
-    procs = {mode: start(case, mode, workers, directory)
+def _measure(case: str, workers: int, directory: str, exact: bool) -> dict:
+    procs = {mode: start(case, mode, workers, directory, exact)
              for mode in ("baseline", "one", "workers")}
     got = {mode: finish(proc, mode, directory) for mode, proc in procs.items()}
     base = instructions(got["baseline"][1], got["baseline"][0]["main"])
@@ -156,13 +159,15 @@ def main() -> None:
     parser.add_argument("--workers", nargs="*", type=int, default=[2])
     parser.add_argument("--keep", metavar="DIR",
                         help="keep cachegrind's output files under DIR (for cg_annotate)")
+    parser.add_argument("--exact", action="store_true",
+                        help="the workers partition a seen set of full states (--exact)")
     parser.add_argument("--child", nargs=3, metavar=("CASE", "MODE", "WORKERS"),
                         help=argparse.SUPPRESS)
     opts = parser.parse_args()
     os.chdir(Path(__file__).resolve().parent.parent)
     if opts.child:
         case, mode, workers = opts.child
-        child(case, mode, int(workers))
+        child(case, mode, int(workers), opts.exact)
         return
     if shutil.which("valgrind") is None:
         print("bench_instructions: needs valgrind on the PATH (Debian: apt install "
@@ -174,7 +179,7 @@ def main() -> None:
           f"{'work':>10} {'bound':>7}")
     for case in opts.cases:
         for workers in opts.workers:
-            report(measure(case, workers, opts.keep))
+            report(measure(case, workers, opts.keep, opts.exact))
 
 
 if __name__ == "__main__":

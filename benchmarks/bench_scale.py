@@ -18,9 +18,11 @@ and the fastest against one worker's fastest.
     python benchmarks/bench_scale.py --auto --fingerprints  # and with --fingerprints
 
 Cases check the properties the CLI checks by default (no lemmas). Engines: "explicit"
-(one process), "parallel" (N processes from the start), "auto" (the CLI's default: one
-process until a level has 5,000 new states, then one worker per core), "auto-fp" (the
-same with --fingerprints: the workers keep fingerprints), "compact" (fingerprints, one
+(one process), "parallel" (N processes from the start, the seen set partitioned),
+"auto" (the CLI's default: one process until a level has 5,000 new states, then one
+worker per core, sharing one seen set of fingerprints), "auto-exact" (the same with
+--exact: the seen set of full states partitioned), "auto-fp" (the partitioned search
+with --fingerprints: each worker keeps fingerprints), "compact" (fingerprints, one
 process).
 """
 
@@ -73,10 +75,11 @@ def one(case: str, engine: str, workers: int, symmetry: bool) -> dict:
         from checker.parallel import explore_parallel
 
         result = explore_parallel(recipe, workers=workers)
-    elif engine == "auto":
+    elif engine in ("auto", "auto-exact"):
         from checker.parallel import HANDOVER_AT, explore_parallel
 
-        result = explore_parallel(recipe, workers=workers, handover_at=HANDOVER_AT)
+        result = explore_parallel(recipe, workers=workers, handover_at=HANDOVER_AT,
+                                  shared=engine == "auto")
     elif engine == "auto-fp":
         from checker.parallel import HANDOVER_AT, explore_parallel
 
@@ -139,6 +142,9 @@ def main() -> None:
     parser.add_argument("--compact", action="store_true", help="also the compact engine")
     parser.add_argument("--auto", action="store_true",
                         help="also the CLI's default engine (one process, then N workers)")
+    parser.add_argument("--exact", action="store_true",
+                        help="also the default engine with --exact (the seen set of full "
+                             "states partitioned)")
     parser.add_argument("--fingerprints", action="store_true",
                         help="also the default engine with --fingerprints (workers keep "
                              "fingerprints)")
@@ -169,6 +175,8 @@ def main() -> None:
             configs += [("parallel", w) for w in opts.workers]
         if opts.auto:
             configs += [("auto", w) for w in opts.workers]
+        if opts.exact:
+            configs += [("auto-exact", w) for w in opts.workers]
         if opts.fingerprints:
             configs += [("auto-fp", w) for w in opts.workers]
         if opts.compact:

@@ -591,7 +591,8 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
             with address_space_cap(cores + 1):
                 return explore_parallel(recipe, workers=cores, progress=progress,
                                         handover_at=HANDOVER_AT, fingerprints=compact,
-                                        switch_at=_switch_at(store, cores + 1), **limits)
+                                        switch_at=_switch_at(store, cores + 1),
+                                        shared=store != "exact", **limits)
         workers = 1
     if workers > 1:
         given = [flag for flag, value in (("--checkpoint", checkpoint_dir),
@@ -605,7 +606,8 @@ def _run_search(recipe, limits, progress, workers, backend, address, store, memo
         with address_space_cap(workers + 1):
             return explore_parallel(recipe, workers=workers, progress=progress,
                                     fingerprints=compact,
-                                    switch_at=_switch_at(store, workers + 1), **limits)
+                                    switch_at=_switch_at(store, workers + 1),
+                                    shared=store != "exact", **limits)
     switch_at = _switch_at(store, 1)
     if not (checkpoint_dir or memory_limit or compact) and switch_at is not None:
         from .fingerprints import explore_compact

@@ -1024,20 +1024,24 @@ def fingerprint_chain(parent_of: Callable[[int], int | None], fp: int, limit: in
     return chain
 
 
-def replay_chain(model: Model, canonical, chain: list[int]) -> list | None:
-    """The states whose fingerprints are ``chain``, replayed from an initial state (each
-    the first successor of the one before with the next fingerprint), or None."""
+def replay_chain(model: Model, canonical, chain: list[int],
+                 fp: Callable[[State], int] | None = None) -> list | None:
+    """The states whose fingerprints (``fp``, by default ``fingerprint``) are ``chain``,
+    replayed from an initial state (each the first successor of the one before with the
+    next fingerprint), or None."""
+    fingerprint_of = fingerprint if fp is None else fp
+
     def canon(s):
         return canonical(s) if canonical is not None else s
 
     current = next((canon(s) for s in model.initial_states()
-                    if fingerprint(canon(s)) == chain[0]), None)
+                    if fingerprint_of(canon(s)) == chain[0]), None)
     if current is None:
         return None
     path = [current]
     for want in chain[1:]:
         current = next((canon(t) for t in model.successors(current)
-                        if fingerprint(canon(t)) == want), None)
+                        if fingerprint_of(canon(t)) == want), None)
         if current is None:
             return None
         path.append(current)

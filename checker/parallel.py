@@ -946,15 +946,19 @@ def partition_class(fingerprints: bool) -> type[Partition]:
 
 def _worker_main(index: int, count: int, recipe, conn, directory: str,
                  check_deadlock: bool | None, stable: bool, key, handover=None,
-                 table=None, fingerprints: bool = False, parent: int = 0) -> None:
+                 table=None, fingerprints: bool = False, parent: int = 0,
+                 factory=None) -> None:
     worker_signals(parent)      # Ctrl-C is the coordinator's; die with it
     # The search allocates millions of tuples and makes no reference cycles: the cyclic
     # collector would only cost time (as in checker.explore).
     gc.disable()
     return_large_blocks_on_free()
     try:
-        part = partition_class(fingerprints)(index, count, recipe, check_deadlock, stable,
-                                             key, table)
+        if factory is not None:     # (a shared search's worker, inherited by fork)
+            part, factory = factory(index), None
+        else:
+            part = partition_class(fingerprints)(index, count, recipe, check_deadlock,
+                                                 stable, key, table)
         if handover is not None:    # (inherited by fork: nothing was pickled)
             part.adopt(*handover)
             # this process's copy of the whole search so far is no longer needed
@@ -1033,14 +1037,14 @@ class WorkerDiedError(RuntimeError):
 
 class _ProcessWorker:
     def __init__(self, ctx, index, count, recipe, directory, check_deadlock, stable, key,
-                 handover=None, table=None, fingerprints=False):
+                 handover=None, table=None, fingerprints=False, factory=None):
         self.index = index
         self.stopped = False
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, name=f"modelcheck-worker-{index}",
                                 args=(index, count, recipe, child, directory, check_deadlock,
                                       stable, key, handover, table, fingerprints,
-                                      os.getpid()),
+                                      os.getpid(), factory),
                                 daemon=True)
         self.proc.start()
         child.close()
@@ -1138,6 +1142,7 @@ def explore_parallel(
     handover_at: int | None = None,
     fingerprints: bool = False,
     switch_at: int | None = None,
+    shared: bool = False,
 ) -> Result:
     """Explore in ``workers`` processes (default: the number of cores); see the module
     docstring. ``recipe`` is a ``ModelSpec`` (or anything with ``build()``), or a
@@ -1160,7 +1165,13 @@ def explore_parallel(
     result notes the probability of a collision. ``switch_at`` (bytes): workers that keep
     full states switch to fingerprints when a level ends with one of them about to hold
     more than this much memory (``checker.memory.GrowthWatch``;
-    ``checker.fingerprint_partition.switch_to_fingerprints``)."""
+    ``checker.fingerprint_partition.switch_to_fingerprints``).
+
+    ``shared`` (with several workers and ``fork``): the workers share one seen set of
+    fingerprints instead of partitioning the states (``checker.shared_partition``; the
+    CLI's default). ``partition``, ``fingerprints`` and ``switch_at`` then do not
+    apply. Where the compiled table is missing or cannot be mapped, the partitioned
+    search runs, and a note says why."""
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -1180,6 +1191,7 @@ def explore_parallel(
     gc_off = False
     notes: tuple[str, ...] = (f"{workers} workers",)
     handover = None
+    seen = balance_with = seen_limit = None     # (the shared search's table and balancer)
     if workers > 1 and handover_at is not None and start_method == "fork":
         from .explore import Handover, explore
 
@@ -1209,23 +1221,38 @@ def explore_parallel(
             ctx = mp.get_context(start_method)
             directory = make_scratch_dir("workers")
             stable = start_method != "fork"
-            if partition == "auto":
+            if shared and start_method == "fork":
+                seen, why = _shared_seen()
+                if seen is None:
+                    notes += (why,)
+                else:
+                    seen, seen_limit = seen
+            if seen is not None:
+                handles = _start_shared(ctx, seen, workers, recipe, directory,
+                                        check_deadlock, handover)
+                notes += ("one seen set of fingerprints, shared by the workers",)
+                balance_with = _shared_balancer(workers)
+                switch_at = None
+            elif partition == "auto":
                 key = choose_key(model, recipe.build()[1], workers,
                                  level=handover.frontier if handover is not None else None)
             elif partition == "state":
                 key = None
             else:
                 key = tuple(partition)
-            notes += (f"partitioned by {key_names(model, key)}" if key is not None
-                      else "partitioned by whole states",)
+            if seen is None:
+                notes += (f"partitioned by {key_names(model, key)}" if key is not None
+                          else "partitioned by whole states",)
             shares = table = None
-            if handover is not None:
+            if handover is not None and seen is None:
                 table, buckets, refs = _assign_owners(handover, key, stable, workers)
                 shares = (handover, buckets, refs)
                 balance = (table, _counts(buckets, len(table)))
-            handles = [_ProcessWorker(ctx, i, workers, recipe, directory, check_deadlock,
-                                      stable, key, shares, table, fingerprints)
-                       for i in range(workers)]
+            if seen is None:
+                handles = [_ProcessWorker(ctx, i, workers, recipe, directory,
+                                          check_deadlock, stable, key, shares, table,
+                                          fingerprints)
+                           for i in range(workers)]
             shares = buckets = refs = None
             try:
                 for h in handles:
@@ -1236,12 +1263,15 @@ def explore_parallel(
         if handover is not None:
             resume = dict(distinct=len(handover.seen), generated=handover.generated,
                           expanded=handover.expanded, level=handover.level,
-                          new=len(handover.frontier), balance=balance)
+                          new=len(handover.frontier),
+                          balance=None if seen is not None else balance)
             handover = None
         return search(handles, model, recipe, n_initial=len(inits_or_error), start=start,
                       max_states=max_states, max_depth=max_depth, time_limit=time_limit,
                       progress=progress, engine=ENGINE, notes=notes, resume=resume,
-                      switch_at=None if fingerprints else switch_at)
+                      switch_at=None if fingerprints else switch_at,
+                      balancer=balance_with,
+                      path_of=None if seen is None else _shared_path_of(seen, recipe))
     except KeyboardInterrupt:
         # (while the key was chosen or the workers started: what was searched here)
         finishing()
@@ -1259,6 +1289,62 @@ def explore_parallel(
             # (a signal arriving during the joins must not leave the directory behind)
             if directory is not None:
                 remove_scratch_dir(directory)
+            if seen is not None:
+                from .shared_partition import close_shared_seen
+
+                close_shared_seen(seen, seen_limit)
+
+
+def _shared_seen():
+    """((the shared table, the address-space limit to restore), None), or (None, why
+    not) where it cannot be had."""
+    from .shared_partition import available, make_shared_seen
+
+    if not available():
+        return None, ("the shared seen set is not built (its C compiler was missing when "
+                      "modelcheck was installed): the seen set is partitioned instead")
+    from .memory import default_memory_limit
+
+    try:
+        return make_shared_seen(default_memory_limit()), None
+    except (MemoryError, OSError) as err:
+        return None, (f"the shared seen set could not be mapped ({err}): the seen set is "
+                      "partitioned instead")
+
+
+def _start_shared(ctx, seen, n: int, recipe, directory: str, check_deadlock,
+                  handover) -> list:
+    """The workers of a shared search, each with its part of the level to expand
+    first (the states found so far are stored in the table first)."""
+    from functools import partial
+
+    from .shared_partition import SharedPartition, seed_from_handover
+
+    frontier: list = []
+    if handover is not None:
+        seed_from_handover(seen, handover)
+        frontier = handover.frontier
+    return [_ProcessWorker(ctx, i, n, recipe, directory, check_deadlock, True, None,
+                           factory=partial(SharedPartition, count=n, recipe=recipe,
+                                           check_deadlock=check_deadlock, seen=seen,
+                                           frontier=frontier[i::n]))
+            for i in range(n)]
+
+
+def _shared_balancer(n: int):
+    from .shared_partition import SharedBalancer
+
+    return SharedBalancer(n)
+
+
+def _shared_path_of(seen, recipe):
+    from .shared_partition import shared_path
+
+    def path_of(best: Candidate, distinct: int) -> list | None:
+        model, canonical = recipe.build()
+        return shared_path(seen, model, canonical, best, distinct)
+
+    return path_of
 
 
 def _assign_owners(handover, key, stable: bool, n: int) -> tuple[list[int], array, dict]:
@@ -1330,10 +1416,13 @@ def _broadcast(handles, *cmd) -> list:
 def search(handles, model: Model, recipe, *, n_initial: int, start: float,
            max_states, max_depth, time_limit, progress, engine: str,
            notes: tuple[str, ...] = (), collect=None, resume: dict | None = None,
-           switch_at: int | None = None) -> Result:
+           switch_at: int | None = None, balancer=None, path_of=None) -> Result:
     """The level-synchronous coordinator, over worker handles with ``send(cmd, ...)`` and
     ``recv()`` (processes, the in-process worker, Ray actors). ``collect(replies, dest)``
-    gathers the batches addressed to worker ``dest`` from the expand replies."""
+    gathers the batches addressed to worker ``dest`` from the expand replies.
+    ``balancer``: evens out the levels (by default a ``Balancer`` of buckets);
+    ``path_of(best, distinct)``: the counterexample's states, where the workers keep
+    neither the states nor the parents (the shared search)."""
     n = len(handles)
     if collect is None:
         def collect(replies, dest):
@@ -1363,18 +1452,21 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
     critical = 0.0
     table_bytes = [None] * n       # workers that keep fingerprints: their tables' sizes
     table_room = [0] * n           # (and the states they hold before they grow)
-    balancer = Balancer(n)
+    shared_peak = 0                # the shared search's table, in every worker's memory
+    given_balancer = balancer
+    balancer = Balancer(n) if given_balancer is None else given_balancer
     switched = None                # the level after which the workers took fingerprints
     watches = [] if switch_at is None else [GrowthWatch(switch_at) for _ in range(n)]
 
     def tally(replies):
-        nonlocal best, critical
+        nonlocal best, critical, shared_peak
         slowest = 0.0
         for i, r in enumerate(replies):
             best = better(best, r["best"])
             rss[i] = max(rss[i], r["rss"])
             table_bytes[i] = r.get("table_bytes")
             table_room[i] = r.get("table_room", 0)
+            shared_peak = max(shared_peak, r.get("shared_bytes", 0))
             if cpu_first[i] is None:
                 cpu_first[i] = cpu_last[i] = r["cpu"]
             slowest = max(slowest, r["cpu"] - cpu_last[i])
@@ -1392,7 +1484,8 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
         else:   # the workers took over a search begun in one process
             distinct, generated = resume["distinct"], resume["generated"]
             expanded, level, new = resume["expanded"], resume["level"], resume["new"]
-            balancer = Balancer(n, *resume["balance"])
+            if given_balancer is None:
+                balancer = Balancer(n, *resume["balance"])
         if max_states is not None and distinct > max_states:
             limit = f"max states {max_states} reached"
         # The counts where the last level ended: what an interrupted level reports (its
@@ -1463,14 +1556,16 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
             notes = (*notes, f"full states up to level {switched}, then fingerprints: a "
                              f"worker was about to hold more than {format_bytes(switch_at)}")
         notes = (*notes, collision_note(distinct),
-                 table_note("seen sets", sum(table_bytes), distinct, sum(table_room)))
+                 table_note("shared seen set" if path_of is not None else "seen sets",
+                            sum(table_bytes), distinct, sum(table_room)))
     if balancer.moves:
         notes = (*notes, balancer.note())
     if n > 1 and all(c is not None for c in cpu_first):
         busy = " + ".join(f"{cpu_last[i] - cpu_first[i]:.2f}" for i in range(n))
         notes = (*notes, f"workers' CPU seconds: {busy}; busiest worker per phase, "
                          f"summed: {critical:.2f} s")
-    peak = sum(rss) + (peak_memory_bytes() if n > 1 else 0)
+    # (a shared table is in every worker's resident memory: counted once)
+    peak = sum(rss) + (peak_memory_bytes() if n > 1 else 0) - (n - 1) * shared_peak
     stopped = best is not None or limit is not None
     stats = Stats(distinct_states=distinct, generated_states=generated,
                   depth=level if distinct else 0, elapsed_s=elapsed,
@@ -1483,7 +1578,15 @@ def search(handles, model: Model, recipe, *, n_initial: int, start: float,
     if best is None:
         return Result(status=Status.OK, **base)
     try:
-        if best.state is not None:
+        if path_of is not None:
+            path = path_of(best, distinct)
+            if path is None:
+                return Result(status=Status.ERROR, violation=Violation(
+                    kind="error", property=None, trace=(),
+                    message="the counterexample could not be rebuilt from fingerprints (a "
+                            "fingerprint collision); run again with --exact"),
+                    **base)
+        elif best.state is not None:
             path = _regenerated_path(handles, balancer.table, best, model, recipe, distinct)
             if path is None:
                 return Result(status=Status.ERROR, violation=Violation(

@@ -434,21 +434,26 @@ def test_fingerprints_on_every_core():
 
 
 def test_full_states_switch_to_fingerprints_when_memory_runs_short(monkeypatch):
-    """By default a search switches to fingerprints once a process is about to hold
-    ``SWITCH_AT`` (made 0 here: at once); --exact never switches."""
+    """By default one process switches to fingerprints once it is about to hold
+    ``SWITCH_AT`` (made 0 here: at once); several workers share a seen set of
+    fingerprints from the start; --exact never switches."""
     from checker import cli as cli_module
 
     monkeypatch.setattr(cli_module, "_switch_at", lambda store, processes: None if store else 0)
-    for extra in (["--workers", "2"], ["--workers", "1"]):
-        code, doc = cli_json(NO_BALLOT_CHECK, *FULL, *extra)
-        assert code == 1 and len(doc["violation"]["trace"]) == 13
-        notes = " ".join(doc["notes"])
-        assert "then fingerprints" in notes and "--exact keeps full states" in notes
+    code, doc = cli_json(NO_BALLOT_CHECK, *FULL, "--workers", "1")
+    assert code == 1 and len(doc["violation"]["trace"]) == 13
+    notes = " ".join(doc["notes"])
+    assert "then fingerprints" in notes and "--exact keeps full states" in notes
+    code, doc = cli_json(NO_BALLOT_CHECK, *FULL, "--workers", "2")
+    assert code == 1 and len(doc["violation"]["trace"]) == 13
+    notes = " ".join(doc["notes"])
+    assert "shared by the workers" in notes and "--exact keeps full states" in notes
     code, doc = cli_json(PAXOS, *FULL)          # (the workers start at level 11)
     assert code == 0 and doc["distinct_states"] == 185_369
-    assert "then fingerprints" in " ".join(doc["notes"])
+    assert "shared by the workers" in " ".join(doc["notes"])
     code, doc = cli_json(NO_BALLOT_CHECK, *FULL, "--exact", "--workers", "2")
     assert code == 1 and not any("fingerprints" in note for note in doc["notes"])
+    assert any("partitioned by" in note for note in doc["notes"])
 
 
 def test_ray_actors_switch_at_the_fixed_threshold_unless_told_otherwise(monkeypatch):
