@@ -18,7 +18,8 @@ and the fastest against one worker's fastest.
     python benchmarks/bench_scale.py --auto --fingerprints  # and with --fingerprints
 
 Cases check the properties the CLI checks by default (no lemmas). Engines: "explicit"
-(one process), "parallel" (N processes from the start, the seen set partitioned),
+(one process), "parallel" (N processes from the start sharing one seen set, as
+``--workers N``),
 "auto" (the CLI's default: one process until a level has 5,000 new states, then one
 worker per core, sharing one seen set of fingerprints), "auto-exact" (the same with
 --exact: the seen set of full states partitioned), "auto-fp" (the partitioned search
@@ -74,7 +75,7 @@ def one(case: str, engine: str, workers: int, symmetry: bool) -> dict:
     elif engine == "parallel":
         from checker.parallel import explore_parallel
 
-        result = explore_parallel(recipe, workers=workers)
+        result = explore_parallel(recipe, workers=workers, shared=True)
     elif engine in ("auto", "auto-exact"):
         from checker.parallel import HANDOVER_AT, explore_parallel
 

@@ -1,5 +1,9 @@
 """Breadth-first search on every core: the seen set partitioned by state, level by level.
 
+(Local workers share one seen set instead by default, ``checker.shared_partition``; the
+partitioned search below serves ``--exact``, Ray actors and spawned workers, and
+``search``, the level-synchronous coordinator, serves both.)
+
 Each of N workers owns the states whose *owner* (a hash of the state, or of the few
 variables ``choose_key`` picks so that most transitions stay with one worker, modulo N)
 is its index, and stores only those: its seen set, the states in the order it stored them, and
