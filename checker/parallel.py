@@ -1694,17 +1694,23 @@ class Balancer:
         self.table = table
         replies = _broadcast(handles, "give", table)
         tally(replies)
-        parcels: list[list[bytes]] = [[] for _ in handles]
-        for r in replies:
-            for dest, payload in r["out"].items():
-                parcels[dest].append(payload)
-        for h, payloads in zip(handles, parcels):
-            h.send("take", payloads)
-        tally([h.recv() for h in handles])
+        deliver(handles, replies, tally)
 
     def note(self) -> str:
         return (f"balance: {self.moves} buckets of states moved between workers "
                 f"({self.moved_states:,} states)")
+
+
+def deliver(handles, replies, tally: Callable) -> None:
+    """After a "give" phase: each worker takes the parcels the others addressed to it
+    (``replies[i]["out"]``: receiver -> payload)."""
+    parcels: list[list[bytes]] = [[] for _ in handles]
+    for r in replies:
+        for dest, payload in r["out"].items():
+            parcels[dest].append(payload)
+    for h, payloads in zip(handles, parcels):
+        h.send("take", payloads)
+    tally([h.recv() for h in handles])
 
 
 def violation_result(model: Model, recipe, best: Candidate, path: list, base: dict) -> Result:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from time import monotonic
 
 from .explore import MODEL_ERRORS, _error_message, expand_checked
-from .parallel import _CLOCK_EVERY, Candidate, Partition
+from .parallel import _CLOCK_EVERY, Candidate, Partition, deliver
 
 try:
     from ._sharedseen import SharedSeen, fingerprint
@@ -222,6 +222,7 @@ class SharedPartition(Partition):
                     if monotonic() >= deadline:
                         timed_out = True
                         break
+            # (inlined, as in Partition.expand: this loop runs per state)
             try:
                 succs, recheck = expand_checked(checked, successors, s)
             except MODEL_ERRORS as e:
@@ -337,13 +338,7 @@ class SharedBalancer:
         replies = [h.recv() for h in handles]
         self.moved_states += sum(r["gave"] for r in replies)
         tally(replies)
-        parcels: list[list[bytes]] = [[] for _ in handles]
-        for r in replies:
-            for dest, payload in r["out"].items():
-                parcels[dest].append(payload)
-        for h, payloads in zip(handles, parcels):
-            h.send("take", payloads)
-        tally([h.recv() for h in handles])
+        deliver(handles, replies, tally)
 
     def note(self) -> str:
         return (f"balance: {self.moved_states:,} states of the next level moved between "
