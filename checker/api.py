@@ -71,6 +71,11 @@ def load_spec(path: str, consts: Mapping[str, str] | Sequence[str] = (),
     except FaultSelectionError as err:
         raise SpecError([Diagnostic(str(err), Span.unknown())],
                         Source("--faults", ",".join(faults))) from None
-    compiled = compile_spec(typed, chosen.actions, check_deadlock, max_faults)
+    try:
+        compiled = compile_spec(typed, chosen.actions, check_deadlock, max_faults)
+    except SpecError as err:
+        if err.source is not None:
+            raise
+        raise SpecError(err.diagnostics, source, err.extra) from None     # (its place)
     return replace(compiled, unmodelled_faults=chosen.unmodelled) if chosen.unmodelled \
         else compiled

@@ -586,6 +586,10 @@ class ExprGen:
         args = [self.expr(a) for a in e.args] + [self.env[s] for s in inst.reads]
         return f"d{e.def_id}({', '.join(args)})"
 
+    def _FaultsTaken(self, e: ir.FaultsTaken) -> str:
+        # (the counter is in the state only under a budget with faults switched on)
+        return self.env.get(e.slot, "0")
+
     def _Enabled(self, e: ir.Enabled) -> str:
         if not e.actions:
             return "False"
@@ -855,7 +859,8 @@ def _element_only(e: ir.Expr, uid: int, defs) -> bool:
     nodes = list(ir.ir_nodes(e))
     bound = {x.local.uid for x in nodes if isinstance(x, ir.Binding)} | {uid}
     return not any(
-        isinstance(x, (ir.Var, ir.Enabled)) or (isinstance(x, ir.Local) and x.uid not in bound)
+        isinstance(x, (ir.Var, ir.Enabled, ir.FaultsTaken))
+        or (isinstance(x, ir.Local) and x.uid not in bound)
         or (isinstance(x, ir.CallDef) and defs[x.def_id].reads)
         for x in nodes)
 

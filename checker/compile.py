@@ -99,6 +99,8 @@ def _compile_spec(typed: ir.TypedSpec, faults: tuple[str, ...],
     if max_faults is None:
         max_faults = typed.options.get("max_faults")
     budgeted = bool(faults) and max_faults is not None
+    if faults and not budgeted:
+        _refuse_uncounted_faults(typed)
     slots = [v.slot for v in typed.variables]
     counter = len(slots)
     if budgeted:
@@ -257,6 +259,18 @@ def _function_head(out: Lines, signature: str, unpack: str) -> None:
     out.add(1, f"{unpack} = s")
     out.add(1, "out = []")
     out.add(1, "app = out.append")
+
+
+def _refuse_uncounted_faults(typed: ir.TypedSpec) -> None:
+    """``faults_taken`` needs the counter a fault budget keeps: without a budget, fault
+    steps are not counted, and the name would silently mean 0."""
+    for inv in typed.invariants:
+        used = next((x for x in ir.ir_nodes(inv.body) if isinstance(x, ir.FaultsTaken)), None)
+        if used is not None:
+            raise SpecError([Diagnostic(
+                "`faults_taken` counts fault steps against a fault budget, and this run "
+                "has none", used.span,
+                notes=("give one: `option max_faults = N` in the spec, or --max-faults N",))])
 
 
 def _action_body(a: ir.Action, univ, pool, defs, out: Lines, env, finish_for,

@@ -211,6 +211,8 @@ class Printer:
         if isinstance(e, ir.Enabled):
             names = [self.typed.actions[i].name for i in e.actions]
             return f"enabled({', '.join(names)})", 13
+        if isinstance(e, ir.FaultsTaken):
+            return "faults_taken", 13
         return f"<{type(e).__name__}>", 13
 
     def _bindings(self, bindings: Sequence[ir.Binding]) -> str:
@@ -395,7 +397,7 @@ def _conjuncts(e: ir.Expr, op: str) -> list[ir.Expr]:
 
 def _reads_state(e: ir.Expr, defs) -> bool:
     for x in ir.ir_nodes(e):
-        if isinstance(x, (ir.Var, ir.Enabled, NamedConst)):
+        if isinstance(x, (ir.Var, ir.Enabled, ir.FaultsTaken, NamedConst)):
             return True
         if isinstance(x, ir.CallDef) and defs[x.def_id].reads:
             return True

@@ -214,6 +214,17 @@ class Enabled(Expr):
 
 
 @dataclass(frozen=True)
+class FaultsTaken(Expr):
+    """``faults_taken``: the fault steps taken so far, the hidden counter a fault budget
+    adds to the state at position ``slot`` (after the variables); 0 where no fault can
+    be taken (no fault switched on). Only in state invariants."""
+
+    slot: int
+    t: Type
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Convert(Expr):
     """A checked conversion of a value into a narrower type (an integer range, a
     sequence capacity), inserted where the checker cannot prove the value fits."""
@@ -357,7 +368,8 @@ def is_constant(e: Expr, defs) -> bool:
     nodes = list(ir_nodes(e))
     bound = {x.local.uid for x in nodes if isinstance(x, Binding)}
     return not any(
-        isinstance(x, Var) or (isinstance(x, Local) and x.uid not in bound)
+        isinstance(x, (Var, Enabled, FaultsTaken))
+        or (isinstance(x, Local) and x.uid not in bound)
         or (isinstance(x, CallDef) and defs[x.def_id].reads)
         for x in nodes)
 

@@ -861,6 +861,12 @@ class Checker:
             raise self.error(f"constant `{n}` has no value", e.span)
         if n == "bool":
             return ir.Const(3, T.SetT(T.BOOL), e.span)
+        if n == "faults_taken":
+            if not scope.predicate or scope.primes:
+                raise self.error("`faults_taken` can only be used in state invariants (and "
+                                 "lemmas)", e.span)
+            # (the budget is known when the spec is compiled: --max-faults may change it)
+            return ir.FaultsTaken(len(self.vars), T.IntT(0, 1 << 30), e.span)
         if n == "quiescent":
             return ir.Unop("not", self._enabled(
                 [a.name for a in self._action_decls() if not a.fault], e.span, scope), T.BOOL,

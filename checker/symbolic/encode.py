@@ -127,6 +127,13 @@ class Encoder:
             return fr.primed[e.slot]
         return fr.state[e.slot]
 
+    def _FaultsTaken(self, e: ir.FaultsTaken, fr: Frame):  # noqa: N802
+        # (the system's state ends with the fault counter under a budget; else no fault
+        # step can be taken)
+        if e.slot < len(fr.state):
+            return fr.state[e.slot]
+        return self.V.const(e.t, 0)
+
     def _Local(self, e: ir.Local, fr: Frame):  # noqa: N802
         return fr.locals[e.uid]
 

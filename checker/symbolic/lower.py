@@ -468,6 +468,11 @@ class Lowerer:
                              "invariant may read", e.span)
         return fr.state[e.slot]
 
+    def _FaultsTaken(self, e: ir.FaultsTaken, fr: Frame):  # noqa: N802
+        raise self.error("`faults_taken` is not supported by --unbounded, which does not "
+                         "count fault steps against the budget; prove it with bounded "
+                         "constants (without --unbounded)", e.span)
+
     def _Local(self, e: ir.Local, fr: Frame):  # noqa: N802
         return fr.locals[e.uid]
 

@@ -379,6 +379,15 @@ class _Prover:
             self._found(out, ob)
         return out
 
+    def _shown(self, packed: tuple) -> dict:
+        """A CTI's state as shown: its variables, and under a fault budget the fault
+        steps it counts as taken (``faults_taken``), which a CTI's pre-state picks freely
+        like any variable, so a lemma may have to bound it."""
+        state = self.compiled.model.decode(packed)
+        if self.compiled.max_faults is not None:
+            state = {**state, "faults_taken": packed[len(self.compiled.typed.variables)]}
+        return state
+
     def _cti(self, sol: Solver, a: ActionEnc, c: ir.Invariant, states, t0: float) -> Obligation:
         system = self.system
         m = sol.model()
@@ -412,14 +421,15 @@ class _Prover:
             args = step.args
         notes += self._confirm_holds(packed[:-1], c.name)
         self._confirm_fails(post, c.name)
-        trace = [TraceStep(None, (), model.decode(packed[0]))]
+        shown = self._shown
+        trace = [TraceStep(None, (), shown(packed[0]))]
         for i in range(1, len(packed) - 1):
             found = find_step(self.compiled, packed[i - 1], packed[i])
             if found is None:
                 raise SymbolicMismatchError(f"step {i} of a k-induction CTI is not a step of the "
                                        "explicit model")
-            trace.append(TraceStep(found.action, found.args, model.decode(packed[i])))
-        trace.append(TraceStep(a.name, args or (), model.decode(post)))
+            trace.append(TraceStep(found.action, found.args, shown(packed[i])))
+        trace.append(TraceStep(a.name, args or (), shown(post)))
         reachable = witness = None
         if self.interrupted:
             notes.append(f"not searched for: {INTERRUPTED}")
