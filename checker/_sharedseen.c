@@ -15,7 +15,11 @@
  * checker/fingerprints.py. 0 marks an empty slot (a fingerprint of 0 becomes 1). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -103,13 +107,23 @@ static int big_int_fp(PyObject *o, uint64_t *out) {
     return 0;
 }
 
-static int value_fp(PyObject *o, uint64_t *out) {
+/* Deeper than this, a state is refused (RecursionError) rather than overflowing the C
+   stack: nothing a spec makes nests nearly as deep (marshal, which moves and spills the
+   states, stops at 2,000). */
+#define MAX_DEPTH 1000
+
+static int value_fp(PyObject *o, uint64_t *out, unsigned depth) {
+    if (depth >= MAX_DEPTH && (PyTuple_Check(o) || PyFrozenSet_Check(o))) {
+        PyErr_Format(PyExc_RecursionError, "cannot fingerprint a state nested more than "
+                     "%d deep", MAX_DEPTH);
+        return -1;
+    }
     if (PyTuple_Check(o)) {             /* (a subclass equals the plain tuple) */
         Py_ssize_t n = PyTuple_GET_SIZE(o);
         uint64_t h = 0x7475706c65ULL + (uint64_t)n;
         for (Py_ssize_t i = 0; i < n; i++) {
             uint64_t v;
-            if (value_fp(PyTuple_GET_ITEM(o, i), &v) < 0)
+            if (value_fp(PyTuple_GET_ITEM(o, i), &v, depth + 1) < 0)
                 return -1;
             h = combine(h, v);
         }
@@ -131,11 +145,16 @@ static int value_fp(PyObject *o, uint64_t *out) {
         return 0;
     }
     if (PyUnicode_Check(o)) {
-        Py_ssize_t len;
-        const char *s = PyUnicode_AsUTF8AndSize(o, &len);
-        if (s == NULL)
+        /* Its code points as stored: equal strings are stored alike (the narrowest kind
+           that holds them), and no UTF-8 copy is made (and kept on the string), which
+           lone surrogates would refuse. */
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(o) < 0)
             return -1;
-        *out = bytes_fp(0x737472ULL + (uint64_t)len, (const unsigned char *)s, (size_t)len);
+#endif
+        uint64_t len = (uint64_t)PyUnicode_GET_LENGTH(o), kind = PyUnicode_KIND(o);
+        *out = bytes_fp(0x737472ULL + len + (kind << 56),
+                        (const unsigned char *)PyUnicode_DATA(o), (size_t)(len * kind));
         return 0;
     }
     if (PyFrozenSet_Check(o)) {         /* in no particular order: a commutative sum */
@@ -145,7 +164,7 @@ static int value_fp(PyObject *o, uint64_t *out) {
         uint64_t sum = 0x66726f7a656eULL;
         while ((item = PyIter_Next(it)) != NULL) {
             uint64_t v;
-            int bad = value_fp(item, &v);
+            int bad = value_fp(item, &v, depth + 1);
             Py_DECREF(item);
             if (bad < 0) {
                 Py_DECREF(it);
@@ -168,7 +187,7 @@ static int value_fp(PyObject *o, uint64_t *out) {
 
 static int state_fp(PyObject *o, uint64_t *out) {
     uint64_t fp;
-    if (value_fp(o, &fp) < 0)
+    if (value_fp(o, &fp, 0) < 0)
         return -1;
     *out = fp ? fp : 1;
     return 0;
@@ -176,13 +195,50 @@ static int state_fp(PyObject *o, uint64_t *out) {
 
 /* ------------------------------------------------------------------ the table */
 
-static inline void lock(uint32_t *l) {
-    unsigned spins = 0;
-    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE)) {
-        while (__atomic_load_n(l, __ATOMIC_RELAXED)) {
-            if (++spins >= 256) {
-                sched_yield();
-                spins = 0;
+/* A lock word holds the id of the process holding it (0: free). A process killed while
+   it holds one (the kernel's OOM killer, say, while a segment grows into new pages)
+   would leave the others waiting for ever, and the coordinator waiting for them: a
+   waiter looks from time to time whether the holder still lives, and gives up (-1)
+   when it does not (the table may then be half changed: the search must stop). */
+static uint32_t my_pid;
+static uint32_t dead_holder;            /* the last one found (for the message) */
+
+static void after_fork_in_child(void) { my_pid = (uint32_t)getpid(); }
+
+static int process_dead(uint32_t pid) {
+    if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+        return 1;
+    /* a killed worker its coordinator has not reaped yet is a zombie */
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;                       /* (no /proc: taken for alive) */
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');  /* "pid (name) state ..." */
+    return p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+#define YIELDS_BETWEEN_LOOKS 2048
+
+static inline int lock(uint32_t *l) {
+    unsigned spins = 0, yields = 0;
+    for (;;) {
+        uint32_t free_word = 0, owner;
+        if (__atomic_compare_exchange_n(l, &free_word, my_pid, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return 0;
+        while ((owner = __atomic_load_n(l, __ATOMIC_RELAXED)) != 0) {
+            if (++spins < 256)
+                continue;
+            sched_yield();
+            spins = 0;
+            if (++yields % YIELDS_BETWEEN_LOOKS == 0 && process_dead(owner)
+                && __atomic_load_n(l, __ATOMIC_RELAXED) == owner) {
+                dead_holder = owner;
+                return -1;
             }
         }
     }
@@ -203,11 +259,14 @@ static inline Slot *slots_of(char *base, Segment *sg) { return (Slot *)(base + s
 
 static uint64_t block_bytes(uint32_t bits) { return ((uint64_t)sizeof(Slot)) << bits; }
 
-/* A zeroed block of 1 << bits slots, or 0 when the region is used up. */
-static uint64_t take_block(char *base, uint32_t bits) {
+/* A zeroed block of 1 << bits slots in *got, or 0 when the region is used up; -1 when
+   a dead process holds the lock. */
+static int take_block(char *base, uint32_t bits, uint64_t *got) {
     Header *hd = (Header *)base;
     uint64_t bytes = block_bytes(bits), off = 0;
-    lock(&hd->alloc_lock);
+    *got = 0;
+    if (lock(&hd->alloc_lock) < 0)
+        return -1;
     if (hd->free_list[bits]) {
         off = hd->free_list[bits];
         memcpy(&hd->free_list[bits], base + off, sizeof(uint64_t));
@@ -219,10 +278,11 @@ static uint64_t take_block(char *base, uint32_t bits) {
     if (off)
         hd->in_use += bytes;
     unlock(&hd->alloc_lock);
-    return off;
+    *got = off;
+    return 0;
 }
 
-static void give_block(char *base, uint64_t off, uint32_t bits) {
+static int give_block(char *base, uint64_t off, uint32_t bits) {
     Header *hd = (Header *)base;
     uint64_t bytes = block_bytes(bits);
     long page = sysconf(_SC_PAGESIZE);
@@ -231,20 +291,27 @@ static void give_block(char *base, uint64_t off, uint32_t bits) {
     uint64_t last = (off + bytes) / page * page;
     if (last > first)
         madvise(base + first, last - first, MADV_REMOVE);
-    lock(&hd->alloc_lock);
+    if (lock(&hd->alloc_lock) < 0)
+        return -1;
     memcpy(base + off, &hd->free_list[bits], sizeof(uint64_t));
     hd->free_list[bits] = off;
     hd->in_use -= bytes;
     unlock(&hd->alloc_lock);
+    return 0;
 }
 
+#define FULL (-1)                       /* the region is used up */
+#define DEAD (-2)                       /* a dead process holds a lock */
+
 /* Moves the segment's slots to a block twice as large; the segment's lock is held.
-   -1 when the region is used up. */
+   0, FULL or DEAD. */
 static int grow(char *base, Segment *sg) {
     uint32_t bits = sg->bits, nbits = bits + 1;
-    uint64_t off = take_block(base, nbits);
+    uint64_t off;
+    if (take_block(base, nbits, &off) < 0)
+        return DEAD;
     if (off == 0)
-        return -1;
+        return FULL;
     Slot *old = slots_of(base, sg), *fresh = (Slot *)(base + off);
     uint64_t cap = 1ULL << bits, mask = (1ULL << nbits) - 1;
     for (uint64_t j = 0; j < cap; j++) {
@@ -258,17 +325,18 @@ static int grow(char *base, Segment *sg) {
     uint64_t was = sg->offset;
     sg->offset = off;
     sg->bits = nbits;
-    give_block(base, was, bits);
-    return 0;
+    return give_block(base, was, bits) < 0 ? DEAD : 0;
 }
 
 /* 1: stored; 0: already there (its parent then becomes the smaller of the two when both
    were found in the same level, so that a state's parent does not depend on which
-   worker got there first); -1: no room left. ``store`` 0: only that check (2: absent). */
+   worker got there first); FULL: no room left; DEAD. ``store`` 0: only that check (2:
+   absent). */
 static int insert(char *base, uint64_t fp, uint64_t parent, uint64_t level, int store) {
     Header *hd = (Header *)base;
     Segment *sg = segment_of(hd, fp);
-    lock(&sg->lock);
+    if (lock(&sg->lock) < 0)
+        return DEAD;
     Slot *slots = slots_of(base, sg);
     uint64_t mask = (1ULL << sg->bits) - 1, i = home(fp, sg->bits);
     for (;; i = (i + 1) & mask) {
@@ -287,10 +355,12 @@ static int insert(char *base, uint64_t fp, uint64_t parent, uint64_t level, int 
     }
     /* kept at most 11/16 full */
     if ((sg->count + 1) * 16 > (11ULL << sg->bits)) {
-        if (grow(base, sg) < 0) {
-            hd->full = 1;
+        int bad = grow(base, sg);
+        if (bad < 0) {
+            if (bad == FULL)
+                hd->full = 1;
             unlock(&sg->lock);
-            return -1;
+            return bad;
         }
         slots = slots_of(base, sg);
         mask = (1ULL << sg->bits) - 1;
@@ -305,31 +375,41 @@ static int insert(char *base, uint64_t fp, uint64_t parent, uint64_t level, int 
     return 1;
 }
 
-/* The slot holding fp (a copy), or found = 0. */
-static Slot lookup(char *base, uint64_t fp, int *found) {
+/* The slot holding fp (a copy) in *got: 1, or 0 when fp is not there; DEAD. */
+static int lookup(char *base, uint64_t fp, Slot *got) {
     Header *hd = (Header *)base;
     Segment *sg = segment_of(hd, fp);
-    Slot got = {0, 0, 0};
-    *found = 0;
-    lock(&sg->lock);
+    int found = 0;
+    if (lock(&sg->lock) < 0)
+        return DEAD;
     Slot *slots = slots_of(base, sg);
     uint64_t mask = (1ULL << sg->bits) - 1;
     for (uint64_t i = home(fp, sg->bits); slots[i].fp; i = (i + 1) & mask) {
         if (slots[i].fp == fp) {
-            got = slots[i];
-            *found = 1;
+            *got = slots[i];
+            found = 1;
             break;
         }
     }
     unlock(&sg->lock);
-    return got;
+    return found;
 }
 
 /* ------------------------------------------------------------------ the Python type */
 
-static PyObject *out_of_room(void) {
-    PyErr_SetString(PyExc_MemoryError,
-                    "the shared seen set used up the memory reserved for it");
+static PyObject *TableFullError, *HolderDiedError;
+
+/* NULL with the exception for FULL or DEAD */
+static PyObject *table_error(SharedSeen *self, int why) {
+    if (why == FULL) {
+        /* (PyErr_Format has no %f) */
+        unsigned long long tenths = (self->size * 10 + (1 << 19)) >> 20;
+        PyErr_Format(TableFullError, "the shared seen set is full: the %llu.%llu MiB "
+                     "reserved for it are used up", tenths / 10, tenths % 10);
+    }
+    else
+        PyErr_Format(HolderDiedError, "process %u died while it held a lock of the "
+                     "shared seen set (which may be half changed)", (unsigned)dead_holder);
     return NULL;
 }
 
@@ -362,7 +442,7 @@ static PyObject *SharedSeen_add(SharedSeen *self, PyObject *const *args, Py_ssiz
         return NULL;
     int r = insert(self->base, fp, parent, level, 1);
     if (r < 0)
-        return out_of_room();
+        return table_error(self, r);
     return PyBool_FromLong(r);
 }
 
@@ -380,7 +460,10 @@ static PyObject *SharedSeen_reached(SharedSeen *self, PyObject *const *args, Py_
     if (state_fp(args[0], &fp) < 0 || parse_u64(args[1], &parent) < 0
         || parse_u64(args[2], &level) < 0)
         return NULL;
-    return PyBool_FromLong(insert(self->base, fp, parent, level, 0) == 0);
+    int r = insert(self->base, fp, parent, level, 0);
+    if (r < 0)
+        return table_error(self, r);
+    return PyBool_FromLong(r == 0);
 }
 
 /* add_fp(fp, parent_fp, level): as add, given the fingerprint */
@@ -401,7 +484,7 @@ static PyObject *SharedSeen_add_fp(SharedSeen *self, PyObject *const *args, Py_s
     }
     int r = insert(self->base, fp, parent, level, 1);
     if (r < 0)
-        return out_of_room();
+        return table_error(self, r);
     return PyBool_FromLong(r);
 }
 
@@ -409,10 +492,12 @@ static PyObject *SharedSeen_contains(SharedSeen *self, PyObject *state) {
     if (closed(self))
         return NULL;
     uint64_t fp;
-    int found;
+    Slot got;
     if (state_fp(state, &fp) < 0)
         return NULL;
-    lookup(self->base, fp, &found);
+    int found = lookup(self->base, fp, &got);
+    if (found < 0)
+        return table_error(self, found);
     return PyBool_FromLong(found);
 }
 
@@ -421,13 +506,15 @@ static PyObject *SharedSeen_parent(SharedSeen *self, PyObject *arg) {
     if (closed(self))
         return NULL;
     uint64_t fp;
-    int found;
+    Slot got;
     if (parse_u64(arg, &fp) < 0)
         return NULL;
-    Slot s = lookup(self->base, fp, &found);
+    int found = lookup(self->base, fp, &got);
+    if (found < 0)
+        return table_error(self, found);
     if (!found)
         Py_RETURN_NONE;
-    return PyLong_FromUnsignedLongLong(s.parent);
+    return PyLong_FromUnsignedLongLong(got.parent);
 }
 
 static PyObject *SharedSeen_stats(SharedSeen *self, PyObject *unused) {
@@ -437,13 +524,15 @@ static PyObject *SharedSeen_stats(SharedSeen *self, PyObject *unused) {
     uint64_t count = 0, room = 0;
     for (unsigned i = 0; i < NSEG; i++) {
         Segment *sg = &hd->seg[i];
-        lock(&sg->lock);
+        if (lock(&sg->lock) < 0)
+            return table_error(self, DEAD);
         uint64_t most = (11ULL << sg->bits) / 16;
         count += sg->count;
         room += most > sg->count ? most - sg->count : 0;
         unlock(&sg->lock);
     }
-    lock(&hd->alloc_lock);
+    if (lock(&hd->alloc_lock) < 0)
+        return table_error(self, DEAD);
     uint64_t in_use = hd->in_use, bump = hd->bump;
     unlock(&hd->alloc_lock);
     /* count, room (states it holds before a segment grows), bytes of slots in use, bytes
@@ -451,6 +540,17 @@ static PyObject *SharedSeen_stats(SharedSeen *self, PyObject *unused) {
     return Py_BuildValue("(KKKKK)", (unsigned long long)count, (unsigned long long)room,
                          (unsigned long long)in_use, (unsigned long long)bump,
                          (unsigned long long)hd->size);
+}
+
+/* _hold(fp): takes the lock of fp's segment and keeps it (for the tests: a process that
+   dies holding it) */
+static PyObject *SharedSeen_hold(SharedSeen *self, PyObject *arg) {
+    uint64_t fp;
+    if (closed(self) || parse_u64(arg, &fp) < 0)
+        return NULL;
+    if (lock(&segment_of((Header *)self->base, fp)->lock) < 0)
+        return table_error(self, DEAD);
+    Py_RETURN_NONE;
 }
 
 /* close(): unmaps the table (in this process; forked ones keep their mapping) */
@@ -517,6 +617,8 @@ static PyMethodDef SharedSeen_methods[] = {
     {"contains", (PyCFunction)SharedSeen_contains, METH_O, "whether the state is there"},
     {"parent", (PyCFunction)SharedSeen_parent, METH_O,
      "the parent's fingerprint (0: an initial state), or None"},
+    {"_hold", (PyCFunction)SharedSeen_hold, METH_O,
+     "takes the lock of the fingerprint's segment and keeps it (for tests)"},
     {"close", (PyCFunction)SharedSeen_close, METH_NOARGS,
      "unmaps the table in this process"},
     {"stats", (PyCFunction)SharedSeen_stats, METH_NOARGS,
@@ -558,14 +660,52 @@ static struct PyModuleDef sharedseen_module = {
 };
 
 PyMODINIT_FUNC PyInit__sharedseen(void) {
+    static int atfork_done;
+    if (!atfork_done) {
+        my_pid = (uint32_t)getpid();
+        if (pthread_atfork(NULL, NULL, after_fork_in_child) != 0) {
+            PyErr_SetString(PyExc_RuntimeError, "pthread_atfork failed");
+            return NULL;
+        }
+        atfork_done = 1;
+    }
     if (PyType_Ready(&SharedSeenType) < 0)
         return NULL;
+    if (TableFullError == NULL) {
+        /* (a MemoryError: the search stops with its statistics, exit 3) */
+        TableFullError = PyErr_NewExceptionWithDoc(
+            "checker._sharedseen.TableFullError",
+            "The memory reserved for the shared seen set is used up.", PyExc_MemoryError,
+            NULL);
+        if (TableFullError == NULL)
+            return NULL;
+    }
+    if (HolderDiedError == NULL) {
+        HolderDiedError = PyErr_NewExceptionWithDoc(
+            "checker._sharedseen.HolderDiedError",
+            "A process died while it held a lock of the shared seen set.",
+            PyExc_RuntimeError, NULL);
+        if (HolderDiedError == NULL)
+            return NULL;
+    }
     PyObject *m = PyModule_Create(&sharedseen_module);
     if (m == NULL)
         return NULL;
     Py_INCREF(&SharedSeenType);
     if (PyModule_AddObject(m, "SharedSeen", (PyObject *)&SharedSeenType) < 0) {
         Py_DECREF(&SharedSeenType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(TableFullError);
+    if (PyModule_AddObject(m, "TableFullError", TableFullError) < 0) {
+        Py_DECREF(TableFullError);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(HolderDiedError);
+    if (PyModule_AddObject(m, "HolderDiedError", HolderDiedError) < 0) {
+        Py_DECREF(HolderDiedError);
         Py_DECREF(m);
         return NULL;
     }

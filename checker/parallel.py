@@ -948,6 +948,11 @@ def partition_class(fingerprints: bool) -> type[Partition]:
     return FingerprintPartition
 
 
+class WorkerLimitError(Exception):
+    """Raised in a worker: a limit that stops the search cleanly with its statistics
+    (exit 3), its message the reason (the shared seen set full, say)."""
+
+
 def _worker_main(index: int, count: int, recipe, conn, directory: str,
                  check_deadlock: bool | None, stable: bool, key, handover=None,
                  table=None, fingerprints: bool = False, parent: int = 0,
@@ -1015,6 +1020,9 @@ def _worker_main(index: int, count: int, recipe, conn, directory: str,
                 reply = part.take(args[0])
             else:
                 raise ValueError(f"unknown command {cmd!r}")
+        except WorkerLimitError as err:
+            conn.send(("limit", str(err)))
+            return
         except MemoryError:
             # A limit, not a bug: free this worker's states and let the coordinator stop
             # the search cleanly with the statistics so far.
@@ -1066,6 +1074,8 @@ class _ProcessWorker:
             raise WorkerDiedError(self._why()) from None
         if status == "memory":
             raise WorkerDiedError(f"out of memory (worker {self.index})")
+        if status == "limit":
+            raise WorkerDiedError(f"{value} (worker {self.index})")
         if status == "disk":
             raise WorkerDiedError(f"no room for the workers' batches: {value} "
                                   f"(worker {self.index}; TMPDIR chooses the directory)")
@@ -1280,6 +1290,8 @@ def explore_parallel(
         # (while the key was chosen or the workers started: what was searched here)
         finishing()
         return _stopped_at_start(model, "interrupted", handover, start, notes)
+    except WorkerDiedError as err:      # (the shared table too small for the states so far)
+        return _stopped_at_start(model, str(err), handover, start, notes)
     finally:
         if gc_off:
             gc.enable()

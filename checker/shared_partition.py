@@ -23,19 +23,29 @@ partitioned search.
 
 from __future__ import annotations
 
-import marshal
+import functools
 import os
 import tempfile
 from collections.abc import Sequence
 from time import monotonic
 
 from .explore import MODEL_ERRORS, _error_message, expand_checked
-from .parallel import _CLOCK_EVERY, Candidate, Partition, deliver
+from .parallel import (
+    _CLOCK_EVERY,
+    Candidate,
+    Partition,
+    WorkerDiedError,
+    WorkerLimitError,
+    _dump,
+    _load,
+    deliver,
+)
 
 try:
-    from ._sharedseen import SharedSeen, fingerprint
+    from ._sharedseen import HolderDiedError, SharedSeen, TableFullError, fingerprint
 except ImportError:     # the compiled part was not built: the partitioned search serves
     SharedSeen = fingerprint = None
+    HolderDiedError = TableFullError = ()       # (they are never raised then)
 
 # What the shared table may take of the address space, as a fraction of the memory the
 # search may use; a search that fills it stops with its statistics (exit 3). Each entry
@@ -48,7 +58,8 @@ MIN_RESERVE = 64 << 20
 MOVE_SHARE = 0.01
 MIN_MOVE = 32
 # A worker keeps this many states of a level as objects (150 to 250 bytes each); past
-# that, the level's states go to a temporary file, marshalled, SPILL_CHUNK at a time: a
+# that, the level's states go to a temporary file, marshalled (pickled where marshal
+# cannot), SPILL_CHUNK at a time: a
 # level that outgrows memory spills to disk, as the compact engine's frontier does.
 SPILL_AFTER = 1 << 20
 SPILL_CHUNK = 1 << 16
@@ -74,7 +85,7 @@ class LevelStates:
         if not extra:
             return
         del self.kept[SPILL_AFTER:]
-        data = memoryview(marshal.dumps(extra))
+        data = memoryview(_dump(extra))     # (marshal, or pickle for what it cannot write)
         if self.file is None:
             self.file = tempfile.TemporaryFile(prefix="modelcheck-level-")
         fd, at = self.file.fileno(), self.written
@@ -91,7 +102,7 @@ class LevelStates:
             data = bytearray()
             while len(data) < length:
                 data += os.pread(self.file.fileno(), length - len(data), at + len(data))
-            yield from marshal.loads(data)
+            yield from _load(data)
 
     def close(self) -> None:
         if self.file is not None:
@@ -119,6 +130,11 @@ def make_shared_seen(memory: int | None) -> tuple[SharedSeen, tuple | None]:
     soft, hard = old
     if soft == resource.RLIM_INFINITY:
         return SharedSeen(reserve), None
+    if hard != resource.RLIM_INFINITY and soft + reserve > hard:
+        # A hard cap (``ulimit -v``) that cannot be raised by the whole reservation: the
+        # table takes what it can be raised by, or else its share of the cap (mapped
+        # whole, a reservation past the cap would never fit).
+        reserve = max(hard - soft, min(reserve, max(MIN_RESERVE, int(soft * RESERVE_SHARE))))
     raised = soft + reserve if hard == resource.RLIM_INFINITY else min(soft + reserve, hard)
     resource.setrlimit(resource.RLIMIT_AS, (raised, hard))
     try:
@@ -135,6 +151,18 @@ def close_shared_seen(seen: SharedSeen, limit: tuple | None) -> None:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, limit)
+
+
+def _stops_cleanly(method):
+    """The table full, or left locked by a worker that died: a limit that stops the
+    search with its statistics (exit 3) and says why, not a failure."""
+    @functools.wraps(method)
+    def run(self, *args):
+        try:
+            return method(self, *args)
+        except (TableFullError, HolderDiedError) as err:
+            raise WorkerLimitError(str(err)) from None
+    return run
 
 
 class SharedPartition(Partition):
@@ -178,6 +206,7 @@ class SharedPartition(Partition):
             self._invariant_failed(t, -1, length)
 
     # -- level 1
+    @_stops_cleanly
     def init(self) -> dict:
         self._reset_level()
         inits = self.model.initial_states()
@@ -193,6 +222,7 @@ class SharedPartition(Partition):
         return self._report()
 
     # -- a level
+    @_stops_cleanly
     def expand(self, level: int, store: bool, time_left: float | None, sink=None) -> dict:
         self._reset_level()
         model, canonical = self.model, self.canonical
@@ -269,11 +299,13 @@ class SharedPartition(Partition):
         self.generated, self.expanded = generated, expanded
         return self._report(timed_out=timed_out, out={})
 
+    @_stops_cleanly
     def ingest(self, level: int, store: bool, payloads) -> dict:
         """Nothing arrives: the level's new states were counted while expanding."""
         return self._report()
 
     # -- between levels: evening out the next level (SharedBalancer)
+    @_stops_cleanly
     def give(self, counts: dict[int, int]) -> dict:
         """Hands the last ``counts[dest]`` states found to each ``dest`` (at most those
         in memory)."""
@@ -283,14 +315,15 @@ class SharedPartition(Partition):
             k = min(k, len(kept))
             if k <= 0:
                 continue
-            out[dest] = marshal.dumps(kept[-k:])
+            out[dest] = _dump(kept[-k:])
             del kept[-k:]
             gave += k
         return self._report(out=out, gave=gave)
 
+    @_stops_cleanly
     def take(self, payloads: Sequence[bytes]) -> dict:
         for payload in payloads:
-            self.found.kept.extend(marshal.loads(payload))
+            self.found.kept.extend(_load(payload))
         return self._report()
 
 
@@ -358,11 +391,17 @@ def shared_path(seen: SharedSeen, model, canonical, best: Candidate, distinct: i
 
 def seed_from_handover(seen: SharedSeen, handover) -> None:
     """Stores the states a search begun in this process found, with their parents'
-    fingerprints (level 0: below every level the workers store)."""
+    fingerprints (level 0: below every level the workers store). Raises
+    ``WorkerDiedError`` when they do not fit."""
     from .explore import _ROOT
 
     fps = {}
     add_fp = seen.add_fp
-    for st, parent in handover.seen.items():
-        fp = fps[st] = fingerprint(st)
-        add_fp(fp, 0 if parent is _ROOT else fps[parent], 0)
+    try:
+        for st, parent in handover.seen.items():
+            fp = fps[st] = fingerprint(st)
+            add_fp(fp, 0 if parent is _ROOT else fps[parent], 0)
+    except TableFullError as err:
+        # (a stop with the statistics of the levels searched so far, as for workers
+        # that could not start)
+        raise WorkerDiedError(f"{err}, before the workers started") from None

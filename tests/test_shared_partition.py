@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import namedtuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +25,10 @@ pytestmark = pytest.mark.skipif(not shared_partition.available(),
 
 if shared_partition.available():
     from checker._sharedseen import SharedSeen, fingerprint
+
+
+# a hand-written model's states (module level: pickled between workers)
+Point = namedtuple("Point", "x y")
 
 
 def shared(target, workers=2, **kwargs):
@@ -328,3 +333,166 @@ def test_the_address_space_cap_is_raised_for_the_table_and_put_back():
         assert resource.getrlimit(resource.RLIMIT_AS) == (cap, old[1])
     finally:
         resource.setrlimit(resource.RLIMIT_AS, old)
+
+
+# --------------------------------------------------------------------------- found in review
+
+def test_a_full_table_mid_search_stops_with_its_statistics_and_says_so(monkeypatch):
+    """Not "out of memory" (the CLI would then advise --fingerprints, which the shared
+    search already keeps): the table's reservation is used up."""
+    monkeypatch.setattr(shared_partition, "RESERVE_SHARE", 0.0)
+    monkeypatch.setattr(shared_partition, "MIN_RESERVE", 1)
+    recipe = ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=2",))
+    r = shared(recipe)
+    assert r.status is Status.LIMIT and r.exit_code == 3
+    assert r.limit_reason.startswith("the shared seen set is full: the 1.")
+    assert "MiB reserved for it are used up (worker" in r.limit_reason
+    assert "out of memory" not in r.limit_reason
+    assert 10_000 < r.stats.distinct_states < 34_113 and r.stats.queue_left > 0
+
+
+def test_the_cli_says_the_table_is_full_without_the_fingerprints_hint():
+    code = ("import sys; from checker import shared_partition as s; s.RESERVE_SHARE = 0.0; "
+            "s.MIN_RESERVE = 1; from checker.cli import main; sys.argv = ['modelcheck', "
+            "'specs/paxos.spec', '--const', 'MaxBallot=2', '--workers', '2']; main()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 3, out.stderr
+    assert "Stopped: the shared seen set is full" in out.stdout
+    assert "Traceback" not in out.stderr and "--fingerprints stores" not in out.stdout
+
+
+def test_a_process_that_dies_holding_a_lock_does_not_leave_the_others_waiting():
+    """(The OOM killer may kill a worker while a segment grows into new pages.)"""
+    import signal
+
+    from checker._sharedseen import HolderDiedError
+
+    seen = SharedSeen(1 << 24)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        seen._hold(fingerprint((1,)))
+        os.write(w, b"x")
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.close(w)
+    assert os.read(r, 1) == b"x"
+    os.close(r)
+    try:
+        # a zombie until reaped, as a killed worker is while its coordinator waits
+        with pytest.raises(HolderDiedError, match=f"process {pid} died while it held"):
+            seen.add((1,), 0, 1)
+        with pytest.raises(HolderDiedError):
+            seen.stats()
+    finally:
+        os.waitpid(pid, 0)
+
+
+def test_a_worker_killed_holding_a_lock_stops_the_run_cleanly(monkeypatch):
+    """Worker 1 dies holding a segment's lock, which worker 0 then needs (its report
+    counts every segment): the coordinator, waiting for worker 0 first, must not wait
+    for ever, and the run stops with exit 3."""
+    import signal
+    import time
+
+    mine = {}
+    real = shared_partition.SharedPartition.__init__
+
+    def init(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        mine["worker"] = self
+
+    def nxt(s):
+        x, y = s
+        worker = mine.get("worker")
+        if worker is not None and y == 1:
+            if worker.index == 1:
+                worker.shared._hold(fingerprint(s))     # (then killed: never let go)
+                os.kill(os.getpid(), signal.SIGKILL)
+            elif x == 0:
+                time.sleep(0.3)         # (worker 0 needs the table after that)
+        return [("Up", (), (x, y + 1))] if y < 4 else []
+
+    def hung(signum, frame):
+        pytest.fail("the coordinator waited for ever")
+    monkeypatch.setattr(shared_partition.SharedPartition, "__init__", init)
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        r = shared(make_model([(x, 0) for x in range(40)], nxt, check_deadlock=False))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert r.status is Status.LIMIT and r.exit_code == 3
+    assert "died while it held a lock of the shared seen set" in r.limit_reason
+    assert r.limit_reason.endswith("(worker 0)")
+
+
+def test_deeply_nested_states_raise_instead_of_crashing():
+    deep = ()
+    for _ in range(200_000):
+        deep = (deep,)
+    with pytest.raises(RecursionError):
+        fingerprint(deep)
+    nested = frozenset()
+    for i in range(200_000):
+        nested = frozenset({nested, i})
+    with pytest.raises(RecursionError):
+        SharedSeen(1 << 24).add(nested, 0, 1)
+
+
+def test_strings_are_fingerprinted_by_their_code_points_lone_surrogates_too():
+    assert fingerprint("\ud800") == fingerprint("\ud800") != fingerprint("\udc00")
+    # equal strings made different ways; the same text in each of the storage widths
+    for text in ("abc", "é", "ω", "\U0001f600"):
+        assert fingerprint(("x" + text)[1:]) == fingerprint(text)
+        if text != "abc":
+            assert fingerprint(text) != fingerprint(text.encode("utf-8").decode("latin-1"))
+    assert fingerprint("a\0") != fingerprint("a") != fingerprint("a\0\0")
+
+
+def test_states_that_marshal_cannot_write_are_moved_and_spilled(monkeypatch):
+    """Hand-written models may keep namedtuples (fingerprinted as tuples): the balancer
+    and the spill files must carry them as they are (pickle), not fail in marshal."""
+    def nxt(s):
+        if s.x >= 3:
+            return []
+        wide = 400 if s == Point(0, 0) else 3      # (uneven levels: the balancer moves)
+        return [("Go", (), Point(s.x + 1, s.y * 1000 + k)) for k in range(wide)]
+    m = make_model([Point(0, 0), Point(0, 1)], nxt, check_deadlock=False)
+    reference = summary(explore_parallel(m, workers=2))
+    got = shared(m)
+    assert summary(got) == reference
+    assert any("balance:" in n for n in got.notes)
+    monkeypatch.setattr(shared_partition, "SPILL_AFTER", 10)
+    monkeypatch.setattr(shared_partition, "SPILL_CHUNK", 7)
+    assert summary(shared(m)) == reference
+
+
+def test_under_a_hard_address_space_cap_the_table_is_still_shared():
+    """``ulimit -v`` (soft and hard) below the default reservation: the table takes its
+    share of the cap instead of falling back to the partitioned search."""
+    code = ("import resource; cap = 3 << 30; "
+            "resource.setrlimit(resource.RLIMIT_AS, (cap, cap)); "
+            "from checker.parallel import ModelSpec, explore_parallel; "
+            "r = explore_parallel(ModelSpec.from_file('specs/2pc.spec', ('RM={r1,r2,r3}',)), "
+            "workers=2, shared=True); print(r.status.name); print(*r.notes, sep='\\n')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("OK") and "shared by the workers" in out.stdout
+    assert "could not be mapped" not in out.stdout
+
+
+def test_a_table_too_small_for_the_states_found_before_the_workers_stops_cleanly(
+        monkeypatch):
+    monkeypatch.setattr(shared_partition, "RESERVE_SHARE", 0.0)
+    monkeypatch.setattr(shared_partition, "MIN_RESERVE", 1)
+    wide = make_model([(i, 0) for i in range(30_000)],
+                      lambda s: [("Go", (), (s[0], s[1] + 1))] if s[1] < 3 else [],
+                      check_deadlock=False)
+    r = shared(wide, handover_at=1000)
+    assert r.status is Status.LIMIT and r.exit_code == 3
+    assert r.limit_reason.startswith("the shared seen set is full")
+    assert r.limit_reason.endswith("before the workers started")
+    assert r.stats.distinct_states >= 60_000
