@@ -44,7 +44,8 @@ typedef struct {
 } Segment;
 
 typedef struct {
-    uint64_t size;                      /* bytes reserved */
+    uint64_t size;                      /* bytes reserved (address space) */
+    uint64_t limit;                     /* bytes the blocks in use may take (memory) */
     uint64_t bump;                      /* the untouched region starts here */
     uint64_t in_use;                    /* bytes of the blocks segments hold */
     uint32_t alloc_lock;
@@ -267,7 +268,9 @@ static int take_block(char *base, uint32_t bits, uint64_t *got) {
     *got = 0;
     if (lock(&hd->alloc_lock) < 0)
         return -1;
-    if (hd->free_list[bits]) {
+    if (hd->in_use + bytes > hd->limit) {
+        /* (the memory allowed is used up: a full table, whatever address space is left) */
+    } else if (hd->free_list[bits]) {
         off = hd->free_list[bits];
         memcpy(&hd->free_list[bits], base + off, sizeof(uint64_t));
         memset(base + off, 0, bytes);
@@ -403,9 +406,11 @@ static PyObject *TableFullError, *HolderDiedError;
 static PyObject *table_error(SharedSeen *self, int why) {
     if (why == FULL) {
         /* (PyErr_Format has no %f) */
-        unsigned long long tenths = (self->size * 10 + (1 << 19)) >> 20;
+        Header *hd = (Header *)self->base;
+        uint64_t allowed = hd->limit < hd->size ? hd->limit : hd->size;
+        unsigned long long tenths = (allowed * 10 + (1 << 19)) >> 20;
         PyErr_Format(TableFullError, "the shared seen set is full: the %llu.%llu MiB "
-                     "reserved for it are used up", tenths / 10, tenths % 10);
+                     "allowed for it are used up", tenths / 10, tenths % 10);
     }
     else
         PyErr_Format(HolderDiedError, "process %u died while it held a lock of the "
@@ -563,9 +568,9 @@ static PyObject *SharedSeen_close(SharedSeen *self, PyObject *unused) {
 }
 
 static int SharedSeen_init(SharedSeen *self, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"reserve", NULL};
-    unsigned long long size;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "K", names, &size))
+    static char *names[] = {"reserve", "limit", NULL};
+    unsigned long long size, limit = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "K|K", names, &size, &limit))
         return -1;
     if (self->base != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "SharedSeen is initialized once");
@@ -598,6 +603,8 @@ static int SharedSeen_init(SharedSeen *self, PyObject *args, PyObject *kwds) {
     }
     hd->bump = off;
     hd->in_use = off - header;
+    /* (0: as much as the reservation holds) */
+    hd->limit = limit == 0 ? size : (limit < hd->in_use ? hd->in_use : limit);
     return 0;
 }
 

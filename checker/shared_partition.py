@@ -47,11 +47,16 @@ except ImportError:     # the compiled part was not built: the partitioned searc
     SharedSeen = fingerprint = None
     HolderDiedError = TableFullError = ()       # (they are never raised then)
 
-# What the shared table may take of the address space, as a fraction of the memory the
-# search may use; a search that fills it stops with its statistics (exit 3). Each entry
-# takes 24 bytes, and the table is kept at most 11/16 full.
-RESERVE_SHARE = 0.25
-MIN_RESERVE = 64 << 20
+# What the shared table may take, as a fraction of the memory the search may use (the
+# workers keep only two levels, spilling past SPILL_AFTER states: the table is most of
+# a run's memory); a search that fills it stops with its statistics (exit 3). Each
+# entry takes 24 bytes, and the table is kept at most 11/16 full: 35 to 70 bytes a state.
+TABLE_SHARE = 0.5
+MIN_TABLE = 64 << 20
+# Address space reserved per byte of table: a segment that grows gives its block back
+# (its pages to the system) but only a segment growing to that very size can reuse it,
+# so the blocks taken add up to about twice those in use (measured: 767 MiB for 384).
+ADDRESS_FACTOR = 3
 # Frontier states move between workers when a level's parts differ by more than this
 # share of the level (and by more than MIN_MOVE states): moving a state costs a tenth of
 # expanding it.
@@ -115,30 +120,33 @@ def available() -> bool:
 
 
 def make_shared_seen(memory: int | None) -> tuple[SharedSeen, tuple | None]:
-    """A table whose mapping may grow to ``RESERVE_SHARE`` of ``memory`` (bytes; None:
-    unknown, 4 GiB assumed), and the address-space limit to put back once it is closed
-    (None: unchanged). Where the address space is capped (``checker.memory.
+    """A table that may hold ``TABLE_SHARE`` of ``memory`` (bytes; None: unknown, 4 GiB
+    assumed) in blocks, in a mapping ``ADDRESS_FACTOR`` times as large (address space
+    only: untouched pages cost nothing), and the address-space limit to put back once it
+    is closed (None: unchanged). Where the address space is capped (``checker.memory.
     address_space_cap``), the cap is raised by the reservation while the table is
-    mapped: the table is shared, so it must not eat each process's share. Raises
-    MemoryError or OSError."""
-    reserve = max(MIN_RESERVE, int((memory or (4 << 30)) * RESERVE_SHARE))
+    mapped: the table is shared, and its memory is bounded by its own limit, so it must
+    not eat each process's share. Raises MemoryError or OSError."""
+    table = max(MIN_TABLE, int((memory or (4 << 30)) * TABLE_SHARE))
+    reserve = table * ADDRESS_FACTOR
     try:
         import resource
     except ImportError:
-        return SharedSeen(reserve), None
+        return SharedSeen(reserve, table), None
     old = resource.getrlimit(resource.RLIMIT_AS)
     soft, hard = old
     if soft == resource.RLIM_INFINITY:
-        return SharedSeen(reserve), None
+        return SharedSeen(reserve, table), None
     if hard != resource.RLIM_INFINITY and soft + reserve > hard:
         # A hard cap (``ulimit -v``) that cannot be raised by the whole reservation: the
         # table takes what it can be raised by, or else its share of the cap (mapped
         # whole, a reservation past the cap would never fit).
-        reserve = max(hard - soft, min(reserve, max(MIN_RESERVE, int(soft * RESERVE_SHARE))))
+        reserve = max(hard - soft, min(reserve, max(MIN_TABLE, int(soft * TABLE_SHARE))))
+        table = min(table, reserve)
     raised = soft + reserve if hard == resource.RLIM_INFINITY else min(soft + reserve, hard)
     resource.setrlimit(resource.RLIMIT_AS, (raised, hard))
     try:
-        return SharedSeen(reserve), old
+        return SharedSeen(reserve, table), old
     except BaseException:
         resource.setrlimit(resource.RLIMIT_AS, old)
         raise

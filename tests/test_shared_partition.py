@@ -339,21 +339,21 @@ def test_the_address_space_cap_is_raised_for_the_table_and_put_back():
 
 def test_a_full_table_mid_search_stops_with_its_statistics_and_says_so(monkeypatch):
     """Not "out of memory" (the CLI would then advise --fingerprints, which the shared
-    search already keeps): the table's reservation is used up."""
-    monkeypatch.setattr(shared_partition, "RESERVE_SHARE", 0.0)
-    monkeypatch.setattr(shared_partition, "MIN_RESERVE", 1)
+    search already keeps): the memory allowed for the table is used up."""
+    monkeypatch.setattr(shared_partition, "TABLE_SHARE", 0.0)
+    monkeypatch.setattr(shared_partition, "MIN_TABLE", 1)
     recipe = ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=2",))
     r = shared(recipe)
     assert r.status is Status.LIMIT and r.exit_code == 3
-    assert r.limit_reason.startswith("the shared seen set is full: the 1.")
-    assert "MiB reserved for it are used up (worker" in r.limit_reason
+    assert r.limit_reason.startswith("the shared seen set is full: the 0.8 MiB")
+    assert "MiB allowed for it are used up (worker" in r.limit_reason
     assert "out of memory" not in r.limit_reason
-    assert 10_000 < r.stats.distinct_states < 34_113 and r.stats.queue_left > 0
+    assert 1_000 < r.stats.distinct_states < 34_113 and r.stats.queue_left > 0
 
 
 def test_the_cli_says_the_table_is_full_without_the_fingerprints_hint():
-    code = ("import sys; from checker import shared_partition as s; s.RESERVE_SHARE = 0.0; "
-            "s.MIN_RESERVE = 1; from checker.cli import main; sys.argv = ['modelcheck', "
+    code = ("import sys; from checker import shared_partition as s; s.TABLE_SHARE = 0.0; "
+            "s.MIN_TABLE = 1; from checker.cli import main; sys.argv = ['modelcheck', "
             "'specs/paxos.spec', '--const', 'MaxBallot=2', '--workers', '2']; main()")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
@@ -486,8 +486,8 @@ def test_under_a_hard_address_space_cap_the_table_is_still_shared():
 
 def test_a_table_too_small_for_the_states_found_before_the_workers_stops_cleanly(
         monkeypatch):
-    monkeypatch.setattr(shared_partition, "RESERVE_SHARE", 0.0)
-    monkeypatch.setattr(shared_partition, "MIN_RESERVE", 1)
+    monkeypatch.setattr(shared_partition, "TABLE_SHARE", 0.0)
+    monkeypatch.setattr(shared_partition, "MIN_TABLE", 1)
     wide = make_model([(i, 0) for i in range(30_000)],
                       lambda s: [("Go", (), (s[0], s[1] + 1))] if s[1] < 3 else [],
                       check_deadlock=False)
@@ -496,3 +496,14 @@ def test_a_table_too_small_for_the_states_found_before_the_workers_stops_cleanly
     assert r.limit_reason.startswith("the shared seen set is full")
     assert r.limit_reason.endswith("before the workers started")
     assert r.stats.distinct_states >= 60_000
+
+
+def test_the_table_stops_at_its_memory_limit_whatever_address_space_is_left():
+    """The reservation is address space (three times the limit: blocks given back are
+    reused only at their own size); the memory the blocks take is held to the limit."""
+    seen = SharedSeen(1 << 30, 4 << 20)
+    with pytest.raises(MemoryError, match="the 4.0 MiB allowed for it are used up"):
+        for i in range(1, 1_000_000):
+            seen.add_fp(i * 0x9E3779B97F4A7C15 % (1 << 64) or 1, 0, 1)
+    count, _, in_use, touched, reserved = seen.stats()
+    assert in_use <= 4 << 20 < touched < reserved and count > 50_000
