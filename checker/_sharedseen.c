@@ -433,64 +433,57 @@ static int parse_u64(PyObject *o, uint64_t *out) {
     return 0;
 }
 
+/* The arguments (key, parent_fp, level) of add, reached and add_fp: the key is a state
+   (by_state) or a fingerprint. -1 with an exception set. */
+static int insert_args(SharedSeen *self, PyObject *const *args, Py_ssize_t n,
+                       const char *usage, int by_state, uint64_t *fp, uint64_t *parent,
+                       uint64_t *level) {
+    if (closed(self))
+        return -1;
+    if (n != 3) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    if ((by_state ? state_fp(args[0], fp) : parse_u64(args[0], fp)) < 0
+        || parse_u64(args[1], parent) < 0 || parse_u64(args[2], level) < 0)
+        return -1;
+    if (*fp == 0) {
+        PyErr_SetString(PyExc_ValueError, "a fingerprint is never 0");
+        return -1;
+    }
+    return 0;
+}
+
 /* add(state, parent_fp, level) -> True when the state was not there */
 static PyObject *SharedSeen_add(SharedSeen *self, PyObject *const *args, Py_ssize_t n) {
-    if (closed(self))
-        return NULL;
     uint64_t fp, parent, level;
-    if (n != 3) {
-        PyErr_SetString(PyExc_TypeError, "add(state, parent_fp, level)");
-        return NULL;
-    }
-    if (state_fp(args[0], &fp) < 0 || parse_u64(args[1], &parent) < 0
-        || parse_u64(args[2], &level) < 0)
+    if (insert_args(self, args, n, "add(state, parent_fp, level)", 1, &fp, &parent,
+                    &level) < 0)
         return NULL;
     int r = insert(self->base, fp, parent, level, 1);
-    if (r < 0)
-        return table_error(self, r);
-    return PyBool_FromLong(r);
+    return r < 0 ? table_error(self, r) : PyBool_FromLong(r);
 }
 
 /* reached(state, parent_fp, level) -> True when the state is there, its parent then
    updated as by add; nothing is stored. (Before a successor is made canonical under
    symmetry: one already there is canonical.) */
 static PyObject *SharedSeen_reached(SharedSeen *self, PyObject *const *args, Py_ssize_t n) {
-    if (closed(self))
-        return NULL;
     uint64_t fp, parent, level;
-    if (n != 3) {
-        PyErr_SetString(PyExc_TypeError, "reached(state, parent_fp, level)");
-        return NULL;
-    }
-    if (state_fp(args[0], &fp) < 0 || parse_u64(args[1], &parent) < 0
-        || parse_u64(args[2], &level) < 0)
+    if (insert_args(self, args, n, "reached(state, parent_fp, level)", 1, &fp, &parent,
+                    &level) < 0)
         return NULL;
     int r = insert(self->base, fp, parent, level, 0);
-    if (r < 0)
-        return table_error(self, r);
-    return PyBool_FromLong(r == 0);
+    return r < 0 ? table_error(self, r) : PyBool_FromLong(r == 0);
 }
 
 /* add_fp(fp, parent_fp, level): as add, given the fingerprint */
 static PyObject *SharedSeen_add_fp(SharedSeen *self, PyObject *const *args, Py_ssize_t n) {
-    if (closed(self))
-        return NULL;
     uint64_t fp, parent, level;
-    if (n != 3) {
-        PyErr_SetString(PyExc_TypeError, "add_fp(fp, parent_fp, level)");
+    if (insert_args(self, args, n, "add_fp(fp, parent_fp, level)", 0, &fp, &parent,
+                    &level) < 0)
         return NULL;
-    }
-    if (parse_u64(args[0], &fp) < 0 || parse_u64(args[1], &parent) < 0
-        || parse_u64(args[2], &level) < 0)
-        return NULL;
-    if (fp == 0) {
-        PyErr_SetString(PyExc_ValueError, "a fingerprint is never 0");
-        return NULL;
-    }
     int r = insert(self->base, fp, parent, level, 1);
-    if (r < 0)
-        return table_error(self, r);
-    return PyBool_FromLong(r);
+    return r < 0 ? table_error(self, r) : PyBool_FromLong(r);
 }
 
 static PyObject *SharedSeen_contains(SharedSeen *self, PyObject *state) {
