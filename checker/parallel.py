@@ -1077,8 +1077,9 @@ class _ProcessWorker:
         if status == "limit":
             raise WorkerDiedError(f"{value} (worker {self.index})")
         if status == "disk":
-            raise WorkerDiedError(f"no room for the workers' batches: {value} "
-                                  f"(worker {self.index}; TMPDIR chooses the directory)")
+            raise WorkerDiedError(f"no room on disk for the workers' batches or spilled "
+                                  f"levels: {value} (worker {self.index}; TMPDIR chooses "
+                                  "the directory)")
         if status == "fail":
             if os.environ.get("MODELCHECK_DEBUG"):
                 sys.stderr.write(value)

@@ -330,8 +330,11 @@ class SharedPartition(Partition):
 
     @_stops_cleanly
     def take(self, payloads: Sequence[bytes]) -> dict:
+        found = self.found
         for payload in payloads:
-            self.found.kept.extend(_load(payload))
+            found.kept.extend(_load(payload))
+            if len(found.kept) >= SPILL_AFTER + SPILL_CHUNK:
+                found.spill()
         return self._report()
 
 

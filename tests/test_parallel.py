@@ -380,7 +380,8 @@ def test_a_full_disk_under_the_batches_is_a_limit_with_statistics(monkeypatch):
     recipe = ModelSpec.from_file("specs/paxos.spec", ("MaxBallot=1",))
     got = explore_parallel(recipe, workers=2)
     assert got.status is Status.LIMIT
-    assert got.limit_reason.startswith("no room for the workers' batches: No space left")
+    assert got.limit_reason.startswith("no room on disk for the workers' batches or spilled "
+                                       "levels: No space left")
     assert got.stats.distinct_states > 0
 
 

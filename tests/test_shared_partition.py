@@ -507,3 +507,16 @@ def test_the_table_stops_at_its_memory_limit_whatever_address_space_is_left():
             seen.add_fp(i * 0x9E3779B97F4A7C15 % (1 << 64) or 1, 0, 1)
     count, _, in_use, touched, reserved = seen.stats()
     assert in_use <= 4 << 20 < touched < reserved and count > 50_000
+
+
+def test_states_taken_from_another_worker_spill_too(monkeypatch):
+    from checker.parallel import _dump, as_recipe
+
+    monkeypatch.setattr(shared_partition, "SPILL_AFTER", 10)
+    monkeypatch.setattr(shared_partition, "SPILL_CHUNK", 5)
+    part = shared_partition.SharedPartition(
+        1, 2, as_recipe(make_model([(0, 0)], grid(3))), None, SharedSeen(1 << 24))
+    part.take([_dump([(i, 0) for i in range(30)])])
+    assert part.found.on_disk > 0 and len(part.found) == 30
+    assert sorted(part.found) == [(i, 0) for i in range(30)]
+    part.found.close()
